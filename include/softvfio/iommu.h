@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * softvfio IOMMU core: the driver-independent API (design.md layer 4).
+ *
+ * A *unit* is one emulated IOMMU (its IOTLB, its invalidation queue, its cost
+ * model, its counters). A *domain* is one I/O address space on a unit: one
+ * page table and one domain id. The type1 container attaches domains; a
+ * device translates through a domain.
+ *
+ * Range vocabulary: the API takes (iova, len); inside, a range is
+ * [start, last] and "end" is exclusive.
+ *
+ * Unmap contract (the seed): svf_iommu_unmap_fast() clears the translation
+ * and adds what it actually removed (a whole superpage when the request falls
+ * inside one) to the caller's gather, and may queue invalidations, but never
+ * waits. Until svf_iommu_iotlb_sync() on that gather returns, the device may
+ * still translate the removed range through its IOTLB, so the pages behind it
+ * must stay pinned. svf_iommu_unmap() is unmap_fast followed by a sync.
+ *
+ * Threading: map, unmap, sync and flush on one domain are serialized by the
+ * caller (the container's lock). Device-side translation
+ * (svf_iommu_translate) may run concurrently from any number of threads.
+ */
+#ifndef SOFTVFIO_IOMMU_H
+#define SOFTVFIO_IOMMU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <softvfio/stats.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct svf_iommu;
+struct svf_domain;
+
+#define SVF_PROT_READ  1
+#define SVF_PROT_WRITE 2
+
+/* Invalidation cost model, in modeled nanoseconds of device time. */
+struct svf_cost_model {
+	bool enabled;          /* false: modeled_ns stays 0 */
+	uint64_t inv_page_ns;  /* one page-selective descriptor */
+	uint64_t inv_domain_ns;
+	uint64_t inv_global_ns;
+	uint64_t wait_ns;      /* one wait descriptor, queue drain included */
+	uint64_t walk_level_ns;/* one page-table level read on an IOTLB miss */
+};
+
+struct svf_iommu_config {
+	const char *driver;      /* "vtd" (NULL means "vtd") */
+	unsigned iotlb_sets;     /* 0: driver default */
+	unsigned iotlb_ways;     /* 0: driver default */
+	unsigned queue_depth;    /* invalidation queue descriptors; 0: default */
+	unsigned max_mask_order; /* largest page-selective mask (VT-d MAMV); 0: default */
+	bool check_unpin;        /* verify every unpin against IOTLB/queue/page table */
+	struct svf_cost_model cost; /* cost.enabled false and all zero: defaults */
+	bool cost_off;           /* force the cost model off */
+};
+
+/* The driver's published defaults (cost model source is named in the driver). */
+void svf_iommu_default_config(const char *driver, struct svf_iommu_config *cfg);
+
+/* Create a unit. Returns 0, -ENODEV for an unknown driver, -ENOMEM. */
+int svf_iommu_create(const struct svf_iommu_config *cfg, struct svf_iommu **out);
+/* Destroy a unit; every domain must have been freed. Never fails. */
+void svf_iommu_destroy(struct svf_iommu *u);
+const char *svf_iommu_driver_name(const struct svf_iommu *u);
+/* Adds this unit's counters into *s. */
+void svf_iommu_add_stats(const struct svf_iommu *u, struct svf_stats *s);
+
+/* Allocate a domain on u (an empty page table). 0, -ENOMEM, -ENOSPC (ids). */
+int svf_domain_alloc(struct svf_iommu *u, struct svf_domain **out);
+/*
+ * Free a domain: removes every translation, invalidates the domain and
+ * waits, frees the page table. Never fails.
+ */
+void svf_domain_free(struct svf_domain *d);
+struct svf_iommu *svf_domain_unit(const struct svf_domain *d);
+uint16_t svf_domain_id(const struct svf_domain *d);
+
+/* Page sizes the driver can map, as a bitmap of sizes (4 KiB = bit 12). */
+uint64_t svf_domain_pgsize_bitmap(const struct svf_domain *d);
+/* Highest IOVA the domain can translate (inclusive). */
+uint64_t svf_domain_aperture_last(const struct svf_domain *d);
+/* Whether the domain enforces cache coherency (VFIO_DMA_CC_IOMMU). */
+bool svf_domain_enforces_coherency(const struct svf_domain *d);
+
+struct svf_resv_region {
+	uint64_t start, last; /* inclusive */
+	const char *what;
+};
+/*
+ * Reserved regions of the domain (the VT-d MSI window). Writes at most max
+ * entries, and the total through *nr. Returns 0.
+ */
+int svf_domain_resv_regions(const struct svf_domain *d, struct svf_resv_region *r,
+			    size_t max, size_t *nr);
+
+/*
+ * Map [iova, iova+len) to [paddr, paddr+len) with prot (SVF_PROT_*), each
+ * piece with the largest page size that alignment of iova and paddr and the
+ * remaining length allow. iova, paddr and len must be 4 KiB aligned and the
+ * range must not already be mapped.
+ * Returns 0; -EINVAL (alignment, aperture, zero length); -EEXIST (a page is
+ * already mapped); -ENOMEM (page-table page). On failure nothing of the
+ * range stays mapped: what was mapped is unmapped and invalidated before
+ * returning (Linux invalidates on a failed map too).
+ */
+int svf_iommu_map(struct svf_domain *d, uint64_t iova, uint64_t paddr, uint64_t len,
+		  int prot);
+
+/*
+ * The gather: the IOVA ranges removed since the last sync, to be invalidated.
+ * Preallocated by its owner; adding never allocates. With merge set,
+ * adjacent or overlapping ranges become one range and a disjoint range
+ * flushes (queues the invalidation of) the previous one first, as Linux's
+ * iommu_iotlb_gather_add_page does; without merge every added range is
+ * queued for invalidation at once (the seed on a driver that flushes per
+ * unmap). Either way nothing waits until svf_iommu_iotlb_sync().
+ */
+struct svf_gather {
+	struct svf_domain *dom; /* set by the first add; a gather serves one domain */
+	uint64_t start, last;   /* pending merged range when !empty */
+	bool empty;             /* no range waiting to be queued */
+	bool queued;            /* descriptors queued since the last sync */
+	bool merge;
+	bool freed_tables;      /* page-table pages were unlinked: no leaf-only hint */
+};
+
+void svf_gather_init(struct svf_gather *g, bool merge);
+/* True when the gather holds nothing to invalidate or wait for. */
+bool svf_gather_is_empty(const struct svf_gather *g);
+
+/*
+ * Remove the translations of [iova, iova+len) without waiting, adding what
+ * was removed to g. *unmapped receives the bytes actually removed, which may
+ * exceed len where the range starts or ends inside a superpage, and is less
+ * than len only when part of the range was not mapped (the walk stops at the
+ * first unmapped page; that is not an error).
+ * Returns 0, -EINVAL (alignment, aperture), or a driver errno. On error
+ * *unmapped still says what was removed and added to g before the failure.
+ */
+int svf_iommu_unmap_fast(struct svf_domain *d, uint64_t iova, uint64_t len,
+			 struct svf_gather *g, uint64_t *unmapped);
+
+/*
+ * Invalidate everything in g and wait for it. An empty gather returns 0
+ * without touching the driver. Afterwards g is empty and reusable.
+ * Returns 0 or a driver errno (the gather is still emptied: the range was
+ * given to the hardware; a failed wait is reported, and the caller must
+ * not free the pages behind it).
+ */
+int svf_iommu_iotlb_sync(struct svf_domain *d, struct svf_gather *g);
+
+/* unmap_fast then iotlb_sync on a private gather. */
+int svf_iommu_unmap(struct svf_domain *d, uint64_t iova, uint64_t len, uint64_t *unmapped);
+
+/* Invalidate the whole domain and wait. Returns 0 or a driver errno. */
+int svf_iommu_flush_all(struct svf_domain *d);
+
+/*
+ * Software page walk. Returns 0 with *phys (and, when non-NULL, the leaf
+ * size and prot), or -ENOENT when iova is not mapped.
+ */
+int svf_iommu_iova_to_phys(struct svf_domain *d, uint64_t iova, uint64_t *phys,
+			   uint64_t *leaf_size, int *prot);
+
+/*
+ * Device-side translation of one access (SVF_PROT_READ or SVF_PROT_WRITE) at
+ * iova: IOTLB lookup, page walk and IOTLB fill on a miss, permission check.
+ * Returns 0 with *phys, -ENOENT (no translation) or -EACCES (permission).
+ * Safe to call from many threads while the domain is being changed.
+ */
+int svf_iommu_translate(struct svf_domain *d, uint64_t iova, int access, uint64_t *phys);
+
+/*
+ * The unpin check (design.md invariant 1): true when no IOTLB entry of the
+ * unit, no page-table entry of d for [iova, iova+len), and no invalidation
+ * queued but not yet waited for could still translate to the pages
+ * [phys, phys+len). Counts and reports a violation when false. Only does
+ * work when the unit was created with check_unpin.
+ */
+bool svf_iommu_check_unpin(struct svf_domain *d, uint64_t iova, uint64_t phys, uint64_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * softvfio pinning (design.md layer 3): user virtual addresses to pinned
+ * page frames and back, behind one interface with two backends.
+ *
+ * process   - real pages of the calling process. Pinning mlock()s them (the
+ *             kernel faults them in and keeps them resident) and reads their
+ *             page frame numbers from /proc/self/pagemap. Where pagemap gives
+ *             no frame numbers (no CAP_SYS_ADMIN), the frame number is the
+ *             virtual page number and physical contiguity is virtual
+ *             contiguity; svf_pinner_pfns_real() tells which. A reference
+ *             count per frame lets two mappings of one page pin and unpin it
+ *             independently; munlock happens when the last pin goes.
+ *             Locked memory is charged to a process-wide count (Linux's
+ *             mm->locked_vm) against RLIMIT_MEMLOCK unless the caller has
+ *             CAP_IPC_LOCK, sampled at pin time.
+ * synthetic - no memory at all. vaddr is only a number; the physical address
+ *             of each page follows a chosen layout, so a terabyte guest can
+ *             be pinned, mapped and unmapped on a small machine. Pins are
+ *             counted, not stored.
+ *
+ * Threading: a pinner serves any number of containers; calls are serialized
+ * by an internal lock. svf_pinner_phys_to_ptr() is lock-free (device path).
+ */
+#ifndef SOFTVFIO_PIN_H
+#define SOFTVFIO_PIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SVF_PAGE_SHIFT 12
+#define SVF_PAGE_SIZE  (1ULL << SVF_PAGE_SHIFT)
+
+struct svf_pinner;
+
+enum svf_backend {
+	SVF_BACKEND_PROCESS = 0,
+	SVF_BACKEND_SYNTHETIC,
+};
+
+enum svf_layout {
+	SVF_LAYOUT_CONTIG = 0, /* one physically contiguous run */
+	SVF_LAYOUT_FRAG4K,     /* every 4 KiB page apart from its neighbours */
+	SVF_LAYOUT_RUNS2M,     /* 2 MiB-aligned runs of 2 MiB, runs apart */
+	SVF_LAYOUT_RANDOM,     /* a seeded mix of 4 KiB pages, 64 KiB and 2 MiB runs */
+};
+
+struct svf_pinner_config {
+	enum svf_backend backend;
+	enum svf_layout layout; /* synthetic only */
+	uint64_t seed;          /* synthetic RANDOM layout */
+	uint64_t phys_base;     /* synthetic: physical address of vaddr 0's page run */
+	/* process: a limit in bytes replacing RLIMIT_MEMLOCK; 0 = use the rlimit */
+	uint64_t memlock_limit_override;
+};
+
+int svf_pinner_create(const struct svf_pinner_config *cfg, struct svf_pinner **out);
+/* Frees the pinner. Every pin must have been released. Never fails. */
+void svf_pinner_destroy(struct svf_pinner *p);
+enum svf_backend svf_pinner_backend(const struct svf_pinner *p);
+const char *svf_backend_name(enum svf_backend b);
+const char *svf_layout_name(enum svf_layout l);
+/* Parse a name ("process", "synthetic"; "contig", "frag4k", "runs2m", "random"). 0 or -EINVAL. */
+int svf_backend_parse(const char *s, enum svf_backend *out);
+int svf_layout_parse(const char *s, enum svf_layout *out);
+
+/* process backend: true when frame numbers come from pagemap. */
+bool svf_pinner_pfns_real(const struct svf_pinner *p);
+
+/*
+ * Pin the longest physically contiguous run of pages starting at vaddr, at
+ * most npages pages (vaddr page aligned). *phys receives the physical address
+ * of the first page and *pinned the run's length in pages (>= 1 on success).
+ * write: the mapping will be written by the device (pins for write).
+ * Charges *pinned pages of locked memory to the process-wide count.
+ * Returns 0; -EFAULT (an address that is not mapped or not accessible: the
+ * first page fails; a later page ends the run short, and the next call fails
+ * on it); -ENOMEM (locked memory over the limit without CAP_IPC_LOCK, or an
+ * allocation). On error nothing is pinned or charged.
+ */
+int svf_pin_run(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bool write,
+		uint64_t *phys, uint64_t *pinned);
+
+/*
+ * Release npages pages pinned from vaddr whose frames start at phys (a run,
+ * or any part of one, that svf_pin_run returned). Uncharges the locked memory.
+ * Never fails.
+ */
+void svf_unpin_run(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t npages);
+
+/*
+ * The physical address vaddr would pin to, without pinning (synthetic: the
+ * layout; process: pagemap or the virtual page). 0 or -EFAULT.
+ */
+int svf_pinner_lookup(struct svf_pinner *p, uint64_t vaddr, uint64_t *phys);
+
+/*
+ * Device path: a pointer through which the CPU reaches the pinned page at
+ * phys, or NULL (synthetic backend, or a page that is not pinned).
+ */
+void *svf_pinner_phys_to_ptr(struct svf_pinner *p, uint64_t phys);
+
+/* Pin reference count of the page at phys (test introspection). */
+uint64_t svf_pinner_refcount(struct svf_pinner *p, uint64_t phys);
+/* Pages pinned now (sum of references) and bytes charged now. */
+uint64_t svf_pinner_pinned_pages(const struct svf_pinner *p);
+uint64_t svf_pinner_locked_bytes(const struct svf_pinner *p);
+/* Heap bytes the pinner holds for bookkeeping. */
+uint64_t svf_pinner_bookkeeping_bytes(const struct svf_pinner *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * softvfio: a userspace VFIO type1 IOMMU backend on an emulated IOMMU.
+ *
+ * A container is what opening /dev/vfio/vfio gives a VMM: attach IOMMU
+ * domains to it (where Linux attaches groups), select the type1 backend with
+ * VFIO_SET_IOMMU, then drive it with the requests and structs of
+ * <linux/vfio.h> through softvfio_ioctl(), getting Linux's results and errnos.
+ *
+ *   struct svf_container *c;
+ *   svf_container_create(NULL, &c);               // process pinning, gather policy, one vtd domain
+ *   softvfio_ioctl(c, VFIO_SET_IOMMU, (void *)VFIO_TYPE1v2_IOMMU);
+ *   struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m), ... };
+ *   softvfio_ioctl(c, VFIO_IOMMU_MAP_DMA, &m);
+ *
+ * Threading: every call on one container is serialized by the container's
+ * mutex; distinct containers are independent. Device threads translate
+ * through the domains without taking it.
+ */
+#ifndef SOFTVFIO_SOFTVFIO_H
+#define SOFTVFIO_SOFTVFIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/vfio.h>
+
+#include <softvfio/fault.h>
+#include <softvfio/iommu.h>
+#include <softvfio/pin.h>
+#include <softvfio/stats.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SOFTVFIO_VERSION "0.1.0"
+
+/* Flush policies (design.md): how the unmap path waits for the IOTLB. */
+enum svf_policy {
+	SVF_POLICY_STRICT = 0, /* wait after every chunk, unpin at once (type1 before the seed) */
+	SVF_POLICY_BATCHED,    /* the seed: unmap_fast, queue, one wait per batch, then unpin */
+	SVF_POLICY_GATHER,     /* batched + merged invalidations, batches span mappings */
+	SVF_POLICY_LAZY,       /* deferred flush queue (the device issue) */
+	SVF_POLICY_NR,
+};
+const char *svf_policy_name(enum svf_policy p);
+/* 0 or -EINVAL for an unknown name. */
+int svf_policy_parse(const char *s, enum svf_policy *out);
+
+#define SVF_DEFAULT_BATCH_CAP       512u
+#define SVF_DEFAULT_DMA_ENTRY_LIMIT 65535u
+
+struct svf_container_config {
+	enum svf_policy policy;    /* default SVF_POLICY_GATHER */
+	unsigned batch_cap;        /* pending regions per wait; 0: 512 */
+	unsigned dma_entry_limit;  /* mappings per container; 0: 65535 */
+	/*
+	 * Pinning backend: NULL means the container creates (and owns) a
+	 * process pinner. A caller's pinner must outlive the container.
+	 */
+	struct svf_pinner *pinner;
+	/*
+	 * Domains: with attach_default_domain the container creates one unit
+	 * from iommu (NULL: vtd defaults) and one domain on it, and owns both.
+	 */
+	bool attach_default_domain;
+	const struct svf_iommu_config *iommu;
+};
+
+/* Defaults: gather policy, cap 512, limit 65535, process pinner, one vtd domain. */
+void svf_container_default_config(struct svf_container_config *cfg);
+
+/*
+ * Create a container (cfg NULL: defaults). Returns 0, -EINVAL (bad config),
+ * -ENOMEM, or an errno from creating the pinner or the default domain.
+ */
+int svf_container_create(const struct svf_container_config *cfg, struct svf_container **out);
+/* Unmaps everything (as UNMAP_DMA with FLAG_ALL), detaches and frees what it owns. Never fails. */
+void svf_container_destroy(struct svf_container *c);
+
+/*
+ * Attach a domain (Linux: a group joins the container and gets a domain).
+ * Allowed before or after VFIO_SET_IOMMU; attached after, it receives every
+ * existing mapping (pinned pages are looked up again and mapped in runs).
+ * The caller keeps ownership of d and must detach it before freeing it.
+ * Returns 0, -EBUSY (already attached), -EINVAL (page sizes incompatible),
+ * -ENOMEM, or the driver's errno of a failed map (nothing stays mapped).
+ */
+int svf_container_attach_domain(struct svf_container *c, struct svf_domain *d);
+/* Detach: unmaps every mapping from d (with a waiting unmap). Never fails; -ENOENT if not attached. */
+int svf_container_detach_domain(struct svf_container *c, struct svf_domain *d);
+/* The nth attached domain, or NULL. */
+struct svf_domain *svf_container_domain(struct svf_container *c, unsigned n);
+
+/*
+ * The VFIO user API: request is a VFIO_* ioctl number from <linux/vfio.h>;
+ * arg is the integer argument (GET_API_VERSION, CHECK_EXTENSION, SET_IOMMU)
+ * cast to a pointer, or a pointer to the request's struct.
+ * Returns the ioctl's non-negative result (0, or 1 for a supported
+ * extension), or a negative errno exactly as Linux's ioctl would set errno:
+ * -ENOTTY for an unknown request, -EINVAL, -EEXIST, -ENOSPC, -ENOMEM,
+ * -EFAULT, -EOVERFLOW, -EBUSY, -ENOENT, -EACCES, per shared/spec.
+ */
+long softvfio_ioctl(struct svf_container *c, unsigned long request, void *arg);
+
+/* Counters summed over the container, its pinner share and every unit. */
+void svf_container_get_stats(struct svf_container *c, struct svf_stats *out);
+
+/* Mappings now held, and the valid IOVA ranges (test and tool helpers). */
+unsigned svf_container_nr_mappings(struct svf_container *c);
+
+/*
+ * Whole-structure consistency check (conventions.md #12): mapping tree
+ * ordered and disjoint, every page of every mapping translated in every
+ * domain to its pinned frame, pin and locked-memory totals equal to what
+ * the mappings hold. Returns 0 or -EUCLEAN with a message on stderr.
+ */
+int svf_container_check(struct svf_container *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Between the IOMMU core (iommu.c) and its drivers (vtd.c): the unit and
+ * domain objects and the driver ops (conventions.md #4: backends behind an
+ * ops struct).
+ *
+ * The core owns argument checking, page-size splitting, gather handling and
+ * counters of calls; the driver owns the emulated hardware (page table,
+ * IOTLB, invalidation queue, cost model) and its counters.
+ */
+#ifndef SOFTVFIO_IOMMU_PRIV_H
+#define SOFTVFIO_IOMMU_PRIV_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <softvfio/iommu.h>
+
+struct svf_iommu_ops {
+	const char *name;
+	uint64_t pgsize_bitmap;  /* e.g. 4K|2M|1G */
+	unsigned ias_bits;       /* IOVA width: aperture is [0, 2^ias - 1] */
+	void (*default_config)(struct svf_iommu_config *cfg);
+
+	/* unit lifetime: allocate u->priv (IOTLB, queue). 0 or -ENOMEM. */
+	int (*unit_init)(struct svf_iommu *u);
+	void (*unit_fini)(struct svf_iommu *u);
+
+	/* domain lifetime: allocate d->priv (root table). 0 or -ENOMEM. */
+	int (*domain_init)(struct svf_domain *d);
+	/* Tear down: clear, invalidate the domain, wait, free tables. */
+	void (*domain_fini)(struct svf_domain *d);
+
+	/*
+	 * Install pgcount leaves of size pgsize (a bit of pgsize_bitmap) from
+	 * iova -> paddr, both aligned to pgsize, in one descent where it can.
+	 * *mapped receives the bytes installed before any failure. 0, -EEXIST
+	 * (something is mapped there already), -ENOMEM (table page). A map
+	 * needs no invalidation (VT-d caches no non-present entries here).
+	 */
+	int (*map_pages)(struct svf_domain *d, uint64_t iova, uint64_t paddr, uint64_t pgsize,
+			 uint64_t pgcount, int prot, uint64_t *mapped);
+
+	/*
+	 * Clear the leaves translating [iova, iova+len), in order, stopping at
+	 * the first page that is not mapped. A leaf that begins before iova or
+	 * ends after the range is removed whole. *first receives the IOVA of
+	 * the first leaf removed and *unmapped the bytes removed from *first on
+	 * (0 when iova itself is not mapped). Table pages left empty are
+	 * unlinked and put on the unit's deferred-free list (released after the
+	 * next wait) and *freed_tables is set. Never queues invalidations (the
+	 * core does, from the gather). 0 or errno (then *unmapped tells what
+	 * was removed before the failure).
+	 */
+	int (*unmap_range)(struct svf_domain *d, uint64_t iova, uint64_t len, uint64_t *first,
+			   uint64_t *unmapped, bool *freed_tables);
+
+	/* Software walk: 0 with phys/leaf size/prot, or -ENOENT. */
+	int (*iova_to_phys)(struct svf_domain *d, uint64_t iova, uint64_t *phys,
+			    uint64_t *leaf_size, int *prot);
+
+	/*
+	 * Queue invalidation of [start, last] in d (page-selective with the
+	 * smallest covering mask, domain-selective past the unit's largest
+	 * mask). leaf_only sets the invalidation hint. Does not wait. 0 or errno.
+	 */
+	int (*inv_range)(struct svf_domain *d, uint64_t start, uint64_t last, bool leaf_only);
+	/* Queue a domain-selective invalidation of d. */
+	int (*inv_domain)(struct svf_domain *d);
+	/* Queue a global invalidation of the unit. */
+	int (*inv_global)(struct svf_iommu *u);
+	/*
+	 * Queue a wait descriptor and complete it: every descriptor queued
+	 * before it takes effect (IOTLB entries removed), deferred table pages
+	 * are released, and no device translation that began before may still
+	 * use a removed entry when it returns. 0 or errno.
+	 */
+	int (*wait)(struct svf_iommu *u);
+
+	/* Device path, see svf_iommu_translate(). */
+	int (*translate)(struct svf_domain *d, uint64_t iova, int access, uint64_t *phys);
+
+	/*
+	 * Unpin check: could anything of the unit still translate (d, iova
+	 * range) or reach [phys, phys+len)? true when nothing can.
+	 */
+	bool (*unpin_safe)(struct svf_domain *d, uint64_t iova, uint64_t phys, uint64_t len);
+
+	void (*add_stats)(const struct svf_iommu *u, struct svf_stats *s);
+	int (*resv_regions)(const struct svf_domain *d, struct svf_resv_region *r, size_t max,
+			    size_t *nr);
+};
+
+struct svf_iommu {
+	const struct svf_iommu_ops *ops; /* immutable */
+	struct svf_iommu_config cfg;     /* immutable after create */
+	void *priv;                      /* driver state */
+	unsigned nr_domains;             /* protected by the caller's serialization */
+	uint16_t next_domain_id;
+	/* core call counters; written under the caller's serialization */
+	uint64_t map_calls, unmap_calls, unmap_fast_calls, iotlb_syncs;
+	atomic_uint_fast64_t invariant_violations;
+};
+
+struct svf_domain {
+	struct svf_iommu *unit; /* immutable */
+	uint16_t id;            /* immutable; VT-d domain id */
+	void *priv;             /* driver state: the page table */
+};
+
+#endif

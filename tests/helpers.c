@@ -1,0 +1,1 @@
+/* placeholder */ typedef int svf_helpers_placeholder;
