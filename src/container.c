@@ -1,3 +1,937 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-typedef int svf_placeholder_container;
+/*
+ * The type1 container (design.md layer 2): user DMA mappings in an rb-tree
+ * ordered by IOVA, the attached domains, the map path and the unmap path.
+ *
+ * Map: pin the user range in physically contiguous runs; map each run into
+ * every attached domain; on any failure undo exactly what was done (the
+ * domains of the failing run first, then the completed prefix through the
+ * ordinary unmap path, which invalidates it) and give the entry back.
+ *
+ * Unmap (the seed, done right): for each mapping removed, domains other
+ * than domains[0] are unmapped with a waiting unmap first; then
+ * domains[0] is walked in physically contiguous chunks, each removed with
+ * unmap_fast into c->gather and recorded on the preallocated pending list
+ * c->pending. When the list holds batch_cap regions, or a fast unmap
+ * fails, one iotlb_sync is done and only then are the pending regions
+ * unpinned. A chunk whose fast unmap fails is redone with a waiting unmap;
+ * if that fails too, the mapping is shrunk to what remains, the error is
+ * returned, and the next unmap of the range finishes it.
+ *
+ * Policies: strict waits and unpins per chunk; batched syncs at the end of
+ * every mapping (the seed); gather merges adjacent ranges in the gather and
+ * syncs only when the list is full or at the end of the request, so many
+ * small mappings share waits.
+ *
+ * Invariants (checked by svf_container_check and the emulated IOMMU):
+ *  - a page is unpinned only after the sync covering its invalidation has
+ *    returned 0 (pending_unpin is reached only from pending_flush after a
+ *    successful sync, or from the strict path after a waiting unmap);
+ *  - every request that may leave regions pending ends with pending_flush,
+ *    so nothing is pending between requests unless a sync failed (then the
+ *    pages stay pinned, and the next request retries the sync);
+ *  - st.pinned_now == pages of live mappings + pages on the pending list.
+ *
+ * Lock: c->lock, taken by the public entry points and by uapi.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "container_priv.h"
+
+static int dma_cmp(const struct svf_dma *a, const struct svf_dma *b)
+{
+	return a->iova < b->iova ? -1 : a->iova > b->iova;
+}
+
+RB_GENERATE_STATIC(svf_dma_tree, svf_dma, node, dma_cmp)
+
+const char *svf_policy_name(enum svf_policy p)
+{
+	static const char *const names[SVF_POLICY_NR] = { "strict", "batched", "gather", "lazy" };
+
+	return (unsigned)p < SVF_POLICY_NR ? names[p] : "?";
+}
+
+int svf_policy_parse(const char *s, enum svf_policy *out)
+{
+	for (unsigned i = 0; i < SVF_POLICY_NR; i++) {
+		if (!strcmp(s, svf_policy_name(i))) {
+			*out = i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void svf_type1_lock(struct svf_container *c)
+{
+	pthread_mutex_lock(&c->lock);
+}
+
+void svf_type1_unlock(struct svf_container *c)
+{
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* The first mapping whose range ends after iova (so it contains or follows it). */
+static struct svf_dma *dma_first_ending_after(struct svf_container *c, uint64_t iova)
+{
+	struct svf_dma key = { .iova = iova };
+	struct svf_dma *d = RB_NFIND(svf_dma_tree, &c->dmas, &key);
+	struct svf_dma *prev = d ? RB_PREV(svf_dma_tree, &c->dmas, d) : RB_MAX(svf_dma_tree, &c->dmas);
+
+	if (prev && prev->iova + prev->size > iova)
+		return prev;
+	return d;
+}
+
+/* The mapping containing iova, or NULL. */
+static struct svf_dma *dma_find(struct svf_container *c, uint64_t iova)
+{
+	struct svf_dma *d = dma_first_ending_after(c, iova);
+
+	return d && d->iova <= iova ? d : NULL;
+}
+
+static void account_pin(struct svf_container *c, uint64_t pages)
+{
+	c->st.pages_pinned += pages;
+	c->st.pinned_now += pages;
+	if (c->st.pinned_now > c->st.pinned_peak)
+		c->st.pinned_peak = c->st.pinned_now;
+}
+
+/* Unpin a region that no domain can translate any more (checked). */
+static void unpin_region(struct svf_container *c, uint64_t iova, uint64_t phys, uint64_t len,
+			 uint64_t vaddr)
+{
+	uint64_t pages = len / SVF_PGSIZE;
+
+	for (unsigned i = 0; i < c->nr_domains; i++)
+		svf_iommu_check_unpin(c->domains[i], iova, phys, len);
+	svf_unpin_run(c->pinner, vaddr, phys, pages);
+	c->st.pages_unpinned += pages;
+	c->st.pinned_now -= pages;
+}
+
+static void pending_unpin(struct svf_container *c)
+{
+	for (unsigned i = 0; i < c->nr_pending; i++) {
+		const struct svf_pending *p = &c->pending[i];
+
+		unpin_region(c, p->iova, p->phys, p->len, p->vaddr);
+	}
+	c->nr_pending = 0;
+}
+
+/*
+ * Sync the gather and unpin the pending regions. On a failed sync the
+ * regions stay pinned and listed; a later flush retries.
+ */
+static int pending_flush(struct svf_container *c)
+{
+	int rc;
+
+	if (!c->nr_pending && svf_gather_is_empty(&c->gather))
+		return 0;
+	if (c->nr_domains) {
+		rc = svf_iommu_iotlb_sync(c->domains[0], &c->gather);
+		if (rc)
+			return rc;
+	}
+	pending_unpin(c);
+	return 0;
+}
+
+static void pending_add(struct svf_container *c, uint64_t iova, uint64_t phys, uint64_t len,
+			uint64_t vaddr)
+{
+	struct svf_pending *p = &c->pending[c->nr_pending++];
+
+	p->iova = iova;
+	p->phys = phys;
+	p->len = len;
+	p->vaddr = vaddr;
+	if (c->nr_pending > c->st.regions_pending_peak)
+		c->st.regions_pending_peak = c->nr_pending;
+}
+
+/* Waiting unmap of [start, end) from d, skipping holes. 0 or errno. */
+static int unmap_domain_range(struct svf_domain *d, uint64_t start, uint64_t end)
+{
+	uint64_t iova = start;
+
+	while (iova < end) {
+		uint64_t n = 0;
+		int rc = svf_iommu_unmap(d, iova, end - iova, &n);
+
+		if (rc)
+			return rc;
+		iova += n ? n : SVF_PGSIZE;
+	}
+	return 0;
+}
+
+/*
+ * Look-ahead of the chunk walk: the translation of the page after a chunk
+ * is read once, to end the chunk, and reused as the start of the next one.
+ */
+struct walk {
+	uint64_t iova, phys, leaf;
+	bool valid;
+};
+
+static int walk_lookup(struct svf_domain *d, struct walk *w, uint64_t iova, uint64_t *phys,
+		       uint64_t *leaf)
+{
+	int rc;
+
+	if (w->valid && w->iova == iova) {
+		*phys = w->phys;
+		*leaf = w->leaf;
+		w->valid = false;
+		return 0;
+	}
+	rc = svf_iommu_iova_to_phys(d, iova, phys, leaf, NULL);
+	if (rc)
+		return rc;
+	/* Report the address of iova itself and the bytes left in its leaf. */
+	*leaf -= iova & (*leaf - 1);
+	return 0;
+}
+
+/*
+ * Unmap and unpin [start, end) of dma. *done receives the IOVA below which
+ * everything is unmapped from every domain and either unpinned or pending.
+ * Returns 0 or the errno of a failure that not even the fallback survived.
+ */
+static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint64_t start,
+			     uint64_t end, uint64_t *done)
+{
+	struct svf_domain *d0;
+	struct walk w = { 0 };
+	uint64_t iova = start;
+	int rc;
+
+	*done = start;
+	if (!c->nr_domains) {
+		*done = end;
+		return 0;
+	}
+	for (unsigned i = 1; i < c->nr_domains; i++) {
+		rc = unmap_domain_range(c->domains[i], start, end);
+		if (rc) {
+			dma->partial = true;
+			return rc;
+		}
+	}
+	d0 = c->domains[0];
+	while (iova < end) {
+		uint64_t phys, len, n = 0, vaddr = dma->vaddr + (iova - dma->iova);
+
+		if (walk_lookup(d0, &w, iova, &phys, &len)) {
+			iova += SVF_PGSIZE; /* a hole left by an earlier failed unmap */
+			*done = iova;
+			continue;
+		}
+		if (len > end - iova)
+			len = end - iova;
+		while (iova + len < end) {
+			uint64_t nphys, nleaf;
+
+			if (walk_lookup(d0, &w, iova + len, &nphys, &nleaf))
+				break;
+			if (nphys != phys + len) {
+				w = (struct walk){ iova + len, nphys, nleaf, true };
+				break;
+			}
+			len += nleaf;
+			if (len > end - iova)
+				len = end - iova;
+		}
+		c->st.chunks_unmapped++;
+
+		if (c->policy == SVF_POLICY_STRICT) {
+			rc = svf_iommu_unmap(d0, iova, len, &n);
+			if (n)
+				unpin_region(c, iova, phys, n, vaddr);
+			if (rc) {
+				c->st.unmap_errors++;
+				dma->partial = true;
+				*done = iova + n;
+				return rc;
+			}
+		} else {
+			rc = svf_iommu_unmap_fast(d0, iova, len, &c->gather, &n);
+			if (n)
+				pending_add(c, iova, phys, n, vaddr);
+			if (rc || n < len) {
+				uint64_t m = 0;
+				int frc;
+
+				/* The seed: sync what is pending, then redo this chunk waiting. */
+				c->st.unmap_fallbacks++;
+				frc = pending_flush(c);
+				if (frc) {
+					dma->partial = true;
+					*done = iova + n;
+					return frc;
+				}
+				rc = svf_iommu_unmap(d0, iova + n, len - n, &m);
+				if (m)
+					unpin_region(c, iova + n, phys + n, m, vaddr + n);
+				if (rc) {
+					c->st.unmap_errors++;
+					dma->partial = true;
+					*done = iova + n + m;
+					return rc;
+				}
+				n += m;
+			}
+			if (c->nr_pending == c->batch_cap) {
+				rc = pending_flush(c);
+				if (rc) {
+					dma->partial = true;
+					*done = iova + n;
+					return rc;
+				}
+			}
+		}
+		iova += n;
+		*done = iova;
+	}
+	if (c->policy == SVF_POLICY_BATCHED || c->policy == SVF_POLICY_LAZY) {
+		/* The seed syncs once per mapping, at its end. */
+		rc = pending_flush(c);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void dma_free(struct svf_container *c, struct svf_dma *dma)
+{
+	RB_REMOVE(svf_dma_tree, &c->dmas, dma);
+	c->nr_dmas--;
+	c->dma_avail++;
+	c->st.bookkeeping_bytes -= sizeof(*dma);
+	free(dma);
+}
+
+/*
+ * Remove dma entirely. On failure the mapping shrinks to the part not yet
+ * unmapped and stays in the tree, so a later unmap finishes it.
+ */
+static int dma_remove(struct svf_container *c, struct svf_dma *dma)
+{
+	uint64_t done, end = dma->iova + dma->size;
+	int rc = unmap_unpin_range(c, dma, dma->iova, end, &done);
+
+	if (!rc && done == end) {
+		dma_free(c, dma);
+		return 0;
+	}
+	if (done >= end) {
+		/* Everything left the domains; only the pending sync failed. */
+		dma_free(c, dma);
+		return rc;
+	}
+	/* Shrinking from the front keeps the tree order (the range only narrows). */
+	dma->vaddr += done - dma->iova;
+	dma->size = end - done;
+	dma->iova = done;
+	return rc;
+}
+
+int svf_type1_iova_ranges(struct svf_container *c, struct svf_iova_range *r, unsigned max,
+			  unsigned *nr)
+{
+	uint64_t top = UINT64_MAX;
+	struct svf_resv_region resv[SVF_MAX_IOVA_RANGES];
+	size_t nresv = 0;
+	unsigned n = 0;
+
+	*nr = 0;
+	if (!c->nr_domains)
+		return 0;
+	for (unsigned i = 0; i < c->nr_domains; i++) {
+		uint64_t l = svf_domain_aperture_last(c->domains[i]);
+		size_t got = 0;
+
+		if (l < top)
+			top = l;
+		svf_domain_resv_regions(c->domains[i], resv + nresv,
+					SVF_MAX_IOVA_RANGES - nresv, &got);
+		nresv += got < SVF_MAX_IOVA_RANGES - nresv ? got : SVF_MAX_IOVA_RANGES - nresv;
+	}
+	/* Sort reserved regions by start (few of them: insertion sort). */
+	for (size_t i = 1; i < nresv; i++) {
+		struct svf_resv_region t = resv[i];
+		size_t j = i;
+
+		for (; j > 0 && resv[j - 1].start > t.start; j--)
+			resv[j] = resv[j - 1];
+		resv[j] = t;
+	}
+	uint64_t cur = 0;
+	bool open = true;
+	for (size_t i = 0; i < nresv && open; i++) {
+		if (resv[i].last < cur)
+			continue;
+		if (resv[i].start > top)
+			break;
+		if (resv[i].start > cur) {
+			if (n < max)
+				r[n] = (struct svf_iova_range){ cur, resv[i].start - 1 };
+			n++;
+		}
+		if (resv[i].last >= top) {
+			open = false;
+			break;
+		}
+		cur = resv[i].last + 1;
+	}
+	if (open) {
+		if (n < max)
+			r[n] = (struct svf_iova_range){ cur, top };
+		n++;
+	}
+	*nr = n;
+	return n > max ? -ENOSPC : 0;
+}
+
+static bool iova_range_valid(struct svf_container *c, uint64_t iova, uint64_t last)
+{
+	struct svf_iova_range r[SVF_MAX_IOVA_RANGES];
+	unsigned nr;
+
+	if (!c->nr_domains)
+		return true;
+	if (svf_type1_iova_ranges(c, r, SVF_MAX_IOVA_RANGES, &nr))
+		return false;
+	for (unsigned i = 0; i < nr; i++)
+		if (iova >= r[i].start && last <= r[i].last)
+			return true;
+	return false;
+}
+
+uint64_t svf_type1_pgsize_bitmap(struct svf_container *c)
+{
+	uint64_t bm = ~(SVF_PGSIZE - 1);
+
+	for (unsigned i = 0; i < c->nr_domains; i++)
+		bm &= svf_domain_pgsize_bitmap(c->domains[i]);
+	/* Linux clears the bits below PAGE_SIZE and sets PAGE_SIZE. */
+	return (bm & ~(SVF_PGSIZE - 1)) | SVF_PGSIZE;
+}
+
+/* Pin dma's pages in runs and map each run into every domain. */
+static int pin_map_dma(struct svf_container *c, struct svf_dma *dma)
+{
+	uint64_t iova = dma->iova, vaddr = dma->vaddr, left = dma->size / SVF_PGSIZE;
+	int rc;
+
+	if (!c->nr_domains)
+		return 0; /* Linux pins nothing until a domain exists */
+	while (left) {
+		uint64_t phys, n;
+		unsigned i;
+
+		rc = svf_pin_run(c->pinner, vaddr, left, dma->prot & SVF_PROT_WRITE, &phys, &n);
+		if (rc)
+			goto err_unwind;
+		account_pin(c, n);
+		for (i = 0; i < c->nr_domains; i++) {
+			rc = svf_iommu_map(c->domains[i], iova, phys, n * SVF_PGSIZE, dma->prot);
+			if (rc)
+				goto err_unmap_run;
+		}
+		iova += n * SVF_PGSIZE;
+		vaddr += n * SVF_PGSIZE;
+		left -= n;
+		continue;
+
+err_unmap_run:
+		while (i-- > 0) {
+			int urc = unmap_domain_range(c->domains[i], iova, iova + n * SVF_PGSIZE);
+
+			if (urc) {
+				/* Cannot prove the run unreachable: keep it pinned as part of dma. */
+				iova += n * SVF_PGSIZE;
+				dma->partial = true;
+				goto err_unwind;
+			}
+		}
+		unpin_region(c, iova, phys, n * SVF_PGSIZE, vaddr);
+		goto err_unwind;
+	}
+	return 0;
+
+err_unwind:
+	if (iova > dma->iova) {
+		uint64_t done;
+		int urc = unmap_unpin_range(c, dma, dma->iova, iova, &done);
+
+		if (!urc)
+			urc = pending_flush(c);
+		if (urc) {
+			/* Keep what could not be undone as the mapping; report the map error. */
+			fprintf(stderr, "softvfio: map undo failed (%d); 0x%llx left mapped\n", urc,
+				(unsigned long long)(iova - done));
+		}
+	}
+	return rc;
+}
+
+int svf_type1_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64_t size,
+		  int prot)
+{
+	uint64_t last = iova + size - 1;
+	struct svf_dma *dma, *ovl;
+	int rc;
+
+	/* Row 7: overlap, before the IOVA-range check and before pinning. */
+	ovl = dma_first_ending_after(c, iova);
+	if (ovl && ovl->iova <= last)
+		return -EEXIST;
+	if (!c->dma_avail) /* row 8 */
+		return -ENOSPC;
+	if (!iova_range_valid(c, iova, last)) /* row 9 */
+		return -EINVAL;
+	if (svf_should_fail(SVF_FAULT_ALLOC)) /* row 10 */
+		return -ENOMEM;
+	dma = calloc(1, sizeof(*dma));
+	if (!dma)
+		return -ENOMEM;
+	dma->iova = iova;
+	dma->size = size;
+	dma->vaddr = vaddr;
+	dma->prot = prot;
+	RB_INSERT(svf_dma_tree, &c->dmas, dma);
+	c->nr_dmas++;
+	c->dma_avail--;
+	c->st.bookkeeping_bytes += sizeof(*dma);
+
+	rc = pin_map_dma(c, dma); /* row 11 */
+	if (rc) {
+		if (dma->partial) {
+			/* An undo failed: the remainder stays as a mapping to unmap later. */
+			return rc;
+		}
+		dma_free(c, dma);
+		return rc;
+	}
+	return 0;
+}
+
+int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint32_t flags,
+		    uint64_t *unmapped)
+{
+	const bool all = flags & VFIO_DMA_UNMAP_FLAG_ALL;
+	const uint64_t mask = SVF_PGSIZE - 1;
+	uint64_t last, total = 0;
+	struct svf_dma *dma;
+	int rc = 0, frc;
+
+	*unmapped = 0;
+	if (iova & mask) /* row 5 */
+		return -EINVAL;
+	if (all) {
+		if (iova || size) /* row 6 */
+			return -EINVAL;
+		last = UINT64_MAX;
+	} else {
+		if (!size || (size & mask)) /* row 7 */
+			return -EINVAL;
+		if (__builtin_add_overflow(iova, size - 1, &last)) /* row 8 */
+			return -EOVERFLOW;
+	}
+	if (flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) /* row 9: tracking is off */
+		return -EINVAL;
+	if (c->type == VFIO_TYPE1v2_IOMMU && !all) { /* row 10: no bisecting */
+		dma = dma_find(c, iova);
+		if (dma && dma->iova != iova)
+			return -EINVAL;
+		dma = dma_find(c, last);
+		if (dma && dma->iova + dma->size - 1 != last)
+			return -EINVAL;
+	}
+
+	dma = dma_first_ending_after(c, iova);
+	while (dma && dma->iova <= last) {
+		struct svf_dma *next = RB_NEXT(svf_dma_tree, &c->dmas, dma);
+		uint64_t sz = dma->size;
+
+		/* v1: a request starting inside a mapping stops there. */
+		if (c->type != VFIO_TYPE1v2_IOMMU && iova > dma->iova)
+			break;
+		rc = dma_remove(c, dma);
+		if (rc)
+			break;
+		total += sz;
+		dma = next;
+	}
+	frc = pending_flush(c);
+	if (!rc)
+		rc = frc;
+	if (!rc)
+		*unmapped = total;
+	return rc;
+}
+
+void svf_container_default_config(struct svf_container_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->policy = SVF_POLICY_GATHER;
+	cfg->batch_cap = SVF_DEFAULT_BATCH_CAP;
+	cfg->dma_entry_limit = SVF_DEFAULT_DMA_ENTRY_LIMIT;
+	cfg->attach_default_domain = true;
+}
+
+int svf_container_create(const struct svf_container_config *ucfg, struct svf_container **out)
+{
+	struct svf_container_config cfg;
+	struct svf_container *c;
+	int rc;
+
+	*out = NULL;
+	if (ucfg)
+		cfg = *ucfg;
+	else
+		svf_container_default_config(&cfg);
+	if ((unsigned)cfg.policy >= SVF_POLICY_NR)
+		return -EINVAL;
+	if (!cfg.batch_cap)
+		cfg.batch_cap = SVF_DEFAULT_BATCH_CAP;
+	if (!cfg.dma_entry_limit)
+		cfg.dma_entry_limit = SVF_DEFAULT_DMA_ENTRY_LIMIT;
+
+	if (svf_should_fail(SVF_FAULT_ALLOC))
+		return -ENOMEM;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	pthread_mutex_init(&c->lock, NULL);
+	RB_INIT(&c->dmas);
+	c->policy = cfg.policy;
+	c->batch_cap = cfg.batch_cap;
+	c->dma_entry_limit = cfg.dma_entry_limit;
+	c->dma_avail = cfg.dma_entry_limit;
+	svf_gather_init(&c->gather, c->policy != SVF_POLICY_BATCHED);
+
+	rc = -ENOMEM;
+	if (svf_should_fail(SVF_FAULT_ALLOC))
+		goto err_free;
+	c->pending = calloc(c->batch_cap, sizeof(*c->pending));
+	if (!c->pending)
+		goto err_free;
+	c->st.bookkeeping_bytes = sizeof(*c) + (uint64_t)c->batch_cap * sizeof(*c->pending);
+
+	if (cfg.pinner) {
+		c->pinner = cfg.pinner;
+	} else {
+		struct svf_pinner_config pc = { .backend = SVF_BACKEND_PROCESS };
+
+		rc = svf_pinner_create(&pc, &c->pinner);
+		if (rc)
+			goto err_pending;
+		c->own_pinner = true;
+	}
+	if (cfg.attach_default_domain) {
+		rc = svf_iommu_create(cfg.iommu, &c->own_unit);
+		if (rc)
+			goto err_pinner;
+		rc = svf_domain_alloc(c->own_unit, &c->own_domain);
+		if (rc)
+			goto err_unit;
+		rc = svf_container_attach_domain(c, c->own_domain);
+		if (rc)
+			goto err_domain;
+	}
+	*out = c;
+	return 0;
+
+err_domain:
+	svf_domain_free(c->own_domain);
+err_unit:
+	svf_iommu_destroy(c->own_unit);
+err_pinner:
+	if (c->own_pinner)
+		svf_pinner_destroy(c->pinner);
+err_pending:
+	free(c->pending);
+err_free:
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	return rc;
+}
+
+/* Drop every mapping. Retries a failing sync once; what still fails stays pinned (reported). */
+static void remove_all(struct svf_container *c)
+{
+	uint64_t unmapped;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!svf_type1_unmap(c, 0, 0, VFIO_DMA_UNMAP_FLAG_ALL, &unmapped) && !c->nr_pending)
+			return;
+	}
+	if (c->nr_dmas || c->nr_pending)
+		fprintf(stderr, "softvfio: %u mappings and %u pending regions could not be released\n",
+			c->nr_dmas, c->nr_pending);
+}
+
+void svf_container_destroy(struct svf_container *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	remove_all(c);
+	c->nr_domains = 0;
+	pthread_mutex_unlock(&c->lock);
+	if (c->own_domain)
+		svf_domain_free(c->own_domain);
+	if (c->own_unit)
+		svf_iommu_destroy(c->own_unit);
+	if (c->own_pinner)
+		svf_pinner_destroy(c->pinner);
+	free(c->pending);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* Map every existing mapping into d (Linux's vfio_iommu_replay). */
+static int replay_into(struct svf_container *c, struct svf_domain *d)
+{
+	struct svf_domain *src = c->domains[0];
+	struct svf_dma *dma;
+	int rc;
+
+	RB_FOREACH(dma, svf_dma_tree, &c->dmas) {
+		uint64_t iova = dma->iova, end = dma->iova + dma->size;
+
+		while (iova < end) {
+			uint64_t phys, leaf, len;
+
+			rc = svf_iommu_iova_to_phys(src, iova, &phys, &leaf, NULL);
+			if (rc) {
+				iova += SVF_PGSIZE; /* hole of a partial mapping */
+				continue;
+			}
+			len = leaf - (iova & (leaf - 1));
+			while (iova + len < end) {
+				uint64_t nphys, nleaf;
+
+				if (svf_iommu_iova_to_phys(src, iova + len, &nphys, &nleaf, NULL) ||
+				    nphys != phys + len)
+					break;
+				len += nleaf;
+			}
+			if (len > end - iova)
+				len = end - iova;
+			rc = svf_iommu_map(d, iova, phys, len, dma->prot);
+			if (rc)
+				goto err_undo;
+			iova += len;
+		}
+	}
+	return 0;
+
+err_undo:
+	RB_FOREACH(dma, svf_dma_tree, &c->dmas) {
+		if (unmap_domain_range(d, dma->iova, dma->iova + dma->size))
+			fprintf(stderr, "softvfio: attach undo failed on domain %u\n", svf_domain_id(d));
+	}
+	return rc;
+}
+
+int svf_container_attach_domain(struct svf_container *c, struct svf_domain *d)
+{
+	struct svf_dma *dma;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (unsigned i = 0; i < c->nr_domains; i++) {
+		if (c->domains[i] == d) {
+			rc = -EBUSY;
+			goto out;
+		}
+	}
+	if (c->nr_domains == SVF_MAX_DOMAINS) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	if (!(svf_domain_pgsize_bitmap(d) & SVF_PGSIZE)) {
+		rc = -EINVAL;
+		goto out;
+	}
+	/* Existing mappings must fit the new domain's aperture and reserved regions. */
+	c->domains[c->nr_domains++] = d;
+	RB_FOREACH(dma, svf_dma_tree, &c->dmas) {
+		if (!iova_range_valid(c, dma->iova, dma->iova + dma->size - 1)) {
+			rc = -EINVAL;
+			break;
+		}
+	}
+	c->nr_domains--;
+	if (rc)
+		goto out;
+	if (c->nr_domains) {
+		rc = replay_into(c, d);
+		if (rc)
+			goto out;
+	}
+	c->domains[c->nr_domains++] = d;
+out:
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int svf_container_detach_domain(struct svf_container *c, struct svf_domain *d)
+{
+	unsigned i;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < c->nr_domains && c->domains[i] != d; i++)
+		;
+	if (i == c->nr_domains) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (c->nr_domains == 1) {
+		/* The last domain leaving releases the backend, as in Linux. */
+		remove_all(c);
+		c->type = 0;
+	} else {
+		struct svf_dma *dma;
+
+		if (i == 0 && pending_flush(c))
+			fprintf(stderr, "softvfio: detach: pending sync failed\n");
+		RB_FOREACH(dma, svf_dma_tree, &c->dmas)
+			if (unmap_domain_range(d, dma->iova, dma->iova + dma->size))
+				fprintf(stderr, "softvfio: detach: unmap failed on domain %u\n",
+					svf_domain_id(d));
+	}
+	memmove(&c->domains[i], &c->domains[i + 1], (c->nr_domains - i - 1) * sizeof(c->domains[0]));
+	c->nr_domains--;
+out:
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+struct svf_domain *svf_container_domain(struct svf_container *c, unsigned n)
+{
+	struct svf_domain *d;
+
+	pthread_mutex_lock(&c->lock);
+	d = n < c->nr_domains ? c->domains[n] : NULL;
+	pthread_mutex_unlock(&c->lock);
+	return d;
+}
+
+unsigned svf_container_nr_mappings(struct svf_container *c)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->nr_dmas;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+void svf_container_get_stats(struct svf_container *c, struct svf_stats *out)
+{
+	const struct svf_iommu *seen[SVF_MAX_DOMAINS];
+	unsigned nseen = 0;
+
+	pthread_mutex_lock(&c->lock);
+	*out = c->st;
+	out->locked_bytes = c->st.pinned_now * SVF_PGSIZE;
+	for (unsigned i = 0; i < c->nr_domains; i++) {
+		const struct svf_iommu *u = svf_domain_unit(c->domains[i]);
+		bool dup = false;
+
+		for (unsigned j = 0; j < nseen; j++)
+			dup |= seen[j] == u;
+		if (!dup) {
+			seen[nseen++] = u;
+			svf_iommu_add_stats(u, out);
+		}
+	}
+	if (c->own_unit && !nseen)
+		svf_iommu_add_stats(c->own_unit, out);
+	pthread_mutex_unlock(&c->lock);
+}
+
+#define CHECK(cond, ...)                                                   \
+	do {                                                               \
+		if (!(cond)) {                                             \
+			fprintf(stderr, "softvfio: check failed: " __VA_ARGS__); \
+			fputc('\n', stderr);                               \
+			rc = -EUCLEAN;                                     \
+			goto out;                                          \
+		}                                                          \
+	} while (0)
+
+int svf_container_check(struct svf_container *c)
+{
+	struct svf_dma *dma, *prev = NULL;
+	uint64_t pages = 0;
+	unsigned n = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	RB_FOREACH(dma, svf_dma_tree, &c->dmas) {
+		n++;
+		CHECK(dma->size && !(dma->size % SVF_PGSIZE) && !(dma->iova % SVF_PGSIZE),
+		      "mapping 0x%llx size 0x%llx misaligned", (unsigned long long)dma->iova,
+		      (unsigned long long)dma->size);
+		CHECK(!prev || prev->iova + prev->size <= dma->iova, "mappings overlap at 0x%llx",
+		      (unsigned long long)dma->iova);
+		prev = dma;
+		if (!c->nr_domains)
+			continue;
+		pages += dma->size / SVF_PGSIZE;
+		if (dma->partial)
+			continue;
+		for (uint64_t off = 0; off < dma->size; off += SVF_PGSIZE) {
+			uint64_t want, phys;
+			int prot;
+
+			if (svf_pinner_lookup(c->pinner, dma->vaddr + off, &want))
+				continue; /* the process unmapped it; the pin still holds the frame */
+			for (unsigned i = 0; i < c->nr_domains; i++) {
+				int lrc = svf_iommu_iova_to_phys(c->domains[i], dma->iova + off, &phys,
+								 NULL, &prot);
+
+				CHECK(!lrc, "iova 0x%llx not mapped in domain %u",
+				      (unsigned long long)(dma->iova + off), i);
+				CHECK(phys == want, "iova 0x%llx maps 0x%llx, pinned frame is 0x%llx",
+				      (unsigned long long)(dma->iova + off), (unsigned long long)phys,
+				      (unsigned long long)want);
+				CHECK(prot == dma->prot, "iova 0x%llx prot %d, want %d",
+				      (unsigned long long)(dma->iova + off), prot, dma->prot);
+			}
+		}
+	}
+	CHECK(n == c->nr_dmas, "tree holds %u mappings, count says %u", n, c->nr_dmas);
+	CHECK(c->dma_avail + c->nr_dmas == c->dma_entry_limit, "dma_avail %u + %u != limit %u",
+	      c->dma_avail, c->nr_dmas, c->dma_entry_limit);
+	for (unsigned i = 0; i < c->nr_pending; i++)
+		pages += c->pending[i].len / SVF_PGSIZE;
+	/* partial mappings may hold fewer pins than their size; exact otherwise */
+	prev = NULL;
+	bool any_partial = false;
+	RB_FOREACH(dma, svf_dma_tree, &c->dmas)
+		any_partial |= dma->partial;
+	if (!any_partial)
+		CHECK(pages == c->st.pinned_now, "pinned %llu pages, mappings hold %llu",
+		      (unsigned long long)c->st.pinned_now, (unsigned long long)pages);
+out:
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}

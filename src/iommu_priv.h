@@ -17,6 +17,9 @@
 
 #include <softvfio/iommu.h>
 
+/* The smallest page every driver maps; the IOMMU core's alignment unit. */
+#define SVF_MIN_PGSIZE 4096ULL
+
 struct svf_iommu_ops {
 	const char *name;
 	uint64_t pgsize_bitmap;  /* e.g. 4K|2M|1G */
@@ -108,5 +111,8 @@ struct svf_domain {
 	uint16_t id;            /* immutable; VT-d domain id */
 	void *priv;             /* driver state: the page table */
 };
+
+/* The drivers softvfio knows, looked up by name. */
+extern const struct svf_iommu_ops svf_vtd_ops;
 
 #endif

@@ -1,3 +1,307 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-typedef int svf_placeholder_uapi;
+/*
+ * The VFIO user API (design.md layer 1): decodes <linux/vfio.h> requests,
+ * checks their arguments in Linux's order (shared/spec/type1-semantics.md,
+ * the first failing row decides the errno) and hands them to the type1
+ * container. Returns what Linux's ioctl would: a non-negative result, or
+ * -errno where Linux sets errno.
+ *
+ * Container-level requests (GET_API_VERSION, CHECK_EXTENSION, SET_IOMMU)
+ * are answered here; before SET_IOMMU every backend request is EINVAL (the
+ * container has no driver to pass it to), after it an unknown one ENOTTY.
+ *
+ * Lock: takes c->lock around every request; cpu_ns accumulates the thread
+ * CPU time spent inside.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "container_priv.h"
+
+#ifndef offsetofend
+#define offsetofend(T, m) (offsetof(T, m) + sizeof(((T *)0)->m))
+#endif
+
+#define DIRTY_BITMAP_SIZE_MAX (256ULL << 20) /* bytes, as Linux's DIRTY_BITMAP_SIZE_MAX */
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static long check_extension(struct svf_container *c, unsigned long ext)
+{
+	switch (ext) {
+	case VFIO_TYPE1_IOMMU:
+	case VFIO_TYPE1v2_IOMMU:
+	case VFIO_UNMAP_ALL:
+		return 1;
+	case VFIO_UPDATE_VADDR:
+		/* Only once the type1 backend holds the container (no emulated devices yet). */
+		return c->type != 0;
+	case VFIO_DMA_CC_IOMMU:
+		if (!c->type)
+			return 0;
+		for (unsigned i = 0; i < c->nr_domains; i++)
+			if (!svf_domain_enforces_coherency(c->domains[i]))
+				return 0;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static long set_iommu(struct svf_container *c, unsigned long type)
+{
+	if (type != VFIO_TYPE1_IOMMU && type != VFIO_TYPE1v2_IOMMU)
+		return -EINVAL;
+	/* Linux: no group in the container, or a driver already set. */
+	if (!c->nr_domains || c->type)
+		return -EINVAL;
+	c->type = (int)type;
+	return 0;
+}
+
+static long map_dma(struct svf_container *c, struct vfio_iommu_type1_dma_map *m)
+{
+	const uint32_t known = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE |
+			       VFIO_DMA_MAP_FLAG_VADDR;
+	uint64_t end;
+	int prot = 0;
+
+	if (m->argsz < offsetofend(struct vfio_iommu_type1_dma_map, size) || (m->flags & ~known))
+		return -EINVAL; /* row 1 */
+	if (!m->size) /* row 2 */
+		return -EINVAL;
+	if (__builtin_add_overflow(m->iova, m->size - 1, &end) ||
+	    __builtin_add_overflow(m->vaddr, m->size - 1, &end))
+		return -EOVERFLOW; /* row 3 */
+	if (m->flags & VFIO_DMA_MAP_FLAG_READ)
+		prot |= SVF_PROT_READ;
+	if (m->flags & VFIO_DMA_MAP_FLAG_WRITE)
+		prot |= SVF_PROT_WRITE;
+	if (m->flags & VFIO_DMA_MAP_FLAG_VADDR) {
+		if (prot) /* row 4 */
+			return -EINVAL;
+	} else if (!prot) {
+		return -EINVAL; /* row 4 */
+	}
+	if ((m->size | m->iova | m->vaddr) & (SVF_PGSIZE - 1)) /* row 5 */
+		return -EINVAL;
+	if (m->flags & VFIO_DMA_MAP_FLAG_VADDR)
+		return -ENOENT; /* row 6: no mapping is ever vaddr-invalid yet (vaddr update not built) */
+	return svf_type1_map(c, m->iova, m->vaddr, m->size, prot);
+}
+
+static long unmap_dma(struct svf_container *c, struct vfio_iommu_type1_dma_unmap *u)
+{
+	const uint32_t known = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | VFIO_DMA_UNMAP_FLAG_ALL |
+			       VFIO_DMA_UNMAP_FLAG_VADDR;
+	uint64_t unmapped;
+	int rc;
+
+	if (u->argsz < offsetofend(struct vfio_iommu_type1_dma_unmap, size) || (u->flags & ~known))
+		return -EINVAL; /* row 1 */
+	if (u->flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) { /* rows 2, 3 */
+		struct vfio_bitmap *bm = (struct vfio_bitmap *)u->data;
+		uint64_t pgshift, npages, need;
+
+		if (u->flags & (VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR))
+			return -EINVAL;
+		if (u->argsz < sizeof(*u) + sizeof(*bm))
+			return -EINVAL;
+		if (!bm->pgsize)
+			return -EINVAL;
+		pgshift = (uint64_t)__builtin_ctzll(bm->pgsize);
+		npages = u->size >> pgshift;
+		need = ((npages + 63) / 64) * sizeof(uint64_t);
+		if (!npages || !bm->size || bm->size > DIRTY_BITMAP_SIZE_MAX || bm->size < need)
+			return -EINVAL;
+	}
+	if (u->flags & VFIO_DMA_UNMAP_FLAG_VADDR)
+		return -EINVAL; /* vaddr update is not built yet: refuse rather than misbehave */
+	rc = svf_type1_unmap(c, u->iova, u->size, u->flags, &unmapped);
+	if (rc)
+		return rc;
+	u->size = unmapped; /* written back only on success */
+	return 0;
+}
+
+/* Capability chain, built in a scratch buffer then copied (Linux's vfio_info_cap). */
+struct capbuf {
+	uint8_t *buf;
+	size_t size;
+	size_t last; /* offset of the last header, or SIZE_MAX */
+};
+
+static void *cap_add(struct capbuf *cb, size_t size, uint16_t id, uint16_t version)
+{
+	size_t at = cb->size;
+	uint8_t *nb;
+	struct vfio_info_cap_header *h;
+
+	size = (size + 7) & ~(size_t)7;
+	if (svf_should_fail(SVF_FAULT_ALLOC))
+		return NULL;
+	nb = realloc(cb->buf, at + size);
+	if (!nb)
+		return NULL;
+	cb->buf = nb;
+	memset(nb + at, 0, size);
+	h = (struct vfio_info_cap_header *)(nb + at);
+	h->id = id;
+	h->version = version;
+	if (cb->last != SIZE_MAX)
+		((struct vfio_info_cap_header *)(nb + cb->last))->next = (uint32_t)at;
+	cb->last = at;
+	cb->size = at + size;
+	return h;
+}
+
+static long get_info(struct svf_container *c, struct vfio_iommu_type1_info *uinfo)
+{
+	const size_t minsz = offsetofend(struct vfio_iommu_type1_info, iova_pgsizes);
+	const size_t capsz = offsetofend(struct vfio_iommu_type1_info, cap_offset);
+	struct vfio_iommu_type1_info info;
+	struct capbuf cb = { .last = SIZE_MAX };
+	struct svf_iova_range r[SVF_MAX_IOVA_RANGES];
+	size_t copy = minsz;
+	unsigned nr;
+	int rc = 0;
+
+	memcpy(&info, uinfo, minsz);
+	if (info.argsz < minsz)
+		return -EINVAL;
+	if (info.argsz >= capsz) {
+		copy = capsz;
+		info.cap_offset = 0;
+	}
+	info.flags = VFIO_IOMMU_INFO_PGSIZES;
+	info.iova_pgsizes = svf_type1_pgsize_bitmap(c);
+
+	struct vfio_iommu_type1_info_cap_migration *mig =
+		cap_add(&cb, sizeof(*mig), VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION, 1);
+	if (!mig) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	mig->flags = 0;
+	mig->pgsize_bitmap = info.iova_pgsizes & -info.iova_pgsizes;
+	mig->max_dirty_bitmap_size = DIRTY_BITMAP_SIZE_MAX;
+
+	struct vfio_iommu_type1_info_dma_avail *avail =
+		cap_add(&cb, sizeof(*avail), VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, 1);
+	if (!avail) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	avail->avail = c->dma_avail;
+
+	svf_type1_iova_ranges(c, r, SVF_MAX_IOVA_RANGES, &nr);
+	if (nr) {
+		struct vfio_iommu_type1_info_cap_iova_range *ir =
+			cap_add(&cb, sizeof(*ir) + nr * sizeof(ir->iova_ranges[0]),
+				VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, 1);
+		if (!ir) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		ir->nr_iovas = nr;
+		for (unsigned i = 0; i < nr; i++) {
+			ir->iova_ranges[i].start = r[i].start;
+			ir->iova_ranges[i].end = r[i].last;
+		}
+	}
+
+	info.flags |= VFIO_IOMMU_INFO_CAPS;
+	if (info.argsz < sizeof(info) + cb.size) {
+		info.argsz = (uint32_t)(sizeof(info) + cb.size);
+	} else {
+		/* Offsets in the chain are from the start of the caller's buffer. */
+		for (size_t at = 0;;) {
+			struct vfio_info_cap_header *h = (void *)(cb.buf + at);
+			size_t next = h->next;
+
+			if (next)
+				h->next = (uint32_t)(next + sizeof(info));
+			if (!next)
+				break;
+			at = next;
+		}
+		if (svf_should_fail(SVF_FAULT_COPY)) {
+			rc = -EFAULT;
+			goto out;
+		}
+		memcpy((uint8_t *)uinfo + sizeof(info), cb.buf, cb.size);
+		info.cap_offset = sizeof(info);
+	}
+	memcpy(uinfo, &info, copy);
+out:
+	free(cb.buf);
+	return rc;
+}
+
+static long backend_ioctl(struct svf_container *c, unsigned long request, void *arg)
+{
+	if (!c->type)
+		return -EINVAL; /* no backend yet: the container passes nothing on */
+	switch (request) {
+	case VFIO_IOMMU_GET_INFO:
+	case VFIO_IOMMU_MAP_DMA:
+	case VFIO_IOMMU_UNMAP_DMA:
+	case VFIO_IOMMU_DIRTY_PAGES:
+		if (!arg)
+			return -EFAULT; /* copy_from_user of a NULL pointer */
+		break;
+	default:
+		return -ENOTTY;
+	}
+	switch (request) {
+	case VFIO_IOMMU_GET_INFO:
+		return get_info(c, arg);
+	case VFIO_IOMMU_MAP_DMA:
+		return map_dma(c, arg);
+	case VFIO_IOMMU_UNMAP_DMA:
+		return unmap_dma(c, arg);
+	case VFIO_IOMMU_DIRTY_PAGES:
+		if (c->type != VFIO_TYPE1v2_IOMMU)
+			return -EACCES;
+		return -ENOTTY; /* dirty tracking arrives with its own issue */
+	default:
+		return -ENOTTY;
+	}
+}
+
+long softvfio_ioctl(struct svf_container *c, unsigned long request, void *arg)
+{
+	uint64_t t0;
+	long rc;
+
+	if (!c)
+		return -EBADF;
+	svf_type1_lock(c);
+	t0 = thread_cpu_ns();
+	switch (request) {
+	case VFIO_GET_API_VERSION:
+		rc = VFIO_API_VERSION;
+		break;
+	case VFIO_CHECK_EXTENSION:
+		rc = check_extension(c, (unsigned long)arg);
+		break;
+	case VFIO_SET_IOMMU:
+		rc = set_iommu(c, (unsigned long)arg);
+		break;
+	default:
+		rc = backend_ioctl(c, request, arg);
+		break;
+	}
+	c->st.cpu_ns += thread_cpu_ns() - t0;
+	svf_type1_unlock(c);
+	return rc;
+}

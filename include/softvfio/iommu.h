@@ -129,6 +129,7 @@ struct svf_gather {
 	bool queued;            /* descriptors queued since the last sync */
 	bool merge;
 	bool freed_tables;      /* page-table pages were unlinked: no leaf-only hint */
+	bool need_domain_inv;   /* queueing a range failed: invalidate the domain at sync */
 };
 
 void svf_gather_init(struct svf_gather *g, bool merge);

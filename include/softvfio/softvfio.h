@@ -37,6 +37,8 @@ extern "C" {
 
 #define SOFTVFIO_VERSION "0.1.0"
 
+struct svf_container;
+
 /* Flush policies (design.md): how the unmap path waits for the IOTLB. */
 enum svf_policy {
 	SVF_POLICY_STRICT = 0, /* wait after every chunk, unpin at once (type1 before the seed) */
