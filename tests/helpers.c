@@ -1,1 +1,119 @@
-/* placeholder */ typedef int svf_helpers_placeholder;
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "helpers.h"
+
+int th_open(const struct th_opts *o, struct th_fixture *f)
+{
+	struct svf_pinner_config pc = { .backend = o->backend, .layout = o->layout,
+					.seed = 1, .phys_base = 1ULL << 32 };
+	struct svf_container_config cc;
+	struct svf_iommu_config ic;
+	unsigned long type = o->type ? o->type : VFIO_TYPE1v2_IOMMU;
+	int rc;
+
+	memset(f, 0, sizeof(*f));
+	rc = svf_pinner_create(&pc, &f->p);
+	if (rc)
+		return rc;
+	svf_iommu_default_config("vtd", &ic);
+	ic.check_unpin = true;
+	ic.cost_off = o->cost_off;
+	svf_container_default_config(&cc);
+	cc.policy = o->policy;
+	cc.batch_cap = o->batch_cap;
+	cc.dma_entry_limit = o->dma_entry_limit;
+	cc.pinner = f->p;
+	cc.iommu = &ic;
+	rc = svf_container_create(&cc, &f->c);
+	if (rc)
+		goto err_pinner;
+	if (type != ~0UL) {
+		rc = (int)softvfio_ioctl(f->c, VFIO_SET_IOMMU, (void *)(uintptr_t)type);
+		if (rc)
+			goto err_container;
+	}
+	return 0;
+
+err_container:
+	svf_container_destroy(f->c);
+err_pinner:
+	svf_pinner_destroy(f->p);
+	memset(f, 0, sizeof(*f));
+	return rc;
+}
+
+void th_close(struct th_fixture *f)
+{
+	svf_container_destroy(f->c);
+	svf_pinner_destroy(f->p);
+	memset(f, 0, sizeof(*f));
+}
+
+long th_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64_t size, uint32_t flags)
+{
+	struct vfio_iommu_type1_dma_map m = {
+		.argsz = sizeof(m), .flags = flags, .vaddr = vaddr, .iova = iova, .size = size,
+	};
+
+	return softvfio_ioctl(c, VFIO_IOMMU_MAP_DMA, &m);
+}
+
+long th_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint32_t flags,
+	      uint64_t *size_out)
+{
+	struct vfio_iommu_type1_dma_unmap u = {
+		.argsz = sizeof(u), .flags = flags, .iova = iova, .size = size,
+	};
+	long rc = softvfio_ioctl(c, VFIO_IOMMU_UNMAP_DMA, &u);
+
+	if (size_out)
+		*size_out = u.size;
+	return rc;
+}
+
+long th_dma_avail(struct svf_container *c)
+{
+	uint64_t buf[64] = { 0 };
+	struct vfio_iommu_type1_info *info = (void *)buf;
+	long rc;
+
+	info->argsz = sizeof(buf);
+	rc = softvfio_ioctl(c, VFIO_IOMMU_GET_INFO, info);
+	if (rc)
+		return rc;
+	if (!(info->flags & VFIO_IOMMU_INFO_CAPS) || !info->cap_offset)
+		return -ENOENT;
+	for (uint32_t off = info->cap_offset; off;) {
+		struct vfio_info_cap_header *h = (void *)((char *)buf + off);
+
+		if (h->id == VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL)
+			return ((struct vfio_iommu_type1_info_dma_avail *)h)->avail;
+		off = h->next;
+	}
+	return -ENOENT;
+}
+
+void *th_alloc_mem(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void th_free_mem(void *p, size_t len)
+{
+	if (p)
+		munmap(p, len);
+}
+
+struct svf_stats th_stats(struct svf_container *c)
+{
+	struct svf_stats s;
+
+	svf_container_get_stats(c, &s);
+	return s;
+}

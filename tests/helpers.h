@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test fixtures shared by the cmocka suites: a container on a chosen policy
+ * and backend with the type1v2 backend set, and one-line wrappers of the
+ * map and unmap ioctls that return the ioctl's result.
+ */
+#ifndef SOFTVFIO_TEST_HELPERS_H
+#define SOFTVFIO_TEST_HELPERS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <softvfio/softvfio.h>
+
+struct th_opts {
+	enum svf_policy policy;
+	enum svf_backend backend;
+	enum svf_layout layout;
+	unsigned batch_cap;       /* 0: default 512 */
+	unsigned dma_entry_limit; /* 0: default */
+	unsigned long type;       /* 0: VFIO_TYPE1v2_IOMMU; ~0UL: do not SET_IOMMU */
+	bool cost_off;
+};
+
+struct th_fixture {
+	struct svf_container *c;
+	struct svf_pinner *p;
+};
+
+/* Create pinner + container (+ SET_IOMMU). 0 or -errno (nothing left behind). */
+int th_open(const struct th_opts *o, struct th_fixture *f);
+void th_close(struct th_fixture *f);
+
+/* MAP_DMA with the given flags (VFIO_DMA_MAP_FLAG_*). Returns the ioctl result. */
+long th_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64_t size, uint32_t flags);
+#define TH_RW (VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)
+/* UNMAP_DMA; *size_out (may be NULL) receives the size field as the ioctl left it. */
+long th_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint32_t flags,
+	      uint64_t *size_out);
+/* The DMA_AVAIL count from GET_INFO, or a negative errno. */
+long th_dma_avail(struct svf_container *c);
+
+/* Anonymous rw memory of len bytes (page aligned); th_free_mem unmaps it. */
+void *th_alloc_mem(size_t len);
+void th_free_mem(void *p, size_t len);
+
+/* Stats of c. */
+struct svf_stats th_stats(struct svf_container *c);
+
+#endif
