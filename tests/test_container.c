@@ -249,6 +249,31 @@ static void test_last_domain_detach(void **state)
 	close_checked(&f);
 }
 
+/*
+ * No allocation on the unmap path: every allocation passes the fault seam,
+ * so counting ALLOC/PT_ALLOC points during a large unmap counts allocations.
+ */
+static void test_unmap_allocates_nothing(void **state)
+{
+	(void)state;
+	for (enum svf_policy pol = SVF_POLICY_STRICT; pol <= SVF_POLICY_GATHER; pol++) {
+		struct th_fixture f = open_or_fail(pol, SVF_BACKEND_SYNTHETIC, SVF_LAYOUT_FRAG4K, 0);
+		uint64_t sz;
+
+		assert_int_equal(th_map(f.c, 0x100000, 0, 3000 * PG, TH_RW), 0);
+		for (unsigned i = 0; i < 50; i++)
+			assert_int_equal(th_map(f.c, 0x40000000 + i * 2 * PG, (1 << 24) + i * PG, PG,
+						TH_RW), 0);
+		assert_int_equal(svf_fault_arm(UINT64_MAX, (1u << SVF_FAULT_ALLOC) |
+								(1u << SVF_FAULT_PT_ALLOC)), 0);
+		assert_int_equal(th_unmap(f.c, 0, 0, VFIO_DMA_UNMAP_FLAG_ALL, &sz), 0);
+		assert_int_equal(svf_fault_points_passed(), 0);
+		assert_false(svf_fault_disarm());
+		assert_int_equal(sz, 3050 * PG);
+		close_checked(&f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +284,7 @@ int main(void)
 		cmocka_unit_test(test_second_domain),
 		cmocka_unit_test(test_process_shared_pages),
 		cmocka_unit_test(test_last_domain_detach),
+		cmocka_unit_test(test_unmap_allocates_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
