@@ -1,3 +1,396 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-typedef int svf_placeholder_pin;
+/*
+ * Pinning front end (design.md layer 3; contract in <softvfio/pin.h>).
+ *
+ * This file owns what both backends share: argument checks, the pinner
+ * lock, the fault-injection point of every pin, locked-memory accounting,
+ * the counters and the names. The backends (pin_process.c,
+ * pin_synthetic.c) sit behind struct svf_pin_ops (pin_priv.h).
+ *
+ * Locked-memory accounting models Linux's mm->locked_vm: one count for the
+ * whole process (process_locked_pages), shared by every pinner of either
+ * backend. Every successful pin charges the pages it pinned, whatever their
+ * reference counts, so two pinners (two containers) pinning the same memory
+ * charge it twice, as Linux's type1 does. The limit is RLIMIT_MEMLOCK's soft
+ * value, or cfg.memlock_limit_override when non-zero, and it is enforced only
+ * when the calling thread lacks CAP_IPC_LOCK in its effective set. Both are
+ * sampled on every pin, but lazily: the capability is asked for only when
+ * the charge would pass the limit, so a pin under the limit costs one
+ * getrlimit() (none with an override). The count is updated with a CAS loop
+ * so that two pinners charging at once cannot both slip under the limit.
+ *
+ * Invariants (checked by the tests):
+ *   - p->locked_pages == p->pinned_pages: every pinned reference is charged
+ *     once; process_locked_pages is the sum of locked_pages over all live
+ *     pinners of the process.
+ *   - A failed svf_pin_run() leaves every count and every backend state as
+ *     it found them (prepare/abort in pin_priv.h).
+ *
+ * Locking: p->lock serializes every entry point except
+ * svf_pinner_phys_to_ptr() (lock-free, backend-defined) and the const
+ * getters (relaxed atomic loads of counters written under the lock).
+ *
+ * Lifetime: the pinner lives from svf_pinner_create() to
+ * svf_pinner_destroy(); destroying it with pins still held releases them
+ * and uncharges them rather than leaking the process-wide count.
+ */
+#include <errno.h>
+#include <linux/capability.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <softvfio/fault.h>
+
+#include "pin_priv.h"
+
+_Thread_local const struct svf_pinner *svf_pin_lock_holder;
+
+/* mm->locked_vm of this process, in pages. */
+static _Atomic uint64_t process_locked_pages;
+
+static const char *const backend_names[] = {
+	[SVF_BACKEND_PROCESS] = "process",
+	[SVF_BACKEND_SYNTHETIC] = "synthetic",
+};
+
+static const char *const layout_names[] = {
+	[SVF_LAYOUT_CONTIG] = "contig",
+	[SVF_LAYOUT_FRAG4K] = "frag4k",
+	[SVF_LAYOUT_RUNS2M] = "runs2m",
+	[SVF_LAYOUT_RANDOM] = "random",
+};
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *svf_backend_name(enum svf_backend b)
+{
+	if ((unsigned)b >= ARRAY_SIZE(backend_names))
+		return "unknown";
+	return backend_names[b];
+}
+
+const char *svf_layout_name(enum svf_layout l)
+{
+	if ((unsigned)l >= ARRAY_SIZE(layout_names))
+		return "unknown";
+	return layout_names[l];
+}
+
+int svf_backend_parse(const char *s, enum svf_backend *out)
+{
+	if (!s || !out)
+		return -EINVAL;
+	for (unsigned i = 0; i < ARRAY_SIZE(backend_names); i++) {
+		if (strcmp(s, backend_names[i]) == 0) {
+			*out = (enum svf_backend)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int svf_layout_parse(const char *s, enum svf_layout *out)
+{
+	if (!s || !out)
+		return -EINVAL;
+	for (unsigned i = 0; i < ARRAY_SIZE(layout_names); i++) {
+		if (strcmp(s, layout_names[i]) == 0) {
+			*out = (enum svf_layout)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void *svf_pin_zalloc(struct svf_pinner *p, size_t size)
+{
+	void *ptr;
+
+	if (svf_should_fail(SVF_FAULT_ALLOC))
+		return NULL;
+	ptr = calloc(1, size);
+	if (ptr)
+		atomic_fetch_add_explicit(&p->heap_bytes, size, memory_order_relaxed);
+	return ptr;
+}
+
+void svf_pin_free(struct svf_pinner *p, void *ptr, size_t size)
+{
+	if (!ptr)
+		return;
+	atomic_fetch_sub_explicit(&p->heap_bytes, size, memory_order_relaxed);
+	free(ptr);
+}
+
+static void pin_lock(struct svf_pinner *p)
+{
+	int ret = pthread_mutex_lock(&p->lock);
+
+	assert(ret == 0);
+	(void)ret;
+	svf_pin_lock_holder = p;
+}
+
+static void pin_unlock(struct svf_pinner *p)
+{
+	svf_pin_lock_holder = NULL;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* CAP_IPC_LOCK in the calling thread's effective set (raw capget: no libcap). */
+static bool has_cap_ipc_lock(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+		.pid = 0,
+	};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data) != 0)
+		return false; /* cannot tell: enforce the limit, as the safe side */
+	return (data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective & CAP_TO_MASK(CAP_IPC_LOCK)) != 0;
+}
+
+/* The limit in pages, or false when there is none. */
+static bool memlock_limit_pages(const struct svf_pinner *p, uint64_t *limit)
+{
+	struct rlimit rl;
+
+	if (p->cfg.memlock_limit_override) {
+		*limit = p->cfg.memlock_limit_override >> SVF_PAGE_SHIFT;
+		return true;
+	}
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return false;
+	*limit = (uint64_t)rl.rlim_cur >> SVF_PAGE_SHIFT;
+	return true;
+}
+
+/* Charge npages to the process-wide count. 0 or -ENOMEM (over the limit). */
+static int locked_charge(struct svf_pinner *p, uint64_t npages)
+{
+	uint64_t limit = 0, cur, next;
+	bool limited = memlock_limit_pages(p, &limit);
+	bool cap_known = false, cap = false;
+
+	svf_pin_assert_held(p);
+	cur = atomic_load_explicit(&process_locked_pages, memory_order_relaxed);
+	do {
+		next = cur + npages;
+		if (next < cur)
+			return -ENOMEM;
+		if (limited && next > limit) {
+			if (!cap_known) {
+				cap = has_cap_ipc_lock();
+				cap_known = true;
+			}
+			if (!cap)
+				return -ENOMEM;
+		}
+	} while (!atomic_compare_exchange_weak_explicit(&process_locked_pages, &cur, next,
+							memory_order_relaxed,
+							memory_order_relaxed));
+	atomic_fetch_add_explicit(&p->locked_pages, npages, memory_order_relaxed);
+	return 0;
+}
+
+static void locked_uncharge(struct svf_pinner *p, uint64_t npages)
+{
+	uint64_t had = atomic_fetch_sub_explicit(&p->locked_pages, npages, memory_order_relaxed);
+
+	assert(had >= npages);
+	(void)had;
+	atomic_fetch_sub_explicit(&process_locked_pages, npages, memory_order_relaxed);
+}
+
+int svf_pinner_create(const struct svf_pinner_config *cfg, struct svf_pinner **out)
+{
+	const struct svf_pin_ops *ops;
+	struct svf_pinner *p;
+	int ret;
+
+	if (!cfg || !out)
+		return -EINVAL;
+	switch (cfg->backend) {
+	case SVF_BACKEND_PROCESS:
+		ops = &svf_pin_process_ops;
+		break;
+	case SVF_BACKEND_SYNTHETIC:
+		if ((unsigned)cfg->layout >= ARRAY_SIZE(layout_names))
+			return -EINVAL;
+		ops = &svf_pin_synthetic_ops;
+		break;
+	default:
+		return -EINVAL;
+	}
+
+	if (svf_should_fail(SVF_FAULT_ALLOC))
+		return -ENOMEM;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->ops = ops;
+	p->cfg = *cfg;
+	atomic_init(&p->heap_bytes, sizeof(*p));
+	ret = pthread_mutex_init(&p->lock, NULL);
+	if (ret) {
+		ret = -ret;
+		goto out_free;
+	}
+	ret = ops->init(p);
+	if (ret)
+		goto out_mutex;
+	*out = p;
+	return 0;
+
+out_mutex:
+	pthread_mutex_destroy(&p->lock);
+out_free:
+	free(p);
+	return ret;
+}
+
+void svf_pinner_destroy(struct svf_pinner *p)
+{
+	uint64_t left;
+
+	if (!p)
+		return;
+	pin_lock(p);
+	left = atomic_load_explicit(&p->locked_pages, memory_order_relaxed);
+	if (left)
+		locked_uncharge(p, left);
+	p->ops->fini(p);
+	pin_unlock(p);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+enum svf_backend svf_pinner_backend(const struct svf_pinner *p)
+{
+	return p->cfg.backend;
+}
+
+bool svf_pinner_pfns_real(const struct svf_pinner *p)
+{
+	return p->ops->pfns_real(p);
+}
+
+int svf_pin_run(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bool write,
+		uint64_t *phys, uint64_t *pinned)
+{
+	uint64_t room, run_phys = 0, run_pages = 0;
+	int ret;
+
+	if (!p || !phys || !pinned)
+		return -EINVAL;
+	*phys = 0;
+	*pinned = 0;
+	if (npages == 0 || (vaddr & (SVF_PAGE_SIZE - 1)))
+		return -EINVAL;
+	/* A run cannot go past the top of the address space: clamp, do not wrap. */
+	room = ((UINT64_MAX - vaddr) >> SVF_PAGE_SHIFT) + 1;
+	if (npages > room)
+		npages = room;
+
+	pin_lock(p);
+	/* Models get_user_pages() failing on the first page. */
+	if (svf_should_fail(SVF_FAULT_PIN)) {
+		ret = -EFAULT;
+		goto out_failed;
+	}
+	ret = p->ops->pin_prepare(p, vaddr, npages, write, &run_phys, &run_pages);
+	if (ret)
+		goto out_failed;
+	assert(run_pages >= 1 && run_pages <= npages);
+	ret = locked_charge(p, run_pages);
+	if (ret)
+		goto out_abort;
+	p->ops->pin_commit(p, vaddr, run_phys, run_pages);
+	atomic_fetch_add_explicit(&p->pinned_pages, run_pages, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->pins, 1, memory_order_relaxed);
+	pin_unlock(p);
+	*phys = run_phys;
+	*pinned = run_pages;
+	return 0;
+
+out_abort:
+	p->ops->pin_abort(p, vaddr, run_phys, run_pages);
+out_failed:
+	atomic_fetch_add_explicit(&p->pin_failures, 1, memory_order_relaxed);
+	pin_unlock(p);
+	return ret;
+}
+
+void svf_unpin_run(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t npages)
+{
+	uint64_t had;
+
+	if (!p || npages == 0)
+		return;
+	assert(!(vaddr & (SVF_PAGE_SIZE - 1)) && !(phys & (SVF_PAGE_SIZE - 1)));
+	pin_lock(p);
+	had = atomic_load_explicit(&p->pinned_pages, memory_order_relaxed);
+	assert(had >= npages);
+	if (npages > had)
+		npages = had; /* a caller bug; keep the counts from wrapping */
+	p->ops->unpin(p, vaddr, phys, npages);
+	atomic_fetch_sub_explicit(&p->pinned_pages, npages, memory_order_relaxed);
+	locked_uncharge(p, npages);
+	atomic_fetch_add_explicit(&p->unpins, 1, memory_order_relaxed);
+	pin_unlock(p);
+}
+
+int svf_pinner_lookup(struct svf_pinner *p, uint64_t vaddr, uint64_t *phys)
+{
+	uint64_t frame = 0;
+	int ret;
+
+	if (!p || !phys)
+		return -EINVAL;
+	pin_lock(p);
+	ret = p->ops->lookup(p, vaddr & ~(SVF_PAGE_SIZE - 1), &frame);
+	pin_unlock(p);
+	if (ret)
+		return ret;
+	*phys = frame | (vaddr & (SVF_PAGE_SIZE - 1));
+	return 0;
+}
+
+void *svf_pinner_phys_to_ptr(struct svf_pinner *p, uint64_t phys)
+{
+	if (!p)
+		return NULL;
+	return p->ops->phys_to_ptr(p, phys);
+}
+
+uint64_t svf_pinner_refcount(struct svf_pinner *p, uint64_t phys)
+{
+	uint64_t ref;
+
+	if (!p)
+		return 0;
+	pin_lock(p);
+	ref = p->ops->refcount(p, phys & ~(SVF_PAGE_SIZE - 1));
+	pin_unlock(p);
+	return ref;
+}
+
+uint64_t svf_pinner_pinned_pages(const struct svf_pinner *p)
+{
+	return atomic_load_explicit(&p->pinned_pages, memory_order_relaxed);
+}
+
+uint64_t svf_pinner_locked_bytes(const struct svf_pinner *p)
+{
+	return atomic_load_explicit(&p->locked_pages, memory_order_relaxed) << SVF_PAGE_SHIFT;
+}
+
+uint64_t svf_pinner_bookkeeping_bytes(const struct svf_pinner *p)
+{
+	return atomic_load_explicit(&p->heap_bytes, memory_order_relaxed);
+}

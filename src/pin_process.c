@@ -1,3 +1,869 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-typedef int svf_placeholder_pin_process;
+/*
+ * Process pinning backend: real pages of the calling process.
+ *
+ * Pinning a run, and why each step is there (proc_prepare):
+ *  1. Fault the pages in with madvise(MADV_POPULATE_READ or _WRITE). This
+ *     is the kernel's get_user_pages fault-in without the pin, with GUP's
+ *     permission checks and without touching the memory: a hole in the
+ *     address space answers ENOMEM, a PROT_NONE page (or a read-only one
+ *     for a write pin, or a VM_IO/VM_PFNMAP one) EINVAL, a page that would
+ *     SIGBUS EFAULT, and all of those become -EFAULT as they do in type1.
+ *     It never raises SIGSEGV, so no probing of /proc/self/maps is needed.
+ *     A write pin uses _WRITE, which takes a write fault like FOLL_WRITE:
+ *     a copy-on-write page (the zero page, a page shared with a fork
+ *     child) gets its private frame before the frame number is read.
+ *     (A read pin of private writable memory ends up the same way, since
+ *     the kernel's mlock populate write-faults such mappings; a read pin
+ *     of private read-only memory may name the shared zero page.)
+ *     When the batch fails, single pages are tried to find the first bad
+ *     one; ENOMEM on a page that mincore() says is mapped is a real
+ *     out-of-memory (-ENOMEM), not a hole.
+ *  2. Read the frames from /proc/self/pagemap (the fd stays open for the
+ *     pinner's life) to see how far the run is physically contiguous.
+ *  3. mlock() exactly that prefix, to keep it resident. mlock is not needed
+ *     for the permission checks (step 1 did them) and, on a PROT_NONE page,
+ *     would fail with the same ENOMEM as a hole; after step 1 an mlock
+ *     failure means the kernel's own RLIMIT_MEMLOCK or VMA limits: -ENOMEM.
+ *  4. Read pagemap again: the frames after mlock are the ones that count.
+ *     A page not present now is -EFAULT (its mlock is undone); the run ends
+ *     at the first frame that is not the previous one plus one.
+ * Batches start at 16 pages and double up to 512 per call, so a fragmented
+ * region costs O(1) extra work per short run and a long run O(pages).
+ * A later page that fails ends the run short; the next call then fails on
+ * it, as type1 does. Any other failure (memory) fails the whole call.
+ *
+ * Frame numbers: pagemap bits 0-54 when the pagemap fd was opened with
+ * CAP_SYS_ADMIN (checked once at init by reading a known-present page).
+ * Without it the kernel reports 0 for every frame; then the virtual page
+ * number stands in for the frame, physical contiguity is virtual contiguity,
+ * and svf_pinner_pfns_real() says false. Two mappings of one memfd page
+ * then have two different "frames": aliasing is only visible with real PFNs.
+ *
+ * Two reference counts, because mlock is a per-VMA flag, not a count:
+ *   vpage (keyed by virtual page): pins through this virtual page. The page
+ *     is mlocked while it is non-zero and munlocked when it returns to 0
+ *     (so a pin of a page already held is one idempotent mlock, and an
+ *     undo never unlocks a page another pin holds). Also records the frame seen
+ *     at the first pin, which every later pin of the page reuses, so a
+ *     page's frame is stable while it is pinned even if the kernel migrates
+ *     the page (mlocked pages may be migrated; the data path goes through
+ *     the virtual address, so only the frame's name is affected).
+ *   frame (keyed by frame number): pins of the frame through any virtual
+ *     page (svf_pinner_refcount) and the CPU address of one virtual page
+ *     that maps it, for svf_pinner_phys_to_ptr. The virtual pages pinning
+ *     a frame form a list (vpage.next); the frame points at its head, and
+ *     when the head's last pin goes the frame moves on to the next alias.
+ *   Invariant: frame.ref == the sum of vpage.count over the frame's list;
+ *   frame.ptr != 0 iff frame.ref != 0.
+ *
+ * Tables are radix trees of 512-entry leaves (9 bits a level, the height
+ * grows with the largest key). The vpage tree is used only under the pinner
+ * lock and frees a leaf when its last entry goes. The frame tree is read
+ * without the lock by phys_to_ptr, so:
+ *   - a node or leaf is zeroed before its pointer is stored with release,
+ *     and readers load every pointer with acquire, so a reader that reaches
+ *     a node sees it initialized;
+ *   - growth publishes a new immutable top {height, root} with release; the
+ *     old root stays reachable as slot 0 of the new one, and retired tops
+ *     are kept until destroy, so a reader holding an old top walks a tree
+ *     that is still valid (it just cannot see keys added above it);
+ *   - nothing in the frame tree is freed before destroy, so a reader never
+ *     touches freed memory; the tree grows to about 12 bytes per frame of
+ *     each 2 MiB physical (or, without real PFNs, virtual) block ever
+ *     pinned, and svf_pinner_bookkeeping_bytes() shows it;
+ *   - a frame's ptr is one word, written with release: a reader gets the
+ *     old or the new value, never a torn mix. Reading a frame while it is
+ *     being unpinned may return NULL or the old address; the container
+ *     never lets a device reach a frame it is unpinning (design.md).
+ *
+ * Caveats, by design: the backend owns the mlock state of the pages it
+ * pins (unpinning a page the caller had mlocked itself leaves it unlocked);
+ * memory that is unmapped or remapped while pinned keeps the frame and
+ * address recorded at its first pin (Linux keeps the old page pinned; here
+ * phys_to_ptr would point at whatever is mapped there now); a process that
+ * forks while holding pins should MADV_DONTFORK the memory, as VMMs do, or
+ * its next write may move the page to a new frame. Needs Linux >= 5.14
+ * (MADV_POPULATE_*) and 4 KiB pages; init answers -EOPNOTSUPP otherwise.
+ * An munlock that fails (the memory was unmapped under a pin) is counted
+ * in munlock_errors rather than reported: unpin never fails, and there is
+ * nothing left to unlock.
+ *
+ * Locking: every function here runs under the pinner lock (pin.c) except
+ * proc_phys_to_ptr and radix_find, which only read, with acquire loads.
+ * Lifetime: the pagemap fd, both trees and every retired tree top live
+ * until proc_fini; proc_fini munlocks whatever is still pinned.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "pin_priv.h"
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+#define PM_PRESENT (1ULL << 63)
+#define PM_PFN_MASK ((1ULL << 55) - 1)
+
+#define BATCH_MIN 16
+#define BATCH_MAX 512
+
+#define RADIX_SHIFT 9
+#define RADIX_FAN (1u << RADIX_SHIFT)
+#define RADIX_MASK ((uint64_t)RADIX_FAN - 1)
+
+#define PS SVF_PAGE_SIZE
+
+struct radix_node {
+	_Atomic(void *) slot[RADIX_FAN];
+};
+
+/* Immutable once published, except root (set once when it was NULL). */
+struct radix_top {
+	unsigned height;          /* interior levels above the leaves */
+	_Atomic(void *) root;     /* a leaf when height == 0 */
+	struct radix_top *retired; /* the top this one replaced; freed at destroy */
+};
+
+struct radix {
+	_Atomic(struct radix_top *) top; /* written under the lock, read by anyone */
+	size_t leaf_size;                /* immutable */
+};
+
+struct frame_leaf {
+	_Atomic uint64_t ptr[RADIX_FAN]; /* (head alias vpn << 12) | 1, or 0; lock-free readers */
+	uint32_t ref[RADIX_FAN];         /* pin references; lock */
+};
+
+struct vpage_leaf {
+	uint64_t pfn[RADIX_FAN];   /* frame recorded at the first pin (valid when count) */
+	uint64_t next[RADIX_FAN];  /* next vpn + 1 pinning the same frame; 0 ends the list */
+	uint32_t count[RADIX_FAN]; /* pins through this virtual page */
+	uint32_t used;             /* entries with count != 0; the leaf is freed at 0 */
+};
+
+struct proc {
+	int pagemap_fd;            /* immutable */
+	bool pfns_real;            /* immutable */
+	struct radix frames;       /* frame_leaf by pfn */
+	struct radix vpages;       /* vpage_leaf by vpn; lock only */
+	uint64_t pm[BATCH_MAX];    /* pagemap scratch; lock */
+	uint64_t munlock_errors;   /* munlock failures (memory unmapped while pinned); lock */
+};
+
+/* ---- radix tree ---- */
+
+static unsigned radix_height_for(uint64_t key)
+{
+	uint64_t leafno = key >> RADIX_SHIFT;
+	unsigned h = 0;
+
+	while (leafno) {
+		leafno >>= RADIX_SHIFT;
+		h++;
+	}
+	return h;
+}
+
+static unsigned radix_index(uint64_t key, unsigned level)
+{
+	return (unsigned)(((key >> RADIX_SHIFT) >> ((level - 1) * RADIX_SHIFT)) & RADIX_MASK);
+}
+
+/* Lock-free: the leaf holding key, or NULL. */
+static void *radix_find(struct radix *r, uint64_t key)
+{
+	struct radix_top *t = atomic_load_explicit(&r->top, memory_order_acquire);
+	void *n;
+
+	if (!t || radix_height_for(key) > t->height)
+		return NULL;
+	n = atomic_load_explicit(&t->root, memory_order_acquire);
+	for (unsigned lvl = t->height; lvl && n; lvl--) {
+		struct radix_node *node = n;
+
+		n = atomic_load_explicit(&node->slot[radix_index(key, lvl)], memory_order_acquire);
+	}
+	return n;
+}
+
+/* Raise the tree to height, keeping the old root as slot 0 of the new one. */
+static int radix_grow(struct svf_pinner *p, struct radix *r, unsigned height)
+{
+	struct radix_top *old = atomic_load_explicit(&r->top, memory_order_relaxed);
+	struct radix_top *t;
+	void *root = old ? atomic_load_explicit(&old->root, memory_order_relaxed) : NULL;
+	unsigned h = old ? old->height : 0, made = 0;
+
+	t = svf_pin_zalloc(p, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	if (root) {
+		for (; h < height; h++, made++) {
+			struct radix_node *n = svf_pin_zalloc(p, sizeof(*n));
+
+			if (!n)
+				goto out_free_nodes;
+			atomic_store_explicit(&n->slot[0], root, memory_order_relaxed);
+			root = n;
+		}
+	}
+	t->height = height;
+	atomic_store_explicit(&t->root, root, memory_order_relaxed);
+	t->retired = old;
+	atomic_store_explicit(&r->top, t, memory_order_release);
+	return 0;
+
+out_free_nodes:
+	while (made--) {
+		struct radix_node *n = root;
+
+		root = atomic_load_explicit(&n->slot[0], memory_order_relaxed);
+		svf_pin_free(p, n, sizeof(*n));
+	}
+	svf_pin_free(p, t, sizeof(*t));
+	return -ENOMEM;
+}
+
+/*
+ * Lock held. The slot that holds (or would hold) key's leaf; with create,
+ * missing interior nodes are made. *slotp is NULL when absent and !create.
+ */
+static int radix_slot(struct svf_pinner *p, struct radix *r, uint64_t key, bool create,
+		      _Atomic(void *) **slotp)
+{
+	struct radix_top *t = atomic_load_explicit(&r->top, memory_order_relaxed);
+	unsigned need = radix_height_for(key);
+	_Atomic(void *) *slot;
+	int ret;
+
+	*slotp = NULL;
+	if (!t || t->height < need) {
+		if (!create)
+			return 0;
+		ret = radix_grow(p, r, need);
+		if (ret)
+			return ret;
+		t = atomic_load_explicit(&r->top, memory_order_relaxed);
+	}
+	slot = &t->root;
+	for (unsigned lvl = t->height; lvl; lvl--) {
+		struct radix_node *node = atomic_load_explicit(slot, memory_order_relaxed);
+
+		if (!node) {
+			if (!create)
+				return 0;
+			node = svf_pin_zalloc(p, sizeof(*node));
+			if (!node)
+				return -ENOMEM;
+			atomic_store_explicit(slot, node, memory_order_release);
+		}
+		slot = &node->slot[radix_index(key, lvl)];
+	}
+	*slotp = slot;
+	return 0;
+}
+
+/* Lock held. key's leaf, made when missing if create. 0 or -ENOMEM. */
+static int radix_leaf(struct svf_pinner *p, struct radix *r, uint64_t key, bool create,
+		      void **leafp)
+{
+	_Atomic(void *) *slot;
+	void *leaf;
+	int ret;
+
+	*leafp = NULL;
+	ret = radix_slot(p, r, key, create, &slot);
+	if (ret || !slot)
+		return ret;
+	leaf = atomic_load_explicit(slot, memory_order_relaxed);
+	if (!leaf && create) {
+		leaf = svf_pin_zalloc(p, r->leaf_size);
+		if (!leaf)
+			return -ENOMEM;
+		atomic_store_explicit(slot, leaf, memory_order_release);
+	}
+	*leafp = leaf;
+	return 0;
+}
+
+/* Lock held, no readers: drop key's leaf. */
+static void radix_drop_leaf(struct svf_pinner *p, struct radix *r, uint64_t key)
+{
+	_Atomic(void *) *slot;
+
+	if (radix_slot(p, r, key, false, &slot) || !slot)
+		return;
+	svf_pin_free(p, atomic_load_explicit(slot, memory_order_relaxed), r->leaf_size);
+	atomic_store_explicit(slot, NULL, memory_order_relaxed);
+}
+
+typedef void (*leaf_fn)(struct svf_pinner *p, void *leaf, uint64_t first_key);
+
+static void radix_free_node(struct svf_pinner *p, struct radix *r, void *n, unsigned lvl,
+			    uint64_t first_key, leaf_fn fn)
+{
+	if (!n)
+		return;
+	if (lvl == 0) {
+		if (fn)
+			fn(p, n, first_key);
+		svf_pin_free(p, n, r->leaf_size);
+		return;
+	}
+	struct radix_node *node = n;
+	uint64_t span = 1ULL << (RADIX_SHIFT * lvl); /* keys per slot; lvl <= 5 for 52-bit keys */
+
+	for (unsigned i = 0; i < RADIX_FAN; i++)
+		radix_free_node(p, r, atomic_load_explicit(&node->slot[i], memory_order_relaxed),
+				lvl - 1, first_key + i * span, fn);
+	svf_pin_free(p, node, sizeof(*node));
+}
+
+/* Destroy: no readers remain. fn sees every leaf before it is freed. */
+static void radix_free(struct svf_pinner *p, struct radix *r, leaf_fn fn)
+{
+	struct radix_top *t = atomic_load_explicit(&r->top, memory_order_relaxed);
+
+	if (t)
+		radix_free_node(p, r, atomic_load_explicit(&t->root, memory_order_relaxed),
+				t->height, 0, fn);
+	while (t) {
+		struct radix_top *older = t->retired;
+
+		svf_pin_free(p, t, sizeof(*t));
+		t = older;
+	}
+	atomic_store_explicit(&r->top, NULL, memory_order_relaxed);
+}
+
+/* ---- syscalls ---- */
+
+static int madvise_nointr(uint64_t va, uint64_t len, int advice)
+{
+	int ret;
+
+	do
+		ret = madvise((void *)(uintptr_t)va, len, advice);
+	while (ret && errno == EINTR);
+	return ret ? -errno : 0;
+}
+
+/*
+ * mlock and munlock by raw system call: sanitizer runtimes (ASan, TSan)
+ * intercept the libc wrappers and turn them into no-ops, which would leave
+ * nothing resident and make the pinning under test a fiction. -1/errno.
+ */
+static int sys_mlock(uint64_t va, uint64_t len)
+{
+	return (int)syscall(SYS_mlock, (uintptr_t)va, (size_t)len);
+}
+
+static int sys_munlock(uint64_t va, uint64_t len)
+{
+	return (int)syscall(SYS_munlock, (uintptr_t)va, (size_t)len);
+}
+
+/* Whether any VMA covers [va, va + len): mincore fails with ENOMEM on a hole. */
+static bool range_mapped(uint64_t va, uint64_t len)
+{
+	unsigned char vec[BATCH_MAX];
+
+	if (len > BATCH_MAX * PS)
+		len = BATCH_MAX * PS;
+	return mincore((void *)(uintptr_t)va, len, vec) == 0 || errno != ENOMEM;
+}
+
+/*
+ * Step 1: fault in n pages from va. *ok receives how many leading pages are
+ * accessible for this kind of pin. 0 or -ENOMEM (out of memory).
+ */
+static int populate(uint64_t va, uint64_t n, bool write, uint64_t *ok)
+{
+	int advice = write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ;
+	uint64_t i;
+	int ret;
+
+	if (madvise_nointr(va, n * PS, advice) == 0) {
+		*ok = n;
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		ret = madvise_nointr(va + i * PS, PS, advice);
+		if (ret == 0)
+			continue;
+		if (ret == -ENOMEM && range_mapped(va + i * PS, PS))
+			return -ENOMEM;
+		break; /* hole, no access, SIGBUS, poison: -EFAULT for this page */
+	}
+	*ok = i;
+	return 0;
+}
+
+/* Read n pagemap entries from va into s->pm. A failed read reads as absent. */
+static void pagemap_read(struct proc *s, uint64_t va, uint64_t n)
+{
+	size_t want = n * sizeof(uint64_t), got = 0;
+	off_t off = (off_t)((va >> SVF_PAGE_SHIFT) * sizeof(uint64_t));
+
+	while (got < want) {
+		ssize_t r = pread(s->pagemap_fd, (char *)s->pm + got, want - got, off + (off_t)got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	for (size_t i = got / sizeof(uint64_t); i < n; i++)
+		s->pm[i] = 0;
+}
+
+/* ---- per-page state ---- */
+
+static struct vpage_leaf *vpage_leaf(struct svf_pinner *p, uint64_t vpn)
+{
+	struct proc *s = p->priv;
+	void *leaf;
+
+	radix_leaf(p, &s->vpages, vpn, false, &leaf);
+	return leaf;
+}
+
+/* Pins held through vpn, and the frame recorded for it when there are any. */
+static uint32_t vpage_count(struct svf_pinner *p, uint64_t vpn, uint64_t *pfn)
+{
+	struct vpage_leaf *vl = vpage_leaf(p, vpn);
+	unsigned i = vpn & RADIX_MASK;
+
+	if (!vl || !vl->count[i])
+		return 0;
+	*pfn = vl->pfn[i];
+	return vl->count[i];
+}
+
+static uint32_t frame_ref(struct svf_pinner *p, uint64_t pfn)
+{
+	struct proc *s = p->priv;
+	struct frame_leaf *fl = radix_find(&s->frames, pfn);
+
+	return fl ? fl->ref[pfn & RADIX_MASK] : 0;
+}
+
+/*
+ * munlock the pages of [va, va + n pages) that no pin holds, in maximal
+ * ranges. Used to undo mlocks of a prepare that did not commit, and on unpin.
+ * A failure means the range is no longer mapped (the caller unmapped pinned
+ * memory): nothing is left to unlock there, so it is counted, not returned.
+ */
+static void munlock_unheld(struct svf_pinner *p, uint64_t va, uint64_t n)
+{
+	struct proc *s = p->priv;
+	uint64_t start = 0, len = 0, pfn;
+
+	for (uint64_t i = 0; i <= n; i++) {
+		bool held = i == n || vpage_count(p, (va >> SVF_PAGE_SHIFT) + i, &pfn) != 0;
+
+		if (!held) {
+			if (!len)
+				start = va + i * PS;
+			len += PS;
+			continue;
+		}
+		if (len && sys_munlock(start, len) != 0)
+			s->munlock_errors++;
+		len = 0;
+	}
+}
+
+/* Lock held: make sure both tables have leaves for a run (prepare's only allocations). */
+static int ensure_leaves(struct svf_pinner *p, uint64_t vpn, uint64_t pfn, uint64_t n)
+{
+	struct proc *s = p->priv;
+	void *leaf;
+	int ret;
+
+	for (uint64_t i = 0; i < n; i++) {
+		if (i && ((vpn + i) & RADIX_MASK) && ((pfn + i) & RADIX_MASK))
+			continue; /* same leaves as the previous page */
+		ret = radix_leaf(p, &s->vpages, vpn + i, true, &leaf);
+		if (ret)
+			return ret;
+		ret = radix_leaf(p, &s->frames, pfn + i, true, &leaf);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * The frame of page i of the current batch (s->pm filled from va): the one
+ * recorded when the page is already pinned, else pagemap's. False when the
+ * page is not present.
+ */
+static bool batch_frame(struct svf_pinner *p, uint64_t va, uint64_t i, uint64_t *pfn)
+{
+	struct proc *s = p->priv;
+	uint64_t vpn = (va >> SVF_PAGE_SHIFT) + i, e = s->pm[i];
+
+	if (vpage_count(p, vpn, pfn))
+		return true;
+	if (!(e & PM_PRESENT))
+		return false;
+	*pfn = s->pfns_real ? (e & PM_PFN_MASK) : vpn;
+	return *pfn != 0;
+}
+
+/*
+ * Length of the prefix of the batch [va, va + n pages) whose frames continue
+ * the run. *first is the run's first frame; when !have_first the batch's
+ * first present page starts the run and sets it.
+ */
+static uint64_t batch_contig(struct svf_pinner *p, uint64_t va, uint64_t n, uint64_t run_done,
+			     uint64_t *first, bool have_first)
+{
+	uint64_t i, pfn, recorded;
+
+	for (i = 0; i < n; i++) {
+		if (!batch_frame(p, va, i, &pfn))
+			break;
+		if (!have_first && i == 0)
+			*first = pfn;
+		if (pfn != *first + run_done + i)
+			break;
+		/* A count that would overflow ends the run (Linux: -ENOMEM on refcount overflow). */
+		if (frame_ref(p, pfn) == UINT32_MAX ||
+		    vpage_count(p, (va >> SVF_PAGE_SHIFT) + i, &recorded) == UINT32_MAX)
+			break;
+	}
+	return i;
+}
+
+static int proc_prepare(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bool write,
+			uint64_t *phys, uint64_t *pinned)
+{
+	struct proc *s = p->priv;
+	uint64_t done = 0, batch = BATCH_MIN, first = 0;
+	int ret = 0;
+
+	svf_pin_assert_held(p);
+	while (done < npages) {
+		uint64_t va = vaddr + done * PS;
+		uint64_t want = npages - done < batch ? npages - done : batch;
+		uint64_t ok, predicted, got;
+
+		/* 1. fault in, with GUP's permission checks */
+		ret = populate(va, want, write, &ok);
+		if (ret)
+			goto out_undo;
+		if (ok == 0) {
+			ret = -EFAULT;
+			break;
+		}
+
+		/* 2. predict the contiguous prefix; a page that went away meanwhile is left to mlock */
+		pagemap_read(s, va, ok);
+		predicted = batch_contig(p, va, ok, done, &first, done != 0);
+		if (predicted == 0 && done == 0)
+			predicted = 1;
+		if (predicted == 0)
+			break;
+
+		/* 3. keep it resident */
+		if (sys_mlock(va, predicted * PS) != 0) {
+			bool hole = errno == ENOMEM && !range_mapped(va, predicted * PS);
+
+			munlock_unheld(p, va, predicted);
+			ret = hole ? -EFAULT : -ENOMEM;
+			if (hole)
+				break;
+			goto out_undo;
+		}
+
+		/* 4. the frames that count are those after mlock */
+		pagemap_read(s, va, predicted);
+		got = batch_contig(p, va, predicted, done, &first, done != 0);
+		if (got < predicted)
+			munlock_unheld(p, va + got * PS, predicted - got);
+		if (got == 0) {
+			uint64_t pfn;
+
+			/* present but not usable: only a reference count at its maximum */
+			if (done == 0 && batch_frame(p, va, 0, &pfn)) {
+				ret = -ENOMEM;
+				goto out_undo;
+			}
+			ret = -EFAULT;
+			break;
+		}
+		ret = ensure_leaves(p, (va >> SVF_PAGE_SHIFT), first + done, got);
+		if (ret) {
+			munlock_unheld(p, va, got);
+			goto out_undo;
+		}
+		done += got;
+		if (got < want)
+			break;
+		if (batch < BATCH_MAX)
+			batch <<= 1;
+	}
+	/* A page that fails after the first ends the run short; the next call fails on it. */
+	if (done == 0)
+		return ret ? ret : -EFAULT;
+	*phys = first << SVF_PAGE_SHIFT;
+	*pinned = done;
+	return 0;
+
+out_undo:
+	munlock_unheld(p, vaddr, done);
+	return ret;
+}
+
+static void proc_abort(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t npages)
+{
+	(void)phys;
+	svf_pin_assert_held(p);
+	munlock_unheld(p, vaddr, npages);
+}
+
+static void proc_commit(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t npages)
+{
+	struct proc *s = p->priv;
+	uint64_t vpn0 = vaddr >> SVF_PAGE_SHIFT, pfn0 = phys >> SVF_PAGE_SHIFT;
+	struct vpage_leaf *vl = NULL;
+	struct frame_leaf *fl = NULL;
+
+	svf_pin_assert_held(p);
+	for (uint64_t i = 0; i < npages; i++) {
+		uint64_t vpn = vpn0 + i, pfn = pfn0 + i;
+		unsigned vi = vpn & RADIX_MASK, fi = pfn & RADIX_MASK;
+
+		/* prepare made both leaves (ensure_leaves); look up only at leaf edges */
+		if (!vl || vi == 0)
+			vl = vpage_leaf(p, vpn);
+		if (!fl || fi == 0)
+			fl = radix_find(&s->frames, pfn);
+		assert(vl && fl);
+
+		if (vl->count[vi]++ == 0) {
+			uint64_t head = atomic_load_explicit(&fl->ptr[fi], memory_order_relaxed);
+
+			vl->used++;
+			vl->pfn[vi] = pfn;
+			vl->next[vi] = head ? (head >> SVF_PAGE_SHIFT) + 1 : 0;
+			atomic_store_explicit(&fl->ptr[fi], (vpn << SVF_PAGE_SHIFT) | 1,
+					      memory_order_release);
+		}
+		assert(vl->pfn[vi] == pfn);
+		fl->ref[fi]++;
+	}
+}
+
+/* vpn's count went to 0: take it off its frame's alias list. */
+static void alias_unlink(struct svf_pinner *p, struct frame_leaf *fl, unsigned fi, uint64_t vpn,
+			 uint64_t next)
+{
+	uint64_t head = atomic_load_explicit(&fl->ptr[fi], memory_order_relaxed);
+	uint64_t cur = head >> SVF_PAGE_SHIFT;
+
+	assert(head);
+	if (cur == vpn) {
+		atomic_store_explicit(&fl->ptr[fi], next ? ((next - 1) << SVF_PAGE_SHIFT) | 1 : 0,
+				      memory_order_release);
+		return;
+	}
+	for (;;) {
+		struct vpage_leaf *cl = vpage_leaf(p, cur);
+		unsigned ci = cur & RADIX_MASK;
+
+		assert(cl && cl->next[ci]);
+		if (!cl || !cl->next[ci])
+			return;
+		if (cl->next[ci] == vpn + 1) {
+			cl->next[ci] = next;
+			return;
+		}
+		cur = cl->next[ci] - 1;
+	}
+}
+
+/* Drop one pin of (vpn, pfn). True when it was the virtual page's last. */
+static bool unpin_page(struct svf_pinner *p, uint64_t vpn, uint64_t pfn)
+{
+	struct proc *s = p->priv;
+	unsigned vi = vpn & RADIX_MASK, fi = pfn & RADIX_MASK;
+	struct vpage_leaf *vl = vpage_leaf(p, vpn);
+	struct frame_leaf *fl = radix_find(&s->frames, pfn);
+	bool pinned = vl && vl->count[vi] && vl->pfn[vi] == pfn && fl && fl->ref[fi];
+
+	/* Unpinning what was not pinned is a caller bug: catch it, then do no harm. */
+	assert(pinned);
+	if (!pinned)
+		return false;
+	fl->ref[fi]--;
+	if (--vl->count[vi])
+		return false;
+	alias_unlink(p, fl, fi, vpn, vl->next[vi]);
+	vl->next[vi] = 0;
+	if (--vl->used == 0)
+		radix_drop_leaf(p, &s->vpages, vpn);
+	return true;
+}
+
+static void proc_unpin(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t npages)
+{
+	struct proc *s = p->priv;
+	uint64_t vpn0 = vaddr >> SVF_PAGE_SHIFT, pfn0 = phys >> SVF_PAGE_SHIFT;
+	uint64_t start = 0, len = 0;
+
+	svf_pin_assert_held(p);
+	/* munlock the pages whose last pin went, in maximal ranges */
+	for (uint64_t i = 0; i <= npages; i++) {
+		if (i < npages && unpin_page(p, vpn0 + i, pfn0 + i)) {
+			if (!len)
+				start = vaddr + i * PS;
+			len += PS;
+			continue;
+		}
+		if (len && sys_munlock(start, len) != 0)
+			s->munlock_errors++;
+		len = 0;
+	}
+}
+
+static int proc_lookup(struct svf_pinner *p, uint64_t vaddr, uint64_t *phys)
+{
+	struct proc *s = p->priv;
+	uint64_t pfn;
+
+	svf_pin_assert_held(p);
+	pagemap_read(s, vaddr, 1);
+	if (!batch_frame(p, vaddr, 0, &pfn))
+		return -EFAULT;
+	*phys = pfn << SVF_PAGE_SHIFT;
+	return 0;
+}
+
+static void *proc_phys_to_ptr(struct svf_pinner *p, uint64_t phys)
+{
+	struct proc *s = p->priv;
+	uint64_t pfn = phys >> SVF_PAGE_SHIFT, v;
+	struct frame_leaf *fl = radix_find(&s->frames, pfn);
+
+	if (!fl)
+		return NULL;
+	v = atomic_load_explicit(&fl->ptr[pfn & RADIX_MASK], memory_order_acquire);
+	if (!v)
+		return NULL;
+	return (void *)(uintptr_t)((v & ~(PS - 1)) | (phys & (PS - 1)));
+}
+
+static uint64_t proc_refcount(struct svf_pinner *p, uint64_t phys)
+{
+	svf_pin_assert_held(p);
+	return frame_ref(p, phys >> SVF_PAGE_SHIFT);
+}
+
+static bool proc_pfns_real(const struct svf_pinner *p)
+{
+	const struct proc *s = p->priv;
+
+	return s->pfns_real;
+}
+
+/*
+ * Whether pagemap shows frame numbers to this fd, and whether the kernel has
+ * MADV_POPULATE_READ: both tried on a page that is certainly present (the
+ * one holding this function's stack frame).
+ */
+static int proc_probe(struct proc *s)
+{
+	volatile uint64_t here = 1;
+	uint64_t va = (uint64_t)(uintptr_t)&here & ~(PS - 1);
+	int ret;
+
+	if (sysconf(_SC_PAGESIZE) != (long)PS)
+		return -EOPNOTSUPP;
+	ret = madvise_nointr(va, PS, MADV_POPULATE_READ);
+	if (ret)
+		return ret == -EINVAL ? -EOPNOTSUPP : ret;
+	pagemap_read(s, va, 1);
+	if (!(s->pm[0] & PM_PRESENT))
+		return -EIO;
+	s->pfns_real = (s->pm[0] & PM_PFN_MASK) != 0;
+	(void)here;
+	return 0;
+}
+
+static int proc_init(struct svf_pinner *p)
+{
+	struct proc *s;
+	int ret;
+
+	s = svf_pin_zalloc(p, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->frames.leaf_size = sizeof(struct frame_leaf);
+	s->vpages.leaf_size = sizeof(struct vpage_leaf);
+	s->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (s->pagemap_fd < 0) {
+		ret = -errno;
+		goto out_free;
+	}
+	ret = proc_probe(s);
+	if (ret)
+		goto out_close;
+	p->priv = s;
+	return 0;
+
+out_close:
+	close(s->pagemap_fd);
+out_free:
+	svf_pin_free(p, s, sizeof(*s));
+	return ret;
+}
+
+/* Destroy with pins still held: give the mlocks back. */
+static void vpage_leaf_release(struct svf_pinner *p, void *leaf, uint64_t first_vpn)
+{
+	struct vpage_leaf *vl = leaf;
+
+	(void)p;
+	for (unsigned i = 0; i < RADIX_FAN; i++) {
+		if (vl->count[i])
+			sys_munlock((first_vpn + i) << SVF_PAGE_SHIFT, PS);
+	}
+}
+
+static void proc_fini(struct svf_pinner *p)
+{
+	struct proc *s = p->priv;
+
+	radix_free(p, &s->vpages, vpage_leaf_release);
+	radix_free(p, &s->frames, NULL);
+	close(s->pagemap_fd);
+	svf_pin_free(p, s, sizeof(*s));
+	p->priv = NULL;
+}
+
+const struct svf_pin_ops svf_pin_process_ops = {
+	.name = "process",
+	.init = proc_init,
+	.fini = proc_fini,
+	.pin_prepare = proc_prepare,
+	.pin_commit = proc_commit,
+	.pin_abort = proc_abort,
+	.unpin = proc_unpin,
+	.lookup = proc_lookup,
+	.phys_to_ptr = proc_phys_to_ptr,
+	.refcount = proc_refcount,
+	.pfns_real = proc_pfns_real,
+};

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Between the pinning front end (pin.c) and its backends (pin_process.c,
+ * pin_synthetic.c): the pinner object and the backend ops (conventions.md #4).
+ *
+ * Division of work. pin.c owns argument checks, the pinner lock, the
+ * fault-injection point of every pin, locked-memory accounting (the
+ * process-wide count and its limit) and the counters. A backend owns the
+ * translation of a virtual page to a frame and whatever per-page state it
+ * keeps. A pin is done in three steps so that accounting can sit between
+ * them and nothing stays behind on failure:
+ *
+ *   prepare  find the run and take every resource it needs (mlock, table
+ *            leaves); may fail, and then has taken nothing;
+ *   commit   make the pin visible (reference counts, device pointers);
+ *            cannot fail;
+ *   abort    give back what prepare took; cannot fail.
+ *
+ * pin.c calls prepare, charges locked memory, then commit, or abort when the
+ * charge is refused.
+ *
+ * Locking: every op except phys_to_ptr runs with p->lock held (assert with
+ * svf_pin_assert_held). phys_to_ptr runs without it, concurrently with any
+ * op, and must not block.
+ */
+#ifndef SOFTVFIO_PIN_PRIV_H
+#define SOFTVFIO_PIN_PRIV_H
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <softvfio/pin.h>
+
+struct svf_pin_ops {
+	const char *name;
+
+	/* Allocate p->priv from p->cfg (already validated). 0 or -errno. */
+	int (*init)(struct svf_pinner *p);
+	/* Free p->priv. Pins still held are released (munlocked) first. */
+	void (*fini)(struct svf_pinner *p);
+
+	/*
+	 * Find the longest physically contiguous run at vaddr (page aligned,
+	 * 1 <= npages, the range does not wrap) and take what it needs.
+	 * 0 with *phys and *pinned (>= 1); -EFAULT (the first page is not
+	 * accessible); -ENOMEM. On error nothing is held.
+	 */
+	int (*pin_prepare)(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bool write,
+			   uint64_t *phys, uint64_t *pinned);
+	/* Make a prepared run pinned. Never fails. */
+	void (*pin_commit)(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t npages);
+	/* Give back what pin_prepare took for this run. Never fails. */
+	void (*pin_abort)(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t npages);
+	/* Release npages pinned pages (all, or part of, one committed run). */
+	void (*unpin)(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t npages);
+
+	/* The frame vaddr would pin to, without pinning. 0 or -EFAULT. */
+	int (*lookup)(struct svf_pinner *p, uint64_t vaddr, uint64_t *phys);
+	/* Lock-free: CPU pointer for a pinned phys, or NULL. */
+	void *(*phys_to_ptr)(struct svf_pinner *p, uint64_t phys);
+	/* Pin references on the page at phys (0 if the backend keeps none). */
+	uint64_t (*refcount)(struct svf_pinner *p, uint64_t phys);
+	/* Whether frame numbers are real (process) or invented. */
+	bool (*pfns_real)(const struct svf_pinner *p);
+};
+
+extern const struct svf_pin_ops svf_pin_process_ops;
+extern const struct svf_pin_ops svf_pin_synthetic_ops;
+
+struct svf_pinner {
+	const struct svf_pin_ops *ops;   /* immutable after create */
+	struct svf_pinner_config cfg;    /* immutable after create */
+	pthread_mutex_t lock;            /* serializes every op but phys_to_ptr */
+
+	/*
+	 * Counters: written only with lock held, read by anyone (relaxed
+	 * atomics, so the const getters need no lock).
+	 */
+	_Atomic uint64_t pinned_pages;   /* sum of pin references now */
+	_Atomic uint64_t locked_pages;   /* pages charged to the process-wide count now */
+	_Atomic uint64_t heap_bytes;     /* bookkeeping heap held, this struct included */
+	_Atomic uint64_t pins;           /* successful svf_pin_run calls */
+	_Atomic uint64_t unpins;         /* svf_unpin_run calls */
+	_Atomic uint64_t pin_failures;   /* svf_pin_run calls that returned an error */
+
+	void *priv;                      /* backend state; lifetime = the pinner's */
+};
+
+/* Which pinner's lock this thread holds (for the debug assertion only). */
+extern _Thread_local const struct svf_pinner *svf_pin_lock_holder;
+
+static inline void svf_pin_assert_held(const struct svf_pinner *p)
+{
+	assert(svf_pin_lock_holder == p);
+	(void)p;
+}
+
+/* Heap bookkeeping: every backend allocation goes through these. */
+void *svf_pin_zalloc(struct svf_pinner *p, size_t size);
+void svf_pin_free(struct svf_pinner *p, void *ptr, size_t size);
+
+#endif
