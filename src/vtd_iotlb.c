@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The emulated IOTLB (the model, its ordering argument and lifetimes are in
+ * vtd_iotlb.h).
+ *
+ * Invariant kept for the size hints: nr_size[c] is raised before an entry of
+ * size c becomes visible and lowered only after one is removed, so it never
+ * reads below the number of entries of that size. A writer that reads zero
+ * after its generation fence may therefore skip every set of that size: a
+ * fill racing with it raised the count before its own fence (see fill).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <softvfio/fault.h>
+
+#include "vtd_iotlb.h"
+
+static inline uint64_t *set_tags(struct vtd_iotlb_set *s)
+{
+	return s->way;
+}
+
+static inline uint64_t *set_data(struct vtd_iotlb_set *s, unsigned ways)
+{
+	return s->way + ways;
+}
+
+static void set_lock(struct vtd_iotlb_set *s)
+{
+	while (__atomic_exchange_n(&s->lock, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&s->lock, __ATOMIC_RELAXED))
+			vtd_cpu_relax();
+}
+
+static void set_unlock(struct vtd_iotlb_set *s)
+{
+	__atomic_store_n(&s->lock, 0, __ATOMIC_RELEASE);
+}
+
+/* Make the sequence odd before changing the set (lock held). */
+static void set_write_begin(struct vtd_iotlb_set *s)
+{
+	uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+
+	__atomic_store_n(&s->seq, q + 1, __ATOMIC_RELAXED);
+	vtd_fence(__ATOMIC_RELEASE);
+}
+
+static void set_write_end(struct vtd_iotlb_set *s)
+{
+	uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+
+	__atomic_store_n(&s->seq, q + 1, __ATOMIC_RELEASE);
+}
+
+int vtd_iotlb_init(struct vtd_iotlb *t, unsigned sets, unsigned ways)
+{
+	size_t stride;
+
+	memset(t, 0, sizeof(*t));
+	if (sets == 0)
+		sets = 1;
+	while (sets & (sets - 1))
+		sets &= sets - 1; /* round down to a power of two */
+	stride = sizeof(struct vtd_iotlb_set) + 2 * sizeof(uint64_t) * ways;
+	stride = (stride + 63) & ~(size_t)63;
+	if (svf_should_fail(SVF_FAULT_ALLOC))
+		return -ENOMEM;
+	t->sets = aligned_alloc(64, stride * sets);
+	if (!t->sets)
+		return -ENOMEM;
+	memset(t->sets, 0, stride * sets);
+	t->nsets = sets;
+	t->ways = ways;
+	t->stride = stride;
+	return 0;
+}
+
+void vtd_iotlb_fini(struct vtd_iotlb *t)
+{
+	free(t->sets);
+	t->sets = NULL;
+}
+
+int vtd_iotlb_fill(struct vtd_iotlb *t, uint16_t did, uint64_t iova, unsigned code, uint64_t data,
+		   uint64_t gen, uint64_t *out)
+{
+	const uint64_t pn = iova >> vtd_tlb_shift(code);
+	const uint64_t tag = vtd_tlb_tag(did, pn, code);
+	struct vtd_iotlb_set *s = vtd_tlb_set(t, vtd_tlb_index(t, did, pn));
+	uint64_t *tags = set_tags(s), *dat = set_data(s, t->ways);
+	unsigned victim = t->ways;
+
+	set_lock(s);
+	for (unsigned w = 0; w < t->ways; w++) {
+		uint64_t cur = __atomic_load_n(&tags[w], __ATOMIC_RELAXED);
+
+		if (cur == tag) {
+			*out = __atomic_load_n(&dat[w], __ATOMIC_RELAXED);
+			set_unlock(s);
+			return 0;
+		}
+		if (!cur && victim == t->ways)
+			victim = w;
+	}
+	/*
+	 * Odd sequence and raised size hint, then one seq_cst fence, then the
+	 * generation check: the fill's half of the store-buffer pattern
+	 * (vtd_iotlb.h). The fence also orders the odd sequence before the
+	 * way stores below, as a seqlock writer must.
+	 */
+	__atomic_store_n(&s->seq, __atomic_load_n(&s->seq, __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELAXED);
+	__atomic_add_fetch(&t->nr_size[code], 1, __ATOMIC_RELAXED);
+	vtd_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&t->gen, __ATOMIC_RELAXED) != gen) {
+		__atomic_sub_fetch(&t->nr_size[code], 1, __ATOMIC_RELAXED);
+		set_write_end(s);
+		set_unlock(s);
+		return -EAGAIN;
+	}
+	if (victim == t->ways) {
+		victim = s->next;
+		s->next = (victim + 1) % t->ways;
+	}
+	uint64_t old = __atomic_load_n(&tags[victim], __ATOMIC_RELAXED);
+
+	__atomic_store_n(&tags[victim], tag, __ATOMIC_RELAXED);
+	__atomic_store_n(&dat[victim], data, __ATOMIC_RELAXED);
+	if (old)
+		__atomic_sub_fetch(&t->nr_size[old & 3], 1, __ATOMIC_RELAXED);
+	set_write_end(s);
+	set_unlock(s);
+	*out = data;
+	return 0;
+}
+
+void vtd_iotlb_begin_invalidation(struct vtd_iotlb *t)
+{
+	__atomic_add_fetch(&t->gen, 1, __ATOMIC_SEQ_CST);
+	/* The writer's half of the store-buffer pattern (vtd_iotlb.h). */
+	vtd_fence(__ATOMIC_SEQ_CST);
+}
+
+static bool tag_matches(uint64_t tag, const struct vtd_match *m)
+{
+	unsigned code = tag & 3, s;
+	uint64_t first, last;
+
+	if (!code)
+		return false;
+	if (m->kind == VTD_MATCH_ALL)
+		return true;
+	if (((tag >> 2) & 0xffff) != m->did)
+		return false;
+	if (m->kind == VTD_MATCH_DOMAIN)
+		return true;
+	s = 9 * (code - 1);
+	first = (tag >> 18) << s;
+	last = first + (1ull << s) - 1;
+	return first <= m->last_pfn && last >= m->first_pfn;
+}
+
+static uint64_t inv_set(struct vtd_iotlb *t, struct vtd_iotlb_set *s, const struct vtd_match *m)
+{
+	uint64_t *tags = set_tags(s);
+	uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+	uint64_t n = 0;
+
+	/* Lock-free look first: most sets hold nothing to remove. */
+	if (!(q & 1)) {
+		bool any = false;
+
+		for (unsigned w = 0; w < t->ways && !any; w++)
+			any = tag_matches(__atomic_load_n(&tags[w], __ATOMIC_RELAXED), m);
+		vtd_fence(__ATOMIC_ACQUIRE);
+		if (!any && __atomic_load_n(&s->seq, __ATOMIC_RELAXED) == q)
+			return 0;
+	}
+	set_lock(s);
+	for (unsigned w = 0; w < t->ways; w++) {
+		uint64_t tag = __atomic_load_n(&tags[w], __ATOMIC_RELAXED);
+
+		if (!tag_matches(tag, m))
+			continue;
+		if (!n)
+			set_write_begin(s);
+		__atomic_store_n(&tags[w], 0, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&t->nr_size[tag & 3], 1, __ATOMIC_RELAXED);
+		n++;
+	}
+	if (n)
+		set_write_end(s);
+	set_unlock(s);
+	return n;
+}
+
+static uint64_t inv_all_sets(struct vtd_iotlb *t, const struct vtd_match *m)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < t->nsets; i++)
+		n += inv_set(t, vtd_tlb_set(t, i), m);
+	return n;
+}
+
+uint64_t vtd_iotlb_invalidate(struct vtd_iotlb *t, const struct vtd_match *m)
+{
+	uint64_t n = 0;
+
+	if (m->kind != VTD_MATCH_PAGES ||
+	    m->last_pfn - m->first_pfn + 1 >= t->nsets) {
+		/* Every set may hold a match (the 4 KiB run alone spans them all). */
+		n = inv_all_sets(t, m);
+	} else {
+		for (unsigned code = VTD_TLB_4K; code <= VTD_TLB_1G; code++) {
+			unsigned s = 9 * (code - 1);
+
+			if (code != VTD_TLB_4K && !__atomic_load_n(&t->nr_size[code], __ATOMIC_RELAXED))
+				continue;
+			for (uint64_t pn = m->first_pfn >> s; pn <= m->last_pfn >> s; pn++)
+				n += inv_set(t, vtd_tlb_set(t, vtd_tlb_index(t, m->did, pn)), m);
+		}
+	}
+	__atomic_add_fetch(&t->invalidated, n, __ATOMIC_RELAXED);
+	return n;
+}
+
+/* A consistent copy of one set's ways. */
+static void set_snapshot(const struct vtd_iotlb *t, struct vtd_iotlb_set *s, uint64_t *tags,
+			 uint64_t *dat)
+{
+	for (;;) {
+		uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+
+		if (q & 1) {
+			vtd_cpu_relax();
+			continue;
+		}
+		for (unsigned w = 0; w < t->ways; w++) {
+			tags[w] = __atomic_load_n(&s->way[w], __ATOMIC_RELAXED);
+			dat[w] = __atomic_load_n(&s->way[t->ways + w], __ATOMIC_RELAXED);
+		}
+		vtd_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == q)
+			return;
+	}
+}
+
+bool vtd_iotlb_covers(const struct vtd_iotlb *t, uint16_t did, uint64_t iova, uint64_t last,
+		      uint64_t phys, uint64_t plast)
+{
+	uint64_t tags[64], dat[64];
+
+	for (unsigned i = 0; i < t->nsets; i++) {
+		set_snapshot(t, vtd_tlb_set(t, i), tags, dat);
+		for (unsigned w = 0; w < t->ways; w++) {
+			unsigned code = tags[w] & 3;
+
+			if (!code)
+				continue;
+			uint64_t size = vtd_level_size(code);
+			uint64_t pbase = dat[w] & VTD_PTE_ADDR_MASK;
+			uint64_t ibase = (tags[w] >> 18) << vtd_tlb_shift(code);
+
+			if (pbase <= plast && pbase + size - 1 >= phys)
+				return true;
+			if (((tags[w] >> 2) & 0xffff) == did && ibase <= last && ibase + size - 1 >= iova)
+				return true;
+		}
+	}
+	return false;
+}
+
+unsigned vtd_iotlb_count(const struct vtd_iotlb *t)
+{
+	uint64_t tags[64], dat[64];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < t->nsets; i++) {
+		set_snapshot(t, vtd_tlb_set(t, i), tags, dat);
+		for (unsigned w = 0; w < t->ways; w++)
+			n += (tags[w] & 3) != 0;
+	}
+	return n;
+}

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The emulated IOTLB: a set-associative cache of leaf translations.
+ *
+ * An entry is tagged by (domain id, leaf-aligned IOVA, leaf size) and
+ * caches the leaf's physical base and its read/write permissions. Entries
+ * are created only by a fill after a page walk (a translation that missed)
+ * and removed only by invalidation descriptors processed at wait time, or
+ * replaced by a later fill into a full set. A 4 KiB, a 2 MiB and a 1 GiB
+ * entry for the same address live in different sets (the set index hashes
+ * the leaf-sized page number with the domain id), so a lookup probes up to
+ * three sets, smallest leaf first, and skips superpage sizes that have no
+ * entry anywhere (a relaxed hint counter per size).
+ *
+ * Concurrency. Each set has a sequence count and a spinlock. Lookups are
+ * lock-free: read the sequence (acquire), read tags and data (relaxed),
+ * fence (acquire), re-read the sequence; retry while it is odd or changed.
+ * Fills and invalidations take the set lock and make the sequence odd while
+ * they change the set. Nothing that map/unmap take is taken here, and the
+ * hit path takes nothing at all.
+ *
+ * The stale-fill race. A device thread may walk the page table, read a leaf,
+ * and be about to fill it when the writer clears that leaf, queues its
+ * invalidation and waits: the wait's processing finds no entry to remove,
+ * and the late fill would then leave a stale entry behind the wait. To
+ * prevent it, every wait that processes descriptors first bumps the
+ * invalidation generation `gen` (vtd_iotlb_begin_invalidation), and a fill
+ * is refused (-EAGAIN; the caller walks again) when gen moved since the
+ * caller read it before its walk. Ordering, again a store-buffer pattern:
+ *   fill:  lock; seq = odd; fence(seq_cst); load gen ...
+ *   wait:  gen++; fence(seq_cst); read the set's seq and tags ...
+ * Either the fill sees the new gen and backs off, or the wait sees the odd
+ * (or later) sequence and processes the set under its lock, after the fill.
+ * And a walk that began after the gen bump (acquire load of gen) sees every
+ * leaf store made before the bump, so it can only fill current entries.
+ *
+ * Lifetimes: the set array belongs to the unit (vtd_iotlb_init/fini).
+ * Writer-side entry points (begin_invalidation, invalidate) are called with
+ * the unit lock held, so only one writer processes descriptors at a time.
+ */
+#ifndef SOFTVFIO_VTD_IOTLB_H
+#define SOFTVFIO_VTD_IOTLB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vtd_pgtable.h"
+#include "vtd_reader.h"
+
+/* Leaf-size codes kept in the tag: 0 means an empty way. */
+#define VTD_TLB_4K 1u
+#define VTD_TLB_2M 2u
+#define VTD_TLB_1G 3u
+
+struct vtd_iotlb_set {
+	uint32_t seq;  /* odd while a fill or invalidation changes the set */
+	uint32_t lock; /* 0 free, 1 held */
+	uint32_t next; /* round-robin victim, under lock */
+	uint32_t pad;
+	uint64_t way[]; /* tags[ways] then data[ways] */
+};
+
+struct vtd_iotlb {
+	unsigned nsets;   /* power of two; immutable */
+	unsigned ways;    /* immutable */
+	size_t stride;    /* bytes per set, a multiple of 64; immutable */
+	unsigned char *sets;
+	uint64_t gen;     /* invalidation generation (see above) */
+	uint64_t nr_size[4]; /* entries per size code: a lookup hint only */
+	uint64_t invalidated; /* entries removed by invalidations (writer, atomic) */
+};
+
+/* What an invalidation removes. */
+enum vtd_match_kind { VTD_MATCH_PAGES, VTD_MATCH_DOMAIN, VTD_MATCH_ALL };
+
+struct vtd_match {
+	enum vtd_match_kind kind;
+	uint16_t did;
+	uint64_t first_pfn, last_pfn; /* PAGES: 4 KiB page numbers, inclusive */
+};
+
+/* sets rounded down to a power of two (at least 1). 0 or -ENOMEM. */
+int vtd_iotlb_init(struct vtd_iotlb *t, unsigned sets, unsigned ways);
+void vtd_iotlb_fini(struct vtd_iotlb *t);
+
+static inline unsigned vtd_tlb_shift(unsigned code)
+{
+	return vtd_level_shift(code);
+}
+
+static inline uint64_t vtd_tlb_tag(uint16_t did, uint64_t pn, unsigned code)
+{
+	return (pn << 18) | ((uint64_t)did << 2) | code;
+}
+
+static inline unsigned vtd_tlb_index(const struct vtd_iotlb *t, uint16_t did, uint64_t pn)
+{
+	return (unsigned)((pn ^ ((uint64_t)did * 0x9e37u)) & (t->nsets - 1));
+}
+
+static inline struct vtd_iotlb_set *vtd_tlb_set(const struct vtd_iotlb *t, unsigned idx)
+{
+	return (struct vtd_iotlb_set *)(t->sets + (size_t)idx * t->stride);
+}
+
+/* One lock-free probe of one size. */
+static inline bool vtd_iotlb_probe(const struct vtd_iotlb *t, uint16_t did, uint64_t iova,
+				   unsigned code, uint64_t *data)
+{
+	const uint64_t pn = iova >> vtd_tlb_shift(code);
+	const uint64_t tag = vtd_tlb_tag(did, pn, code);
+	struct vtd_iotlb_set *s = vtd_tlb_set(t, vtd_tlb_index(t, did, pn));
+	const unsigned ways = t->ways;
+
+	for (;;) {
+		uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+		bool hit = false;
+		uint64_t d = 0;
+
+		if (__builtin_expect(q & 1, 0)) {
+			vtd_cpu_relax();
+			continue;
+		}
+		for (unsigned w = 0; w < ways; w++) {
+			if (__atomic_load_n(&s->way[w], __ATOMIC_RELAXED) == tag) {
+				d = __atomic_load_n(&s->way[ways + w], __ATOMIC_RELAXED);
+				hit = true;
+				break;
+			}
+		}
+		vtd_fence(__ATOMIC_ACQUIRE);
+		if (__builtin_expect(__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == q, 1)) {
+			*data = d;
+			return hit;
+		}
+	}
+}
+
+/*
+ * Look iova up for did, smallest leaf first. On a hit, *data = phys base |
+ * VTD_PTE_R/W and *code = the leaf-size code.
+ */
+static inline bool vtd_iotlb_lookup(const struct vtd_iotlb *t, uint16_t did, uint64_t iova,
+				    uint64_t *data, unsigned *code)
+{
+	if (vtd_iotlb_probe(t, did, iova, VTD_TLB_4K, data)) {
+		*code = VTD_TLB_4K;
+		return true;
+	}
+	for (unsigned c = VTD_TLB_2M; c <= VTD_TLB_1G; c++) {
+		if (__atomic_load_n(&t->nr_size[c], __ATOMIC_RELAXED) &&
+		    vtd_iotlb_probe(t, did, iova, c, data)) {
+			*code = c;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The generation to pass to vtd_iotlb_fill(); read before the page walk. */
+static inline uint64_t vtd_iotlb_gen(const struct vtd_iotlb *t)
+{
+	return __atomic_load_n(&t->gen, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Insert the walked translation (data = phys base | R/W bits) unless an
+ * invalidation began since gen was read: then -EAGAIN and nothing changes.
+ * When an entry with the same tag already exists (another thread filled it)
+ * it is kept and *out receives its data. 0 or -EAGAIN.
+ */
+int vtd_iotlb_fill(struct vtd_iotlb *t, uint16_t did, uint64_t iova, unsigned code, uint64_t data,
+		   uint64_t gen, uint64_t *out);
+
+/* Writer: announce that descriptors are about to be processed (bumps gen). */
+void vtd_iotlb_begin_invalidation(struct vtd_iotlb *t);
+
+/* Writer: remove the entries m selects; returns how many. */
+uint64_t vtd_iotlb_invalidate(struct vtd_iotlb *t, const struct vtd_match *m);
+
+/*
+ * True when some entry maps a page of physical [phys, plast], or (did's
+ * entry) a page of [iova, last]. Lock-free scan of every set.
+ */
+bool vtd_iotlb_covers(const struct vtd_iotlb *t, uint16_t did, uint64_t iova, uint64_t last,
+		      uint64_t phys, uint64_t plast);
+
+/* Valid entries now. */
+unsigned vtd_iotlb_count(const struct vtd_iotlb *t);
+
+#endif

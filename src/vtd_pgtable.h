@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * VT-d second-level page table: format, map, unmap, walk, deferred freeing.
+ *
+ * Format (VT-d spec, second-level paging entries): 4 levels of 4 KiB table
+ * pages, 512 64-bit entries each, indexed by IOVA bits 47..39 (level 4, the
+ * root), 38..30 (level 3), 29..21 (level 2) and 20..12 (level 1). Bit 0 is
+ * read, bit 1 write, bit 7 page size (a leaf at level 3 = 1 GiB or level 2 =
+ * 2 MiB), bits 12..51 the address. An entry is present when read or write
+ * is set, so a write-only leaf stays write-only. Non-leaf entries carry
+ * read|write and the address of the next table; in this emulation that
+ * address is the host virtual address of the table page (x86-64 user
+ * addresses fit in bits 12..46).
+ *
+ * Invariants:
+ *  - A linked table page (other than the root) holds at least one present
+ *    entry, except transiently after a failed map left an allocated table
+ *    empty; the next unmap over it or a superpage map on top prunes it.
+ *  - A table page unlinked from its parent goes on a deferred-free list and
+ *    is freed only after a grace period (vtd_reader_synchronize), which the
+ *    unit runs when a wait completes. While deferred, entry 0 of the page
+ *    links the list: a 4 KiB-aligned pointer has bits 0..11 clear, so a
+ *    walker still inside the page reads it as "not present".
+ *
+ * Concurrency: one writer per page table (the caller serializes map and
+ * unmap on a domain); any number of walkers (vtd_pt_walk) at the same time.
+ * Writers publish with release stores: a new table page is zeroed before the
+ * release store that links it, so a walker's acquire load of the link sees
+ * a zeroed page. Leaf stores are release too (free on x86) so a walker never
+ * sees a half-built entry (entries are single 64-bit atomics anyway).
+ * Walkers must bracket a walk with vtd_reader_enter/exit.
+ *
+ * Counters (pt_pages now/peak/freed) live in the unit and are shared by its
+ * domains; they are atomics because domains of one unit may be written by
+ * different threads.
+ */
+#ifndef SOFTVFIO_VTD_PGTABLE_H
+#define SOFTVFIO_VTD_PGTABLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VTD_PTE_R         (1ull << 0)
+#define VTD_PTE_W         (1ull << 1)
+#define VTD_PTE_PS        (1ull << 7)
+#define VTD_PTE_ADDR_MASK 0x000ffffffffff000ull /* bits 12..51 */
+#define VTD_PTE_PRESENT   (VTD_PTE_R | VTD_PTE_W)
+#define VTD_LEVELS        4
+#define VTD_IAS_BITS      48
+#define VTD_PAGE_SHIFT    12
+#define VTD_PAGE_SIZE     (1ull << VTD_PAGE_SHIFT)
+#define VTD_PT_ENTRIES    512u
+
+static inline unsigned vtd_level_shift(unsigned level)
+{
+	return VTD_PAGE_SHIFT + 9 * (level - 1);
+}
+
+static inline uint64_t vtd_level_size(unsigned level)
+{
+	return 1ull << vtd_level_shift(level);
+}
+
+static inline uint64_t *vtd_pte_table(uint64_t pte)
+{
+	return (uint64_t *)(uintptr_t)(pte & VTD_PTE_ADDR_MASK);
+}
+
+/* Unit-wide page-table page counters (atomics). */
+struct vtd_pt_stats {
+	uint64_t now;   /* allocated, deferred ones included */
+	uint64_t peak;
+	uint64_t freed; /* released after their wait (or at domain teardown) */
+};
+
+/* Pages waiting for a grace period; owned by whoever holds it (no lock). */
+struct vtd_pt_freelist {
+	uint64_t *head;
+	uint64_t *tail;
+	uint64_t count;
+};
+
+struct vtd_pt {
+	uint64_t *root;             /* atomic; NULL once detached for teardown */
+	struct vtd_pt_stats *stats; /* immutable */
+};
+
+/* Allocate the root table. 0 or -ENOMEM (SVF_FAULT_PT_ALLOC seam). */
+int vtd_pt_init(struct vtd_pt *pt, struct vtd_pt_stats *stats);
+
+/* Unpublish the root (walkers now find nothing); returns it for freeing. */
+uint64_t *vtd_pt_detach(struct vtd_pt *pt);
+
+/* Free a detached tree. Only after a grace period since vtd_pt_detach(). */
+void vtd_pt_free_tree(uint64_t *root, struct vtd_pt_stats *stats);
+
+/*
+ * Install count leaves at level (1: 4 KiB, 2: 2 MiB, 3: 1 GiB) from iova to
+ * paddr, both aligned to the leaf size, with VTD_PTE_R/W bits perm. Empty
+ * tables standing where a superpage goes are unlinked onto defer.
+ * *mapped = bytes installed before any failure. 0, -EEXIST, -ENOMEM.
+ */
+int vtd_pt_map(struct vtd_pt *pt, uint64_t iova, uint64_t paddr, unsigned level, uint64_t count,
+	       uint64_t perm, uint64_t *mapped, struct vtd_pt_freelist *defer);
+
+/*
+ * Clear the leaves covering [iova, last] in order, stopping at the first
+ * hole; a superpage leaf that starts before iova or ends after last goes
+ * whole. *first = start of the first leaf removed (iova if none),
+ * *unmapped = bytes removed from *first on. Tables left empty are unlinked
+ * onto defer. Never fails.
+ */
+void vtd_pt_unmap(struct vtd_pt *pt, uint64_t iova, uint64_t last, uint64_t *first,
+		  uint64_t *unmapped, struct vtd_pt_freelist *defer);
+
+/* True when any leaf of the table translates a page of [start, last]. Walker rules apply. */
+bool vtd_pt_any_mapped(const struct vtd_pt *pt, uint64_t start, uint64_t last);
+
+/*
+ * Walk to the leaf for iova (< 2^48). Returns the leaf entry (0 when not
+ * present) with its level and the number of entries read (one per level
+ * visited, for the cost model). Caller is inside vtd_reader_enter/exit.
+ */
+static inline uint64_t vtd_pt_walk(const struct vtd_pt *pt, uint64_t iova, unsigned *level,
+				   unsigned *reads)
+{
+	const uint64_t *t = __atomic_load_n(&pt->root, __ATOMIC_ACQUIRE);
+	unsigned lvl = VTD_LEVELS, n = 0;
+
+	if (!t) {
+		*reads = 0;
+		return 0;
+	}
+	for (;;) {
+		/* Acquire: pairs with the release store that linked the next table. */
+		uint64_t e = __atomic_load_n(&t[(iova >> vtd_level_shift(lvl)) & 511],
+					     __ATOMIC_ACQUIRE);
+
+		n++;
+		if (!(e & VTD_PTE_PRESENT))
+			break;
+		if (lvl == 1 || (e & VTD_PTE_PS)) {
+			*level = lvl;
+			*reads = n;
+			return e;
+		}
+		t = vtd_pte_table(e);
+		lvl--;
+	}
+	*reads = n;
+	return 0;
+}
+
+/* Move every page of src onto dst; src becomes empty. */
+void vtd_pt_freelist_splice(struct vtd_pt_freelist *dst, struct vtd_pt_freelist *src);
+
+/* Free every page on fl (after a grace period); counts them in stats. */
+void vtd_pt_freelist_release(struct vtd_pt_freelist *fl, struct vtd_pt_stats *stats);
+
+#endif
