@@ -231,7 +231,7 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 	}
 	d0 = c->domains[0];
 	while (iova < end) {
-		uint64_t phys, len, n = 0, vaddr = dma->vaddr + (iova - dma->iova);
+		uint64_t phys, len, n = 0, vaddr = dma->pin_vaddr + (iova - dma->iova);
 
 		if (walk_lookup(d0, &w, iova, &phys, &len)) {
 			iova += SVF_PGSIZE; /* a hole left by an earlier failed unmap */
@@ -315,6 +315,8 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 
 static void dma_free(struct svf_container *c, struct svf_dma *dma)
 {
+	if (dma->vaddr_invalid)
+		c->vaddr_invalid_count--;
 	RB_REMOVE(svf_dma_tree, &c->dmas, dma);
 	c->nr_dmas--;
 	c->dma_avail++;
@@ -342,6 +344,7 @@ static int dma_remove(struct svf_container *c, struct svf_dma *dma)
 	}
 	/* Shrinking from the front keeps the tree order (the range only narrows). */
 	dma->vaddr += done - dma->iova;
+	dma->pin_vaddr += done - dma->iova;
 	dma->size = end - done;
 	dma->iova = done;
 	return rc;
@@ -432,7 +435,7 @@ uint64_t svf_type1_pgsize_bitmap(struct svf_container *c)
 /* Pin dma's pages in runs and map each run into every domain. */
 static int pin_map_dma(struct svf_container *c, struct svf_dma *dma)
 {
-	uint64_t iova = dma->iova, vaddr = dma->vaddr, left = dma->size / SVF_PGSIZE;
+	uint64_t iova = dma->iova, vaddr = dma->pin_vaddr, left = dma->size / SVF_PGSIZE;
 	int rc;
 
 	if (!c->nr_domains)
@@ -510,6 +513,7 @@ int svf_type1_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64
 	dma->iova = iova;
 	dma->size = size;
 	dma->vaddr = vaddr;
+	dma->pin_vaddr = vaddr;
 	dma->prot = prot;
 	RB_INSERT(svf_dma_tree, &c->dmas, dma);
 	c->nr_dmas++;
@@ -524,6 +528,53 @@ int svf_type1_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64
 		}
 		dma_free(c, dma);
 		return rc;
+	}
+	return 0;
+}
+
+/*
+ * MAP_DMA with FLAG_VADDR (row 6): re-attach a vaddr to exactly the mapping
+ * whose vaddr was invalidated. Pins and translations never changed, and
+ * unpinning keeps using the vaddr the pages were pinned through.
+ * TODO(vaddr issue): check on the process backend that the new vaddr
+ * addresses the same pages.
+ */
+int svf_type1_map_vaddr(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64_t size)
+{
+	struct svf_dma *dma = dma_first_ending_after(c, iova);
+
+	if (!dma || dma->iova > iova + size - 1)
+		return -ENOENT;
+	if (!dma->vaddr_invalid || dma->iova != iova || dma->size != size)
+		return -EINVAL;
+	dma->vaddr = vaddr;
+	dma->vaddr_invalid = false;
+	c->vaddr_invalid_count--;
+	return 0;
+}
+
+/* UNMAP with FLAG_VADDR: mark [first, ...) up to last vaddr-invalid; all or nothing (row 11). */
+static int invalidate_vaddrs(struct svf_container *c, struct svf_dma *first, uint64_t iova,
+			     uint64_t last, uint64_t *total)
+{
+	struct svf_dma *dma;
+
+	for (dma = first; dma && dma->iova <= last; dma = RB_NEXT(svf_dma_tree, &c->dmas, dma)) {
+		if (c->type != VFIO_TYPE1v2_IOMMU && iova > dma->iova)
+			break;
+		if (dma->vaddr_invalid) {
+			/* Roll back the ones this call marked. */
+			for (struct svf_dma *r = first; r != dma;
+			     r = RB_NEXT(svf_dma_tree, &c->dmas, r)) {
+				r->vaddr_invalid = false;
+				c->vaddr_invalid_count--;
+			}
+			*total = 0;
+			return -EINVAL;
+		}
+		dma->vaddr_invalid = true;
+		c->vaddr_invalid_count++;
+		*total += dma->size;
 	}
 	return 0;
 }
@@ -562,6 +613,12 @@ int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint3
 	}
 
 	dma = dma_first_ending_after(c, iova);
+	if (flags & VFIO_DMA_UNMAP_FLAG_VADDR) {
+		rc = invalidate_vaddrs(c, dma, iova, last, &total);
+		if (!rc)
+			*unmapped = total;
+		return rc;
+	}
 	while (dma && dma->iova <= last) {
 		struct svf_dma *next = RB_NEXT(svf_dma_tree, &c->dmas, dma);
 		uint64_t sz = dma->size;

@@ -31,8 +31,10 @@ struct svf_dma {
 	RB_ENTRY(svf_dma) node; /* keyed by iova; mappings never overlap */
 	uint64_t iova;
 	uint64_t size;
-	uint64_t vaddr;
+	uint64_t vaddr;         /* the user's current vaddr (VADDR update may change it) */
+	uint64_t pin_vaddr;     /* the vaddr the pages were pinned through; unpin uses it */
 	int prot;               /* SVF_PROT_* */
+	bool vaddr_invalid;     /* UNMAP with FLAG_VADDR: pins and translations kept */
 	/*
 	 * A failed unmap left some domains without translations for part of
 	 * the range; the next unmap finishes it (holes are skipped).
@@ -70,6 +72,7 @@ struct svf_container {
 	struct svf_dma_tree dmas;
 	unsigned nr_dmas;
 	unsigned dma_avail;
+	unsigned vaddr_invalid_count;
 	struct svf_domain *domains[SVF_MAX_DOMAINS]; /* domains[0] is the unmap walk's source */
 	unsigned nr_domains;
 
@@ -84,6 +87,7 @@ struct svf_container {
 /* container.c, lock held */
 int svf_type1_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64_t size,
 		  int prot);
+int svf_type1_map_vaddr(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64_t size);
 int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint32_t flags,
 		    uint64_t *unmapped);
 int svf_type1_iova_ranges(struct svf_container *c, struct svf_iova_range *r, unsigned max,

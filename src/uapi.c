@@ -95,7 +95,7 @@ static long map_dma(struct svf_container *c, struct vfio_iommu_type1_dma_map *m)
 	if ((m->size | m->iova | m->vaddr) & (SVF_PGSIZE - 1)) /* row 5 */
 		return -EINVAL;
 	if (m->flags & VFIO_DMA_MAP_FLAG_VADDR)
-		return -ENOENT; /* row 6: no mapping is ever vaddr-invalid yet (vaddr update not built) */
+		return svf_type1_map_vaddr(c, m->iova, m->vaddr, m->size); /* row 6 */
 	return svf_type1_map(c, m->iova, m->vaddr, m->size, prot);
 }
 
@@ -124,8 +124,7 @@ static long unmap_dma(struct svf_container *c, struct vfio_iommu_type1_dma_unmap
 		if (!npages || !bm->size || bm->size > DIRTY_BITMAP_SIZE_MAX || bm->size < need)
 			return -EINVAL;
 	}
-	if (u->flags & VFIO_DMA_UNMAP_FLAG_VADDR)
-		return -EINVAL; /* vaddr update is not built yet: refuse rather than misbehave */
+	/* Row 4 (VADDR with an emulated device: EBUSY) needs emulated devices, which do not exist yet. */
 	rc = svf_type1_unmap(c, u->iova, u->size, u->flags, &unmapped);
 	if (rc)
 		return rc;
