@@ -41,13 +41,14 @@
 #include <time.h>
 
 #include "container_priv.h"
+#include "dirty.h"
 
-static int dma_cmp(const struct svf_dma *a, const struct svf_dma *b)
+static int svf_dma_cmp(const struct svf_dma *a, const struct svf_dma *b)
 {
 	return a->iova < b->iova ? -1 : a->iova > b->iova;
 }
 
-RB_GENERATE_STATIC(svf_dma_tree, svf_dma, node, dma_cmp)
+RB_GENERATE(svf_dma_tree, svf_dma, node, svf_dma_cmp)
 
 const char *svf_policy_name(enum svf_policy p)
 {
@@ -317,6 +318,7 @@ static void dma_free(struct svf_container *c, struct svf_dma *dma)
 {
 	if (dma->vaddr_invalid)
 		c->vaddr_invalid_count--;
+	svf_dirty_dma_free(c, dma);
 	RB_REMOVE(svf_dma_tree, &c->dmas, dma);
 	c->nr_dmas--;
 	c->dma_avail++;
@@ -529,6 +531,18 @@ int svf_type1_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64
 		dma_free(c, dma);
 		return rc;
 	}
+	if (c->dirty_tracking) { /* row 12: no bitmap, no mapping */
+		rc = svf_dirty_dma_alloc(c, dma);
+		if (rc) {
+			int urc = dma_remove(c, dma);
+
+			if (!urc)
+				urc = pending_flush(c);
+			if (urc)
+				fprintf(stderr, "softvfio: map undo after bitmap failure: %d\n", urc);
+			return rc;
+		}
+	}
 	return 0;
 }
 
@@ -580,7 +594,7 @@ static int invalidate_vaddrs(struct svf_container *c, struct svf_dma *first, uin
 }
 
 int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint32_t flags,
-		    uint64_t *unmapped)
+		    const struct vfio_bitmap *bm, uint64_t *unmapped)
 {
 	const bool all = flags & VFIO_DMA_UNMAP_FLAG_ALL;
 	const uint64_t mask = SVF_PGSIZE - 1;
@@ -601,7 +615,8 @@ int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint3
 		if (__builtin_add_overflow(iova, size - 1, &last)) /* row 8 */
 			return -EOVERFLOW;
 	}
-	if (flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) /* row 9: tracking is off */
+	if ((flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) && /* row 9 */
+	    (!c->dirty_tracking || bm->pgsize != SVF_PGSIZE))
 		return -EINVAL;
 	if (c->type == VFIO_TYPE1v2_IOMMU && !all) { /* row 10: no bisecting */
 		dma = dma_find(c, iova);
@@ -626,6 +641,12 @@ int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint3
 		/* v1: a request starting inside a mapping stops there. */
 		if (c->type != VFIO_TYPE1v2_IOMMU && iova > dma->iova)
 			break;
+		if (bm) {
+			/* Row 12: mappings removed before a failed write stay removed. */
+			rc = svf_dirty_report(c, dma, iova, (uint64_t *)(uintptr_t)bm->data, bm->size);
+			if (rc)
+				break;
+		}
 		rc = dma_remove(c, dma);
 		if (rc)
 			break;
@@ -638,6 +659,34 @@ int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint3
 	if (!rc)
 		*unmapped = total;
 	return rc;
+}
+
+int svf_type1_dirty_get(struct svf_container *c, uint64_t iova, uint64_t size,
+			const struct vfio_bitmap *bm)
+{
+	const uint64_t last = iova + size - 1; /* the decoder ruled out a wrap */
+	struct svf_dma *dma;
+	int rc;
+
+	if (bm->pgsize != SVF_PGSIZE)
+		return -EINVAL;
+	if ((iova | size) & (SVF_PGSIZE - 1))
+		return -EINVAL;
+	if (!c->dirty_tracking)
+		return -EINVAL;
+	dma = dma_find(c, iova);
+	if (dma && dma->iova != iova)
+		return -EINVAL;
+	dma = dma_find(c, last);
+	if (dma && dma->iova + dma->size - 1 != last)
+		return -EINVAL;
+	for (dma = dma_first_ending_after(c, iova); dma && dma->iova <= last;
+	     dma = RB_NEXT(svf_dma_tree, &c->dmas, dma)) {
+		rc = svf_dirty_report(c, dma, iova, (uint64_t *)(uintptr_t)bm->data, bm->size);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 void svf_container_default_config(struct svf_container_config *cfg)
@@ -733,7 +782,8 @@ static void remove_all(struct svf_container *c)
 	uint64_t unmapped;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (!svf_type1_unmap(c, 0, 0, VFIO_DMA_UNMAP_FLAG_ALL, &unmapped) && !c->nr_pending)
+		if (!svf_type1_unmap(c, 0, 0, VFIO_DMA_UNMAP_FLAG_ALL, NULL, &unmapped) &&
+		    !c->nr_pending)
 			return;
 	}
 	if (c->nr_dmas || c->nr_pending)

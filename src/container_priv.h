@@ -35,6 +35,7 @@ struct svf_dma {
 	uint64_t pin_vaddr;     /* the vaddr the pages were pinned through; unpin uses it */
 	int prot;               /* SVF_PROT_* */
 	bool vaddr_invalid;     /* UNMAP with FLAG_VADDR: pins and translations kept */
+	uint64_t *bitmap;       /* dirty bits, one per 4 KiB page, while tracking (dirty.c) */
 	/*
 	 * A failed unmap left some domains without translations for part of
 	 * the range; the next unmap finishes it (holes are skipped).
@@ -43,6 +44,7 @@ struct svf_dma {
 };
 
 RB_HEAD(svf_dma_tree, svf_dma);
+RB_PROTOTYPE(svf_dma_tree, svf_dma, node, svf_dma_cmp);
 
 /*
  * A region unmapped with unmap_fast but not yet unpinned: its pages stay
@@ -73,6 +75,7 @@ struct svf_container {
 	unsigned nr_dmas;
 	unsigned dma_avail;
 	unsigned vaddr_invalid_count;
+	bool dirty_tracking;            /* VFIO_IOMMU_DIRTY_PAGES_FLAG_START until STOP */
 	struct svf_domain *domains[SVF_MAX_DOMAINS]; /* domains[0] is the unmap walk's source */
 	unsigned nr_domains;
 
@@ -88,8 +91,12 @@ struct svf_container {
 int svf_type1_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64_t size,
 		  int prot);
 int svf_type1_map_vaddr(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64_t size);
+/* bm: the caller's bitmap with GET_DIRTY_BITMAP (size checked against the request), else NULL */
 int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint32_t flags,
-		    uint64_t *unmapped);
+		    const struct vfio_bitmap *bm, uint64_t *unmapped);
+/* DIRTY_PAGES GET_BITMAP after the decoder's checks (from the bitmap page size on). */
+int svf_type1_dirty_get(struct svf_container *c, uint64_t iova, uint64_t size,
+			const struct vfio_bitmap *bm);
 int svf_type1_iova_ranges(struct svf_container *c, struct svf_iova_range *r, unsigned max,
 			  unsigned *nr);
 uint64_t svf_type1_pgsize_bitmap(struct svf_container *c);

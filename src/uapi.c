@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "container_priv.h"
+#include "dirty.h"
 
 #ifndef offsetofend
 #define offsetofend(T, m) (offsetof(T, m) + sizeof(((T *)0)->m))
@@ -99,37 +100,78 @@ static long map_dma(struct svf_container *c, struct vfio_iommu_type1_dma_map *m)
 	return svf_type1_map(c, m->iova, m->vaddr, m->size, prot);
 }
 
+/*
+ * Linux's verify_bitmap_size: the bitmap must cover size / pgsize pages in
+ * whole 64-bit words, be non-empty, and not exceed DIRTY_BITMAP_SIZE_MAX.
+ */
+static bool bitmap_fits(uint64_t size, const struct vfio_bitmap *bm)
+{
+	uint64_t npages, need;
+
+	if (!bm->pgsize)
+		return false;
+	npages = size >> __builtin_ctzll(bm->pgsize);
+	need = ((npages + 63) / 64) * sizeof(uint64_t);
+	return npages && bm->size && bm->size <= DIRTY_BITMAP_SIZE_MAX && bm->size >= need;
+}
+
 static long unmap_dma(struct svf_container *c, struct vfio_iommu_type1_dma_unmap *u)
 {
 	const uint32_t known = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | VFIO_DMA_UNMAP_FLAG_ALL |
 			       VFIO_DMA_UNMAP_FLAG_VADDR;
+	const struct vfio_bitmap *bm = NULL;
 	uint64_t unmapped;
 	int rc;
 
 	if (u->argsz < offsetofend(struct vfio_iommu_type1_dma_unmap, size) || (u->flags & ~known))
 		return -EINVAL; /* row 1 */
 	if (u->flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) { /* rows 2, 3 */
-		struct vfio_bitmap *bm = (struct vfio_bitmap *)u->data;
-		uint64_t pgshift, npages, need;
-
 		if (u->flags & (VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR))
 			return -EINVAL;
 		if (u->argsz < sizeof(*u) + sizeof(*bm))
 			return -EINVAL;
-		if (!bm->pgsize)
-			return -EINVAL;
-		pgshift = (uint64_t)__builtin_ctzll(bm->pgsize);
-		npages = u->size >> pgshift;
-		need = ((npages + 63) / 64) * sizeof(uint64_t);
-		if (!npages || !bm->size || bm->size > DIRTY_BITMAP_SIZE_MAX || bm->size < need)
+		bm = (struct vfio_bitmap *)u->data;
+		if (!bitmap_fits(u->size, bm))
 			return -EINVAL;
 	}
 	/* Row 4 (VADDR with an emulated device: EBUSY) needs emulated devices, which do not exist yet. */
-	rc = svf_type1_unmap(c, u->iova, u->size, u->flags, &unmapped);
+	rc = svf_type1_unmap(c, u->iova, u->size, u->flags, bm, &unmapped);
 	if (rc)
 		return rc;
 	u->size = unmapped; /* written back only on success */
 	return 0;
+}
+
+static long dirty_pages(struct svf_container *c, struct vfio_iommu_type1_dirty_bitmap *d)
+{
+	const uint32_t known = VFIO_IOMMU_DIRTY_PAGES_FLAG_START | VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP |
+			       VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
+	struct vfio_iommu_type1_dirty_bitmap_get *g;
+	uint64_t last;
+
+	if (c->type != VFIO_TYPE1v2_IOMMU)
+		return -EACCES;
+	if (d->argsz < offsetofend(struct vfio_iommu_type1_dirty_bitmap, flags) ||
+	    (d->flags & ~known))
+		return -EINVAL;
+	if (!d->flags || (d->flags & (d->flags - 1))) /* exactly one flag */
+		return -EINVAL;
+	if (d->flags & VFIO_IOMMU_DIRTY_PAGES_FLAG_START)
+		return svf_dirty_start(c);
+	if (d->flags & VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP) {
+		svf_dirty_stop(c);
+		return 0;
+	}
+	if (d->argsz - sizeof(*d) < sizeof(*g))
+		return -EINVAL;
+	g = (struct vfio_iommu_type1_dirty_bitmap_get *)d->data;
+	if (!g->size)
+		return -EINVAL;
+	if (__builtin_add_overflow(g->iova, g->size - 1, &last))
+		return -EOVERFLOW;
+	if (!bitmap_fits(g->size, &g->bitmap))
+		return -EINVAL;
+	return svf_type1_dirty_get(c, g->iova, g->size, &g->bitmap);
 }
 
 /* Capability chain, built in a scratch buffer then copied (Linux's vfio_info_cap). */
@@ -269,9 +311,7 @@ static long backend_ioctl(struct svf_container *c, unsigned long request, void *
 	case VFIO_IOMMU_UNMAP_DMA:
 		return unmap_dma(c, arg);
 	case VFIO_IOMMU_DIRTY_PAGES:
-		if (c->type != VFIO_TYPE1v2_IOMMU)
-			return -EACCES;
-		return -ENOTTY; /* dirty tracking arrives with its own issue */
+		return dirty_pages(c, arg);
 	default:
 		return -ENOTTY;
 	}

@@ -9,7 +9,8 @@
 int th_open(const struct th_opts *o, struct th_fixture *f)
 {
 	struct svf_pinner_config pc = { .backend = o->backend, .layout = o->layout,
-					.seed = 1, .phys_base = 1ULL << 32 };
+					.seed = 1, .phys_base = 1ULL << 32,
+					.memlock_limit_override = o->memlock_limit };
 	struct svf_container_config cc;
 	struct svf_iommu_config ic;
 	unsigned long type = o->type ? o->type : VFIO_TYPE1v2_IOMMU;

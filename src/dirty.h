@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/* Dirty-page tracking of the type1 container; see dirty.c. Container lock held. */
+#ifndef SOFTVFIO_DIRTY_H
+#define SOFTVFIO_DIRTY_H
+
+#include <stdint.h>
+
+struct svf_container;
+struct svf_dma;
+
+/* Turn tracking on: a filled bitmap for every mapping. 0 or -ENOMEM (nothing changed). */
+int svf_dirty_start(struct svf_container *c);
+/* Turn tracking off and free every bitmap. Never fails. */
+void svf_dirty_stop(struct svf_container *c);
+/* A mapping made while tracking gets its bitmap. 0 or -ENOMEM. */
+int svf_dirty_dma_alloc(struct svf_container *c, struct svf_dma *dma);
+void svf_dirty_dma_free(struct svf_container *c, struct svf_dma *dma);
+/*
+ * OR dma's dirty bits into the caller's bitmap user (user_bytes long, bit 0
+ * = page at base), then reset dma's bits to what is still dirty.
+ * 0 or -EFAULT (the caller's bitmap could not be written).
+ */
+int svf_dirty_report(struct svf_container *c, struct svf_dma *dma, uint64_t base,
+		     uint64_t *user, uint64_t user_bytes);
+
+#endif
