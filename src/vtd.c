@@ -19,9 +19,10 @@
  * Threads and locks. Device threads call translate() at any time; it takes
  * no lock on a hit and only an IOTLB set lock on a fill, never the unit
  * lock. Map and unmap of one domain are serialized by the caller; they
- * touch the unit only to hand over deferred table pages (unit lock). The
- * queue, the deferred list and the writer counters are protected by the
- * unit lock (lock order: unit lock, then IOTLB set locks). Reader-side
+ * touch the unit only to hand over deferred table pages (unit lock) and to
+ * take table pages from its pool (the pool's own lock). The queue, the
+ * deferred list and the writer counters are protected by the unit lock
+ * (lock order: unit lock, then IOTLB set locks or the pool lock). Reader-side
  * counters (hits, misses, page-walk reads) live in per-thread stripes
  * indexed by the reader slot (vtd_reader.h) and are summed by add_stats.
  *
@@ -32,7 +33,7 @@
  * never fails.
  */
 #include <errno.h>
-#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,11 +101,13 @@ struct vtd_stripe {
 
 struct vtd_unit {
 	struct vtd_stripe stripes[VTD_READER_SLOTS + 1]; /* by reader slot; last is shared */
+	/* Read on every translation: kept off the writer's cache lines. */
 	struct vtd_iotlb iotlb;          /* its own locking (vtd_iotlb.h) */
-	struct vtd_pt_stats pt;          /* atomics */
 	struct svf_cost_model cost;      /* immutable; all zero when off */
 	unsigned max_mask_order;         /* immutable */
-	pthread_mutex_t lock;
+	/* Writer side. */
+	uint32_t lock __attribute__((aligned(64))); /* unit spinlock: 0 free, 1 held */
+	struct vtd_pt_pages pt;          /* table pages: counters and pool */
 	struct vtd_queue queue;          /* under lock */
 	struct vtd_pt_freelist deferred; /* under lock */
 	/* Under lock; add_stats reads them with relaxed loads. */
@@ -137,6 +140,28 @@ static inline void stripe_add(uint64_t *c, int slot, uint64_t n)
 		ctr_add(c, n);
 	else
 		__atomic_add_fetch(c, n, __ATOMIC_RELAXED);
+}
+
+/*
+ * The unit lock. A spinlock rather than a mutex: it is taken once per
+ * queued descriptor (once per chunk in the batched unmap path) and held
+ * briefly, except across a wait; waiters yield the CPU after a while.
+ */
+static void unit_lock(struct vtd_unit *vu)
+{
+	while (__atomic_exchange_n(&vu->lock, 1, __ATOMIC_ACQUIRE)) {
+		for (unsigned spins = 0; __atomic_load_n(&vu->lock, __ATOMIC_RELAXED); spins++) {
+			if (spins < 256)
+				vtd_cpu_relax();
+			else
+				sched_yield();
+		}
+	}
+}
+
+static void unit_unlock(struct vtd_unit *vu)
+{
+	__atomic_store_n(&vu->lock, 0, __ATOMIC_RELEASE);
 }
 
 static void vtd_default_config(struct svf_iommu_config *cfg)
@@ -194,15 +219,9 @@ static int vtd_unit_init(struct svf_iommu *u)
 	ret = vtd_queue_init(&vu->queue, depth);
 	if (ret)
 		goto err_iotlb;
-	if (pthread_mutex_init(&vu->lock, NULL)) {
-		ret = -ENOMEM;
-		goto err_queue;
-	}
 	u->priv = vu;
 	return 0;
 
-err_queue:
-	vtd_queue_fini(&vu->queue);
 err_iotlb:
 	vtd_iotlb_fini(&vu->iotlb);
 err_free:
@@ -221,7 +240,7 @@ static void vtd_unit_fini(struct svf_iommu *u)
 		vtd_reader_synchronize();
 		vtd_pt_freelist_release(&vu->deferred, &vu->pt);
 	}
-	pthread_mutex_destroy(&vu->lock);
+	vtd_pt_pages_fini(&vu->pt);
 	vtd_queue_fini(&vu->queue);
 	vtd_iotlb_fini(&vu->iotlb);
 	free(vu);
@@ -300,16 +319,16 @@ static void queue_locked(struct vtd_unit *vu, const struct svf_vtd_desc *d)
 
 static void queue_desc(struct vtd_unit *vu, const struct svf_vtd_desc *d)
 {
-	pthread_mutex_lock(&vu->lock);
+	unit_lock(vu);
 	queue_locked(vu, d);
-	pthread_mutex_unlock(&vu->lock);
+	unit_unlock(vu);
 }
 
 static void defer_pages(struct vtd_unit *vu, struct vtd_pt_freelist *fl)
 {
-	pthread_mutex_lock(&vu->lock);
+	unit_lock(vu);
 	vtd_pt_freelist_splice(&vu->deferred, fl);
-	pthread_mutex_unlock(&vu->lock);
+	unit_unlock(vu);
 }
 
 static int vtd_domain_init(struct svf_domain *d)
@@ -342,10 +361,10 @@ static void vtd_domain_fini(struct svf_domain *d)
 	if (!vd)
 		return;
 	root = vtd_pt_detach(&vd->pt); /* from here walks find nothing */
-	pthread_mutex_lock(&vu->lock);
+	unit_lock(vu);
 	queue_locked(vu, &dsi);
 	wait_locked(vu);
-	pthread_mutex_unlock(&vu->lock);
+	unit_unlock(vu);
 	vtd_reader_synchronize(); /* walkers that loaded the old root */
 	vtd_pt_free_tree(root, &vu->pt);
 	free(vd);
@@ -490,9 +509,9 @@ static int vtd_wait(struct svf_iommu *u)
 
 	if (svf_should_fail(SVF_FAULT_IOMMU_SYNC))
 		return -EIO;
-	pthread_mutex_lock(&vu->lock);
+	unit_lock(vu);
 	wait_locked(vu);
-	pthread_mutex_unlock(&vu->lock);
+	unit_unlock(vu);
 	return 0;
 }
 
@@ -533,9 +552,8 @@ static int vtd_translate(struct svf_domain *d, uint64_t iova, int access, uint64
 			if (!pte)
 				return -ENOENT;
 			code = level;
-			if (!vtd_iotlb_fill(&vu->iotlb, did, iova, code,
-					    (pte & VTD_PTE_ADDR_MASK) | (pte & VTD_PTE_PRESENT), gen,
-					    &data))
+			data = (pte & VTD_PTE_ADDR_MASK) | (pte & VTD_PTE_PRESENT);
+			if (!vtd_iotlb_fill(&vu->iotlb, did, iova, code, data, gen, &data))
 				break;
 		}
 	}
@@ -566,9 +584,9 @@ static bool vtd_unpin_safe(struct svf_domain *d, uint64_t iova, uint64_t phys, u
 		return false;
 	if (vtd_iotlb_covers(&vu->iotlb, d->id, iova, last, phys, plast))
 		return false;
-	pthread_mutex_lock(&vu->lock);
+	unit_lock(vu);
 	busy = vtd_queue_overlaps(&vu->queue, d->id, iova, last);
-	pthread_mutex_unlock(&vu->lock);
+	unit_unlock(vu);
 	return !busy;
 }
 
@@ -688,9 +706,9 @@ unsigned svf_vtd_pending_descs(const struct svf_iommu *u)
 	struct vtd_unit *vu = unit_of(u);
 	unsigned n;
 
-	pthread_mutex_lock(&vu->lock);
+	unit_lock(vu);
 	n = vu->queue.len;
-	pthread_mutex_unlock(&vu->lock);
+	unit_unlock(vu);
 	return n;
 }
 
@@ -699,9 +717,9 @@ uint64_t svf_vtd_deferred_pages(const struct svf_iommu *u)
 	struct vtd_unit *vu = unit_of(u);
 	uint64_t n;
 
-	pthread_mutex_lock(&vu->lock);
+	unit_lock(vu);
 	n = vu->deferred.count;
-	pthread_mutex_unlock(&vu->lock);
+	unit_unlock(vu);
 	return n;
 }
 
@@ -715,11 +733,11 @@ int svf_vtd_desc_log(const struct svf_iommu *u, uint64_t n, struct svf_vtd_desc 
 	struct vtd_unit *vu = unit_of(u);
 	int ret = -ENOENT;
 
-	pthread_mutex_lock(&vu->lock);
+	unit_lock(vu);
 	if (n < vu->queue.logged && vu->queue.logged - n <= SVF_VTD_LOG_DEPTH) {
 		*out = vu->queue.log[n % SVF_VTD_LOG_DEPTH];
 		ret = 0;
 	}
-	pthread_mutex_unlock(&vu->lock);
+	unit_unlock(vu);
 	return ret;
 }

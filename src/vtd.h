@@ -23,7 +23,7 @@
 
 extern const struct svf_iommu_ops svf_vtd_ops;
 
-/* Published defaults; the sources are named in vtd.c (vtd_default_config). */
+/* Defaults; the published sources are named in vtd.c (above vtd_default_cost). */
 #define SVF_VTD_DEFAULT_SETS           64u
 #define SVF_VTD_DEFAULT_WAYS           8u
 #define SVF_VTD_DEFAULT_QUEUE_DEPTH    1024u

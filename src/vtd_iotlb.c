@@ -3,11 +3,14 @@
  * The emulated IOTLB (the model, its ordering argument and lifetimes are in
  * vtd_iotlb.h).
  *
- * Invariant kept for the size hints: nr_size[c] is raised before an entry of
- * size c becomes visible and lowered only after one is removed, so it never
- * reads below the number of entries of that size. A writer that reads zero
- * after its generation fence may therefore skip every set of that size: a
- * fill racing with it raised the count before its own fence (see fill).
+ * Invariant kept for the size counts: nr_size[c] is raised before an entry
+ * of size c becomes visible and lowered only after one is removed, so it
+ * never reads below the number of entries of that size. A writer that reads
+ * zero after its generation fence may therefore skip every set of that size
+ * (all sets, when every count is zero, the common case while no device
+ * translates): a fill racing with it raised the count before its own fence,
+ * so either the writer reads it non-zero or the fill sees the new
+ * generation and backs off.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -144,7 +147,7 @@ void vtd_iotlb_begin_invalidation(struct vtd_iotlb *t)
 	vtd_fence(__ATOMIC_SEQ_CST);
 }
 
-static bool tag_matches(uint64_t tag, const struct vtd_match *m)
+static inline bool tag_matches(uint64_t tag, const struct vtd_match *m)
 {
 	unsigned code = tag & 3, s;
 	uint64_t first, last;
@@ -209,7 +212,13 @@ static uint64_t inv_all_sets(struct vtd_iotlb *t, const struct vtd_match *m)
 uint64_t vtd_iotlb_invalidate(struct vtd_iotlb *t, const struct vtd_match *m)
 {
 	uint64_t n = 0;
+	bool any = false;
 
+	/* Sizes with no entry are skipped: safe after the generation fence (see top). */
+	for (unsigned code = VTD_TLB_4K; code <= VTD_TLB_1G; code++)
+		any |= __atomic_load_n(&t->nr_size[code], __ATOMIC_RELAXED) != 0;
+	if (!any)
+		return 0;
 	if (m->kind != VTD_MATCH_PAGES ||
 	    m->last_pfn - m->first_pfn + 1 >= t->nsets) {
 		/* Every set may hold a match (the 4 KiB run alone spans them all). */
@@ -218,13 +227,17 @@ uint64_t vtd_iotlb_invalidate(struct vtd_iotlb *t, const struct vtd_match *m)
 		for (unsigned code = VTD_TLB_4K; code <= VTD_TLB_1G; code++) {
 			unsigned s = 9 * (code - 1);
 
-			if (code != VTD_TLB_4K && !__atomic_load_n(&t->nr_size[code], __ATOMIC_RELAXED))
+			if (!__atomic_load_n(&t->nr_size[code], __ATOMIC_RELAXED))
 				continue;
 			for (uint64_t pn = m->first_pfn >> s; pn <= m->last_pfn >> s; pn++)
 				n += inv_set(t, vtd_tlb_set(t, vtd_tlb_index(t, m->did, pn)), m);
 		}
 	}
-	__atomic_add_fetch(&t->invalidated, n, __ATOMIC_RELAXED);
+	/* Writers are serialized by the unit lock: no locked add needed. */
+	if (n)
+		__atomic_store_n(&t->invalidated,
+				 __atomic_load_n(&t->invalidated, __ATOMIC_RELAXED) + n,
+				 __ATOMIC_RELAXED);
 	return n;
 }
 
@@ -267,7 +280,8 @@ bool vtd_iotlb_covers(const struct vtd_iotlb *t, uint16_t did, uint64_t iova, ui
 
 			if (pbase <= plast && pbase + size - 1 >= phys)
 				return true;
-			if (((tags[w] >> 2) & 0xffff) == did && ibase <= last && ibase + size - 1 >= iova)
+			if (((tags[w] >> 2) & 0xffff) == did && ibase <= last &&
+			    ibase + size - 1 >= iova)
 				return true;
 		}
 	}

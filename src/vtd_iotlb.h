@@ -9,8 +9,9 @@
  * replaced by a later fill into a full set. A 4 KiB, a 2 MiB and a 1 GiB
  * entry for the same address live in different sets (the set index hashes
  * the leaf-sized page number with the domain id), so a lookup probes up to
- * three sets, smallest leaf first, and skips superpage sizes that have no
- * entry anywhere (a relaxed hint counter per size).
+ * three sets, smallest leaf first, and skips sizes that have no entry
+ * anywhere (a count per size; invalidations skip on it too, see
+ * vtd_iotlb.c for why that is safe).
  *
  * Concurrency. Each set has a sequence count and a spinlock. Lookups are
  * lock-free: read the sequence (acquire), read tags and data (relaxed),
@@ -67,8 +68,8 @@ struct vtd_iotlb {
 	size_t stride;    /* bytes per set, a multiple of 64; immutable */
 	unsigned char *sets;
 	uint64_t gen;     /* invalidation generation (see above) */
-	uint64_t nr_size[4]; /* entries per size code: a lookup hint only */
-	uint64_t invalidated; /* entries removed by invalidations (writer, atomic) */
+	uint64_t nr_size[4]; /* entries per size code, never below the true count */
+	uint64_t invalidated; /* entries removed by invalidations (unit lock) */
 };
 
 /* What an invalidation removes. */

@@ -3,12 +3,14 @@
  * VT-d second-level page table (format, invariants and the concurrency
  * contract are in vtd_pgtable.h).
  *
- * Unmap walks the tree once: a recursive descent that iterates within each
- * table from the entry holding the current IOVA, so a run of 4 KiB leaves
- * costs one load and one store per page and no re-descent. A table is known
- * to be empty without scanning when the run covered all of it; otherwise
- * only the entries outside the run are scanned, and only if every entry in
- * the run was cleared.
+ * Unmap of a chunk inside one leaf table or superpage (the per-chunk call
+ * of the type1 unmap loop) descends once and prunes upwards (unmap_fast).
+ * Anything larger walks the tree once: a recursive descent that iterates
+ * within each table from the entry holding the current IOVA, so a run of
+ * 4 KiB leaves costs one load and one store per page and no re-descent. A
+ * table is known to be empty without scanning when the run covered all of
+ * it; otherwise only the entries outside the run are looked at (neighbours
+ * first), and only if every entry in the run was cleared.
  *
  * All entry accesses are __atomic loads and stores because walkers read the
  * same words concurrently; the writer's own loads are relaxed (it is the
@@ -21,6 +23,7 @@
 #include <softvfio/fault.h>
 
 #include "vtd_pgtable.h"
+#include "vtd_reader.h"
 
 static inline uint64_t pte_load(const uint64_t *p)
 {
@@ -37,35 +40,52 @@ static inline unsigned pte_index(uint64_t iova, unsigned level)
 	return (iova >> vtd_level_shift(level)) & 511;
 }
 
-static void stats_alloc(struct vtd_pt_stats *st)
+static void pool_lock(struct vtd_pt_pages *pp)
 {
-	uint64_t now = __atomic_add_fetch(&st->now, 1, __ATOMIC_RELAXED);
-	uint64_t peak = __atomic_load_n(&st->peak, __ATOMIC_RELAXED);
+	while (__atomic_exchange_n(&pp->lock, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&pp->lock, __ATOMIC_RELAXED))
+			vtd_cpu_relax();
+}
+
+static void pool_unlock(struct vtd_pt_pages *pp)
+{
+	__atomic_store_n(&pp->lock, 0, __ATOMIC_RELEASE);
+}
+
+static void count_alloc(struct vtd_pt_pages *pp)
+{
+	uint64_t now = __atomic_add_fetch(&pp->now, 1, __ATOMIC_RELAXED);
+	uint64_t peak = __atomic_load_n(&pp->peak, __ATOMIC_RELAXED);
 
 	while (now > peak &&
-	       !__atomic_compare_exchange_n(&st->peak, &peak, now, false, __ATOMIC_RELAXED,
+	       !__atomic_compare_exchange_n(&pp->peak, &peak, now, false, __ATOMIC_RELAXED,
 					    __ATOMIC_RELAXED))
 		;
 }
 
-static void stats_free(struct vtd_pt_stats *st, uint64_t n)
+static uint64_t *table_alloc(struct vtd_pt_pages *pp)
 {
-	__atomic_sub_fetch(&st->now, n, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&st->freed, n, __ATOMIC_RELAXED);
-}
-
-static uint64_t *table_alloc(struct vtd_pt_stats *st)
-{
-	uint64_t *t;
+	uint64_t *t = NULL;
 
 	if (svf_should_fail(SVF_FAULT_PT_ALLOC))
 		return NULL;
-	t = aligned_alloc(VTD_PAGE_SIZE, VTD_PAGE_SIZE);
-	if (!t)
-		return NULL;
+	if (__atomic_load_n(&pp->pooled, __ATOMIC_RELAXED)) {
+		pool_lock(pp);
+		t = pp->pool;
+		if (t) {
+			pp->pool = (uint64_t *)(uintptr_t)t[0];
+			__atomic_store_n(&pp->pooled, pp->pooled - 1, __ATOMIC_RELAXED);
+		}
+		pool_unlock(pp);
+	}
+	if (!t) {
+		t = aligned_alloc(VTD_PAGE_SIZE, VTD_PAGE_SIZE);
+		if (!t)
+			return NULL;
+	}
 	/* Zeroed before it is linked: the linking store is a release. */
 	memset(t, 0, VTD_PAGE_SIZE);
-	stats_alloc(st);
+	count_alloc(pp);
 	return t;
 }
 
@@ -96,59 +116,89 @@ void vtd_pt_freelist_splice(struct vtd_pt_freelist *dst, struct vtd_pt_freelist 
 	*src = (struct vtd_pt_freelist){ 0 };
 }
 
-void vtd_pt_freelist_release(struct vtd_pt_freelist *fl, struct vtd_pt_stats *stats)
+void vtd_pt_freelist_release(struct vtd_pt_freelist *fl, struct vtd_pt_pages *pp)
 {
-	uint64_t *p = fl->head;
-	uint64_t n = 0;
+	uint64_t *p = fl->head, *excess = NULL;
+	uint64_t n = fl->count;
 
-	while (p) {
+	if (!n)
+		return;
+	/* Pages on fl are unreachable now: plain stores may relink them. */
+	pool_lock(pp);
+	while (p && pp->pooled < VTD_PT_POOL_MAX) {
 		uint64_t *next = (uint64_t *)(uintptr_t)__atomic_load_n(&p[0], __ATOMIC_RELAXED);
 
-		free(p);
+		p[0] = (uint64_t)(uintptr_t)pp->pool;
+		pp->pool = p;
+		__atomic_store_n(&pp->pooled, pp->pooled + 1, __ATOMIC_RELAXED);
 		p = next;
-		n++;
 	}
-	if (n)
-		stats_free(stats, n);
+	excess = p;
+	pool_unlock(pp);
+	while (excess) {
+		uint64_t *next = (uint64_t *)(uintptr_t)excess[0];
+
+		free(excess);
+		excess = next;
+	}
+	__atomic_sub_fetch(&pp->now, n, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&pp->freed, n, __ATOMIC_RELAXED);
 	*fl = (struct vtd_pt_freelist){ 0 };
 }
 
-int vtd_pt_init(struct vtd_pt *pt, struct vtd_pt_stats *stats)
+void vtd_pt_pages_fini(struct vtd_pt_pages *pp)
 {
-	uint64_t *root = table_alloc(stats);
+	uint64_t *p = pp->pool;
+
+	while (p) {
+		uint64_t *next = (uint64_t *)(uintptr_t)p[0];
+
+		free(p);
+		p = next;
+	}
+	pp->pool = NULL;
+	pp->pooled = 0;
+}
+
+int vtd_pt_init(struct vtd_pt *pt, struct vtd_pt_pages *pages)
+{
+	uint64_t *root = table_alloc(pages);
 
 	if (!root)
 		return -ENOMEM;
-	pt->stats = stats;
+	pt->pages = pages;
 	__atomic_store_n(&pt->root, root, __ATOMIC_RELEASE);
 	return 0;
 }
 
 uint64_t *vtd_pt_detach(struct vtd_pt *pt)
 {
+	pt->l1_cache = NULL;
 	return __atomic_exchange_n(&pt->root, NULL, __ATOMIC_ACQ_REL);
 }
 
-static uint64_t free_subtree(uint64_t *t, unsigned level)
+/* Put every table page of a detached tree on fl, children before parents. */
+static void collect_subtree(uint64_t *t, unsigned level, struct vtd_pt_freelist *fl)
 {
-	uint64_t n = 1;
-
 	if (level > 1) {
 		for (unsigned i = 0; i < VTD_PT_ENTRIES; i++) {
 			uint64_t e = pte_load(&t[i]);
 
 			if ((e & VTD_PTE_PRESENT) && !(e & VTD_PTE_PS))
-				n += free_subtree(vtd_pte_table(e), level - 1);
+				collect_subtree(vtd_pte_table(e), level - 1, fl);
 		}
 	}
-	free(t);
-	return n;
+	freelist_push(fl, t);
 }
 
-void vtd_pt_free_tree(uint64_t *root, struct vtd_pt_stats *stats)
+void vtd_pt_free_tree(uint64_t *root, struct vtd_pt_pages *pages)
 {
-	if (root)
-		stats_free(stats, free_subtree(root, VTD_LEVELS));
+	struct vtd_pt_freelist fl = { 0 };
+
+	if (!root)
+		return;
+	collect_subtree(root, VTD_LEVELS, &fl);
+	vtd_pt_freelist_release(&fl, pages);
 }
 
 /* True when no leaf exists below table t (level = t's level). */
@@ -186,12 +236,16 @@ static int descend(struct vtd_pt *pt, uint64_t iova, unsigned level, uint64_t **
 {
 	uint64_t *t = __atomic_load_n(&pt->root, __ATOMIC_RELAXED);
 
+	if (level == 1 && pt->l1_cache && pt->l1_base == iova >> 21) {
+		*out = pt->l1_cache;
+		return 0;
+	}
 	for (unsigned lvl = VTD_LEVELS; lvl > level; lvl--) {
 		uint64_t *slot = &t[pte_index(iova, lvl)];
 		uint64_t e = pte_load(slot);
 
 		if (!(e & VTD_PTE_PRESENT)) {
-			uint64_t *nt = table_alloc(pt->stats);
+			uint64_t *nt = table_alloc(pt->pages);
 
 			if (!nt)
 				return -ENOMEM;
@@ -202,6 +256,10 @@ static int descend(struct vtd_pt *pt, uint64_t iova, unsigned level, uint64_t **
 		} else {
 			t = vtd_pte_table(e);
 		}
+	}
+	if (level == 1) {
+		pt->l1_cache = t;
+		pt->l1_base = iova >> 21;
 	}
 	*out = t;
 	return 0;
@@ -237,8 +295,10 @@ int vtd_pt_map(struct vtd_pt *pt, uint64_t iova, uint64_t paddr, unsigned level,
 			/* One store replaces an empty table by the leaf: a walker
 			 * sees either the empty table or the leaf. */
 			pte_store(&t[idx], (paddr & VTD_PTE_ADDR_MASK) | flags);
-			if (old)
+			if (old) {
 				defer_subtree(vtd_pte_table(old), level - 1, defer);
+				pt->l1_cache = NULL;
+			}
 			iova += size;
 			paddr += size;
 			done++;
@@ -265,6 +325,21 @@ static bool range_clear(const uint64_t *t, unsigned from, unsigned to)
 		if (pte_load(&t[i]))
 			return false;
 	return true;
+}
+
+/*
+ * True when every entry of t outside [from, to) is clear. The neighbours of
+ * the run go first: unmaps mostly arrive in IOVA order, one chunk at a
+ * time, so a live entry usually sits right after (or before) the run and
+ * the answer costs one load instead of a scan of the cleared part.
+ */
+static bool clear_outside(const uint64_t *t, unsigned from, unsigned to)
+{
+	if (to < VTD_PT_ENTRIES && pte_load(&t[to]))
+		return false;
+	if (from > 0 && pte_load(&t[from - 1]))
+		return false;
+	return range_clear(t, to, VTD_PT_ENTRIES) && range_clear(t, 0, from);
 }
 
 /* Clear leaves of table t (covering IOVAs from base); true when t ends up empty. */
@@ -328,7 +403,87 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
 		}
 	}
 	/* Entries [i0, i) are clear if all_cleared; entry i is a hole or unvisited. */
-	return all_cleared && range_clear(t, 0, i0) && range_clear(t, i, VTD_PT_ENTRIES);
+	return all_cleared && clear_outside(t, i0, i);
+}
+
+/*
+ * The usual call removes one chunk that lies inside one leaf table (a run of
+ * 4 KiB leaves) or one superpage leaf: descend once remembering the path,
+ * clear the run, then prune upwards, each level costing a neighbour check
+ * (clear_outside) unless the table really emptied. Returns false, having
+ * changed nothing, when the request reaches past that table or leaf; the
+ * general walk handles it then.
+ */
+static bool unmap_fast(struct vtd_pt *pt, uint64_t *root, uint64_t iova, uint64_t last,
+		       uint64_t *first, uint64_t *unmapped, struct vtd_pt_freelist *defer)
+{
+	uint64_t *path[VTD_LEVELS + 1];
+	uint64_t *t = root;
+	unsigned lvl = VTD_LEVELS;
+	bool have_path = false;
+
+	if (pt->l1_cache && pt->l1_base == iova >> 21) {
+		t = pt->l1_cache;
+		lvl = 1;
+		if (!(pte_load(&t[pte_index(iova, 1)]) & VTD_PTE_PRESENT))
+			return true; /* a hole at iova: nothing to remove */
+	} else {
+		for (;;) {
+			uint64_t e = pte_load(&t[pte_index(iova, lvl)]);
+
+			if (!(e & VTD_PTE_PRESENT))
+				return true;
+			if (lvl == 1 || (e & VTD_PTE_PS))
+				break;
+			path[lvl] = t;
+			t = vtd_pte_table(e);
+			lvl--;
+		}
+		have_path = true;
+		if (lvl == 1) {
+			pt->l1_cache = t;
+			pt->l1_base = iova >> 21;
+		}
+	}
+
+	const unsigned shift = vtd_level_shift(lvl);
+	const uint64_t tbase = iova & ~((1ull << (shift + 9)) - 1); /* IOVA of t[0] */
+	const uint64_t end = (last - tbase) >> shift;               /* last entry wanted */
+	unsigned a = pte_index(iova, lvl), b = a;
+
+	if (lvl == 1 ? end >= VTD_PT_ENTRIES : end != a)
+		return false;
+	for (; b <= end; b++) {
+		if (!(pte_load(&t[b]) & VTD_PTE_PRESENT))
+			break;
+		__atomic_store_n(&t[b], 0, __ATOMIC_RELEASE);
+	}
+	*first = tbase + ((uint64_t)a << shift);
+	*unmapped = (uint64_t)(b - a) << shift;
+
+	/* Prune: a table empty outside the cleared run leaves its parent. */
+	if (lvl == VTD_LEVELS || !clear_outside(t, a, b))
+		return true;
+	if (!have_path) {
+		uint64_t *p = root;
+
+		for (unsigned l = VTD_LEVELS; l > 1; l--) {
+			path[l] = p;
+			p = vtd_pte_table(pte_load(&p[pte_index(iova, l)]));
+		}
+	}
+	pt->l1_cache = NULL;
+	do {
+		uint64_t *parent = path[lvl + 1];
+
+		a = pte_index(iova, lvl + 1);
+		b = a + 1;
+		__atomic_store_n(&parent[a], 0, __ATOMIC_RELEASE);
+		freelist_push(defer, t);
+		t = parent;
+		lvl++;
+	} while (lvl < VTD_LEVELS && clear_outside(t, a, b));
+	return true;
 }
 
 void vtd_pt_unmap(struct vtd_pt *pt, uint64_t iova, uint64_t last, uint64_t *first,
@@ -337,8 +492,12 @@ void vtd_pt_unmap(struct vtd_pt *pt, uint64_t iova, uint64_t last, uint64_t *fir
 	struct unmap_ctx c = { .cur = iova, .last = last, .first = iova, .defer = defer };
 	uint64_t *root = __atomic_load_n(&pt->root, __ATOMIC_RELAXED);
 
-	if (root)
-		(void)unmap_table(&c, root, VTD_LEVELS, 0); /* the root stays */
+	*first = iova;
+	*unmapped = 0;
+	if (!root || unmap_fast(pt, root, iova, last, first, unmapped, defer))
+		return;
+	pt->l1_cache = NULL; /* the general walk may unlink any table */
+	(void)unmap_table(&c, root, VTD_LEVELS, 0); /* the root stays */
 	*first = c.first;
 	*unmapped = c.unmapped;
 }
@@ -347,11 +506,10 @@ static bool any_mapped(const uint64_t *t, unsigned level, uint64_t base, uint64_
 		       uint64_t last)
 {
 	const unsigned shift = vtd_level_shift(level);
+	const uint64_t want = (last - base) >> shift; /* may lie far past this table */
 	unsigned i = start > base ? (unsigned)((start - base) >> shift) : 0;
-	unsigned end = (unsigned)((last - base) >> shift);
+	unsigned end = want >= VTD_PT_ENTRIES ? VTD_PT_ENTRIES - 1 : (unsigned)want;
 
-	if (end >= VTD_PT_ENTRIES)
-		end = VTD_PT_ENTRIES - 1;
 	for (; i <= end; i++) {
 		uint64_t e = __atomic_load_n(&t[i], __ATOMIC_ACQUIRE);
 

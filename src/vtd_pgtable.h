@@ -30,9 +30,13 @@
  * sees a half-built entry (entries are single 64-bit atomics anyway).
  * Walkers must bracket a walk with vtd_reader_enter/exit.
  *
- * Counters (pt_pages now/peak/freed) live in the unit and are shared by its
- * domains; they are atomics because domains of one unit may be written by
- * different threads.
+ * Table pages come from the unit's allocator (struct vtd_pt_pages), shared
+ * by its domains: the counters (pt_pages now/peak/freed) and a pool of
+ * released pages. Fresh pages from the C heap cost a page fault and often a
+ * brk call (microseconds each on the machines this runs on), and handing
+ * 4 KiB-aligned blocks back makes the heap trim; recycling keeps table
+ * churn (unmap, then map again) off both. Domains of one unit may be written
+ * by different threads, so the counters are atomics and the pool has a lock.
  */
 #ifndef SOFTVFIO_VTD_PGTABLE_H
 #define SOFTVFIO_VTD_PGTABLE_H
@@ -66,12 +70,20 @@ static inline uint64_t *vtd_pte_table(uint64_t pte)
 	return (uint64_t *)(uintptr_t)(pte & VTD_PTE_ADDR_MASK);
 }
 
-/* Unit-wide page-table page counters (atomics). */
-struct vtd_pt_stats {
-	uint64_t now;   /* allocated, deferred ones included */
-	uint64_t peak;
-	uint64_t freed; /* released after their wait (or at domain teardown) */
+#define VTD_PT_POOL_MAX 16384u /* pages kept for reuse (64 MiB) */
+
+/* The unit's table-page allocator. */
+struct vtd_pt_pages {
+	uint64_t now;     /* table pages in use, deferred ones included (atomic) */
+	uint64_t peak;    /* atomic */
+	uint64_t freed;   /* released after their wait or at teardown (atomic) */
+	uint32_t lock;    /* protects pool and pooled */
+	uint64_t *pool;   /* released pages, linked through entry 0; never above peak */
+	uint64_t pooled;  /* pages on pool (read unlocked as a hint) */
 };
+
+/* Free the pool. Every table page must have been released. */
+void vtd_pt_pages_fini(struct vtd_pt_pages *pp);
 
 /* Pages waiting for a grace period; owned by whoever holds it (no lock). */
 struct vtd_pt_freelist {
@@ -82,17 +94,25 @@ struct vtd_pt_freelist {
 
 struct vtd_pt {
 	uint64_t *root;             /* atomic; NULL once detached for teardown */
-	struct vtd_pt_stats *stats; /* immutable */
+	struct vtd_pt_pages *pages; /* immutable: the unit's allocator */
+	/*
+	 * Writer-only shortcut for chunk-by-chunk map and unmap: the level-1
+	 * table translating IOVAs [l1_base << 21, +2 MiB), or NULL. Dropped
+	 * whenever a table of this tree is unlinked, so it never names a
+	 * table off the tree.
+	 */
+	uint64_t *l1_cache;
+	uint64_t l1_base;
 };
 
 /* Allocate the root table. 0 or -ENOMEM (SVF_FAULT_PT_ALLOC seam). */
-int vtd_pt_init(struct vtd_pt *pt, struct vtd_pt_stats *stats);
+int vtd_pt_init(struct vtd_pt *pt, struct vtd_pt_pages *pages);
 
 /* Unpublish the root (walkers now find nothing); returns it for freeing. */
 uint64_t *vtd_pt_detach(struct vtd_pt *pt);
 
-/* Free a detached tree. Only after a grace period since vtd_pt_detach(). */
-void vtd_pt_free_tree(uint64_t *root, struct vtd_pt_stats *stats);
+/* Release a detached tree. Only after a grace period since vtd_pt_detach(). */
+void vtd_pt_free_tree(uint64_t *root, struct vtd_pt_pages *pages);
 
 /*
  * Install count leaves at level (1: 4 KiB, 2: 2 MiB, 3: 1 GiB) from iova to
@@ -154,7 +174,7 @@ static inline uint64_t vtd_pt_walk(const struct vtd_pt *pt, uint64_t iova, unsig
 /* Move every page of src onto dst; src becomes empty. */
 void vtd_pt_freelist_splice(struct vtd_pt_freelist *dst, struct vtd_pt_freelist *src);
 
-/* Free every page on fl (after a grace period); counts them in stats. */
-void vtd_pt_freelist_release(struct vtd_pt_freelist *fl, struct vtd_pt_stats *stats);
+/* Release every page on fl (after a grace period) to the pool or the heap. */
+void vtd_pt_freelist_release(struct vtd_pt_freelist *fl, struct vtd_pt_pages *pages);
 
 #endif

@@ -45,7 +45,8 @@
  */
 #if defined(__SANITIZE_THREAD__)
 extern uint64_t vtd_tsan_fence_word;
-#define vtd_fence(order) ((void)(order), (void)__atomic_fetch_add(&vtd_tsan_fence_word, 0, __ATOMIC_SEQ_CST))
+#define vtd_fence(order) \
+	((void)(order), (void)__atomic_fetch_add(&vtd_tsan_fence_word, 0, __ATOMIC_SEQ_CST))
 #else
 #define vtd_fence(order) __atomic_thread_fence(order)
 #endif
