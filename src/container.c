@@ -119,13 +119,26 @@ static void unpin_region(struct svf_container *c, uint64_t iova, uint64_t phys, 
 	c->st.pinned_now -= pages;
 }
 
+/* Unpin the whole pending list with one pinner call; the caller has synced. */
 static void pending_unpin(struct svf_container *c)
 {
-	for (unsigned i = 0; i < c->nr_pending; i++) {
-		const struct svf_pending *p = &c->pending[i];
+	uint64_t pages = 0;
 
-		unpin_region(c, p->iova, p->phys, p->len, p->vaddr);
+	for (unsigned d = 0; d < c->nr_domains; d++) {
+		if (!svf_iommu_checks_unpin(c->domains[d]))
+			continue;
+		for (unsigned i = 0; i < c->nr_pending; i++)
+			svf_iommu_check_unpin(c->domains[d], c->pending[i].iova,
+					      c->pending[i].pin.phys,
+					      c->pending[i].pin.npages * SVF_PGSIZE);
 	}
+	for (unsigned i = 0; i < c->nr_pending; i++) {
+		c->pending_pins[i] = c->pending[i].pin;
+		pages += c->pending[i].pin.npages;
+	}
+	svf_unpin_runs(c->pinner, c->pending_pins, c->nr_pending);
+	c->st.pages_unpinned += pages;
+	c->st.pinned_now -= pages;
 	c->nr_pending = 0;
 }
 
@@ -154,9 +167,7 @@ static void pending_add(struct svf_container *c, uint64_t iova, uint64_t phys, u
 	struct svf_pending *p = &c->pending[c->nr_pending++];
 
 	p->iova = iova;
-	p->phys = phys;
-	p->len = len;
-	p->vaddr = vaddr;
+	p->pin = (struct svf_pin_region){ .vaddr = vaddr, .phys = phys, .npages = len / SVF_PGSIZE };
 	if (c->nr_pending > c->st.regions_pending_peak)
 		c->st.regions_pending_peak = c->nr_pending;
 }
@@ -178,34 +189,6 @@ static int unmap_domain_range(struct svf_domain *d, uint64_t start, uint64_t end
 }
 
 /*
- * Look-ahead of the chunk walk: the translation of the page after a chunk
- * is read once, to end the chunk, and reused as the start of the next one.
- */
-struct walk {
-	uint64_t iova, phys, leaf;
-	bool valid;
-};
-
-static int walk_lookup(struct svf_domain *d, struct walk *w, uint64_t iova, uint64_t *phys,
-		       uint64_t *leaf)
-{
-	int rc;
-
-	if (w->valid && w->iova == iova) {
-		*phys = w->phys;
-		*leaf = w->leaf;
-		w->valid = false;
-		return 0;
-	}
-	rc = svf_iommu_iova_to_phys(d, iova, phys, leaf, NULL);
-	if (rc)
-		return rc;
-	/* Report the address of iova itself and the bytes left in its leaf. */
-	*leaf -= iova & (*leaf - 1);
-	return 0;
-}
-
-/*
  * Unmap and unpin [start, end) of dma. *done receives the IOVA below which
  * everything is unmapped from every domain and either unpinned or pending.
  * Returns 0 or the errno of a failure that not even the fallback survived.
@@ -214,7 +197,6 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 			     uint64_t end, uint64_t *done)
 {
 	struct svf_domain *d0;
-	struct walk w = { 0 };
 	uint64_t iova = start;
 	int rc;
 
@@ -234,25 +216,10 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 	while (iova < end) {
 		uint64_t phys, len, n = 0, vaddr = dma->pin_vaddr + (iova - dma->iova);
 
-		if (walk_lookup(d0, &w, iova, &phys, &len)) {
+		if (svf_iommu_phys_run(d0, iova, end - iova, &phys, &len)) {
 			iova += SVF_PGSIZE; /* a hole left by an earlier failed unmap */
 			*done = iova;
 			continue;
-		}
-		if (len > end - iova)
-			len = end - iova;
-		while (iova + len < end) {
-			uint64_t nphys, nleaf;
-
-			if (walk_lookup(d0, &w, iova + len, &nphys, &nleaf))
-				break;
-			if (nphys != phys + len) {
-				w = (struct walk){ iova + len, nphys, nleaf, true };
-				break;
-			}
-			len += nleaf;
-			if (len > end - iova)
-				len = end - iova;
 		}
 		c->st.chunks_unmapped++;
 
@@ -735,7 +702,13 @@ int svf_container_create(const struct svf_container_config *ucfg, struct svf_con
 	c->pending = calloc(c->batch_cap, sizeof(*c->pending));
 	if (!c->pending)
 		goto err_free;
-	c->st.bookkeeping_bytes = sizeof(*c) + (uint64_t)c->batch_cap * sizeof(*c->pending);
+	if (svf_should_fail(SVF_FAULT_ALLOC))
+		goto err_pending;
+	c->pending_pins = calloc(c->batch_cap, sizeof(*c->pending_pins));
+	if (!c->pending_pins)
+		goto err_pending;
+	c->st.bookkeeping_bytes = sizeof(*c) + (uint64_t)c->batch_cap *
+					       (sizeof(*c->pending) + sizeof(*c->pending_pins));
 
 	if (cfg.pinner) {
 		c->pinner = cfg.pinner;
@@ -769,6 +742,7 @@ err_pinner:
 	if (c->own_pinner)
 		svf_pinner_destroy(c->pinner);
 err_pending:
+	free(c->pending_pins);
 	free(c->pending);
 err_free:
 	pthread_mutex_destroy(&c->lock);
@@ -805,6 +779,7 @@ void svf_container_destroy(struct svf_container *c)
 		svf_iommu_destroy(c->own_unit);
 	if (c->own_pinner)
 		svf_pinner_destroy(c->pinner);
+	free(c->pending_pins);
 	free(c->pending);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -821,24 +796,12 @@ static int replay_into(struct svf_container *c, struct svf_domain *d)
 		uint64_t iova = dma->iova, end = dma->iova + dma->size;
 
 		while (iova < end) {
-			uint64_t phys, leaf, len;
+			uint64_t phys, len;
 
-			rc = svf_iommu_iova_to_phys(src, iova, &phys, &leaf, NULL);
-			if (rc) {
+			if (svf_iommu_phys_run(src, iova, end - iova, &phys, &len)) {
 				iova += SVF_PGSIZE; /* hole of a partial mapping */
 				continue;
 			}
-			len = leaf - (iova & (leaf - 1));
-			while (iova + len < end) {
-				uint64_t nphys, nleaf;
-
-				if (svf_iommu_iova_to_phys(src, iova + len, &nphys, &nleaf, NULL) ||
-				    nphys != phys + len)
-					break;
-				len += nleaf;
-			}
-			if (len > end - iova)
-				len = end - iova;
 			rc = svf_iommu_map(d, iova, phys, len, dma->prot);
 			if (rc)
 				goto err_undo;
@@ -1029,7 +992,7 @@ int svf_container_check(struct svf_container *c)
 	CHECK(c->dma_avail + c->nr_dmas == c->dma_entry_limit, "dma_avail %u + %u != limit %u",
 	      c->dma_avail, c->nr_dmas, c->dma_entry_limit);
 	for (unsigned i = 0; i < c->nr_pending; i++)
-		pages += c->pending[i].len / SVF_PGSIZE;
+		pages += c->pending[i].pin.npages;
 	/* partial mappings may hold fewer pins than their size; exact otherwise */
 	prev = NULL;
 	bool any_partial = false;

@@ -51,7 +51,8 @@ RB_PROTOTYPE(svf_dma_tree, svf_dma, node, svf_dma_cmp);
  * pinned until the sync that covers its invalidation has completed.
  */
 struct svf_pending {
-	uint64_t iova, phys, len, vaddr;
+	uint64_t iova;
+	struct svf_pin_region pin;
 };
 
 struct svf_iova_range {
@@ -81,6 +82,7 @@ struct svf_container {
 
 	/* The seed's batch: preallocated, never grown on the unmap path. */
 	struct svf_pending *pending;
+	struct svf_pin_region *pending_pins; /* scratch for the batched unpin */
 	unsigned nr_pending;
 	struct svf_gather gather;       /* on domains[0], between syncs */
 

@@ -151,6 +151,7 @@ int svf_domain_alloc(struct svf_iommu *u, struct svf_domain **out)
 		return -ENOMEM;
 	d->unit = u;
 	d->id = u->next_domain_id;
+	d->aperture_last = u->ops->ias_bits >= 64 ? UINT64_MAX : (1ULL << u->ops->ias_bits) - 1;
 	rc = u->ops->domain_init(d);
 	if (rc) {
 		free(d);
@@ -188,9 +189,7 @@ uint64_t svf_domain_pgsize_bitmap(const struct svf_domain *d)
 
 uint64_t svf_domain_aperture_last(const struct svf_domain *d)
 {
-	unsigned bits = d->unit->ops->ias_bits;
-
-	return bits >= 64 ? UINT64_MAX : (1ULL << bits) - 1;
+	return d->aperture_last;
 }
 
 bool svf_domain_enforces_coherency(const struct svf_domain *d)
@@ -218,7 +217,7 @@ static int check_range(const struct svf_domain *d, uint64_t iova, uint64_t len, 
 		return -EINVAL;
 	if (__builtin_add_overflow(iova, len - 1, last))
 		return -EINVAL;
-	if (*last > svf_domain_aperture_last(d))
+	if (*last > d->aperture_last)
 		return -EINVAL;
 	return 0;
 }
@@ -447,9 +446,27 @@ int svf_iommu_flush_all(struct svf_domain *d)
 int svf_iommu_iova_to_phys(struct svf_domain *d, uint64_t iova, uint64_t *phys,
 			   uint64_t *leaf_size, int *prot)
 {
-	if (iova > svf_domain_aperture_last(d))
+	if (iova > d->aperture_last)
 		return -ENOENT;
 	return d->unit->ops->iova_to_phys(d, iova, phys, leaf_size, prot);
+}
+
+int svf_iommu_phys_run(struct svf_domain *d, uint64_t iova, uint64_t maxlen, uint64_t *phys,
+		       uint64_t *len)
+{
+	int rc;
+
+	if (iova > d->aperture_last || !maxlen)
+		return -ENOENT;
+	rc = d->unit->ops->phys_run(d, iova, maxlen, phys, len);
+	if (!rc && *len > maxlen)
+		*len = maxlen;
+	return rc;
+}
+
+bool svf_iommu_checks_unpin(const struct svf_domain *d)
+{
+	return d->unit->cfg.check_unpin;
 }
 
 int svf_iommu_translate(struct svf_domain *d, uint64_t iova, int access, uint64_t *phys)

@@ -59,6 +59,10 @@ struct svf_iommu_ops {
 	int (*unmap_range)(struct svf_domain *d, uint64_t iova, uint64_t len, uint64_t *first,
 			   uint64_t *unmapped, bool *freed_tables);
 
+	/* Writer-side run lookup, see svf_iommu_phys_run(). 0 or -ENOENT. */
+	int (*phys_run)(struct svf_domain *d, uint64_t iova, uint64_t maxlen, uint64_t *phys,
+			uint64_t *len);
+
 	/* Software walk: 0 with phys/leaf size/prot, or -ENOENT. */
 	int (*iova_to_phys)(struct svf_domain *d, uint64_t iova, uint64_t *phys,
 			    uint64_t *leaf_size, int *prot);
@@ -109,6 +113,7 @@ struct svf_iommu {
 struct svf_domain {
 	struct svf_iommu *unit; /* immutable */
 	uint16_t id;            /* immutable; VT-d domain id */
+	uint64_t aperture_last; /* immutable; highest IOVA translated */
 	void *priv;             /* driver state: the page table */
 };
 

@@ -345,6 +345,31 @@ void svf_unpin_run(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t
 	pin_unlock(p);
 }
 
+void svf_unpin_runs(struct svf_pinner *p, const struct svf_pin_region *r, size_t n)
+{
+	uint64_t total = 0, had;
+
+	if (!p || !n)
+		return;
+	pin_lock(p);
+	had = atomic_load_explicit(&p->pinned_pages, memory_order_relaxed);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t np = r[i].npages;
+
+		assert(!(r[i].vaddr & (SVF_PAGE_SIZE - 1)) && !(r[i].phys & (SVF_PAGE_SIZE - 1)));
+		assert(had - total >= np);
+		if (np > had - total)
+			np = had - total; /* a caller bug; keep the counts from wrapping */
+		if (np)
+			p->ops->unpin(p, r[i].vaddr, r[i].phys, np);
+		total += np;
+	}
+	atomic_fetch_sub_explicit(&p->pinned_pages, total, memory_order_relaxed);
+	locked_uncharge(p, total);
+	atomic_fetch_add_explicit(&p->unpins, n, memory_order_relaxed);
+	pin_unlock(p);
+}
+
 int svf_pinner_lookup(struct svf_pinner *p, uint64_t vaddr, uint64_t *phys)
 {
 	uint64_t frame = 0;

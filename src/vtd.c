@@ -459,6 +459,14 @@ static int vtd_iova_to_phys(struct svf_domain *d, uint64_t iova, uint64_t *phys,
 	return 0;
 }
 
+static int vtd_phys_run(struct svf_domain *d, uint64_t iova, uint64_t maxlen, uint64_t *phys,
+			uint64_t *len)
+{
+	struct vtd_domain *vd = d->priv;
+
+	return vtd_pt_phys_run(&vd->pt, iova, maxlen, phys, len);
+}
+
 static int vtd_inv_range(struct svf_domain *d, uint64_t start, uint64_t last, bool leaf_only)
 {
 	struct vtd_unit *vu = unit_of(d->unit);
@@ -634,6 +642,7 @@ const struct svf_iommu_ops svf_vtd_ops = {
 	.domain_fini = vtd_domain_fini,
 	.map_pages = vtd_map_pages,
 	.unmap_range = vtd_unmap_range,
+	.phys_run = vtd_phys_run,
 	.iova_to_phys = vtd_iova_to_phys,
 	.inv_range = vtd_inv_range,
 	.inv_domain = vtd_inv_domain,

@@ -535,3 +535,62 @@ bool vtd_pt_any_mapped(const struct vtd_pt *pt, uint64_t start, uint64_t last)
 		last = top;
 	return any_mapped(root, VTD_LEVELS, 0, start, last);
 }
+
+/* Descend to the leaf for iova: its entry, level and (for level 1) its table. */
+static uint64_t walk_leaf(const struct vtd_pt *pt, uint64_t iova, unsigned *level,
+			  const uint64_t **leaf_table)
+{
+	const uint64_t *t = __atomic_load_n(&pt->root, __ATOMIC_RELAXED);
+
+	for (unsigned lvl = VTD_LEVELS; t; lvl--) {
+		uint64_t e = __atomic_load_n(&t[(iova >> vtd_level_shift(lvl)) & 511],
+					     __ATOMIC_RELAXED);
+
+		if (!(e & VTD_PTE_PRESENT))
+			return 0;
+		if (lvl == 1 || (e & VTD_PTE_PS)) {
+			*level = lvl;
+			*leaf_table = t;
+			return e;
+		}
+		t = vtd_pte_table(e);
+	}
+	return 0;
+}
+
+int vtd_pt_phys_run(const struct vtd_pt *pt, uint64_t iova, uint64_t maxlen, uint64_t *phys,
+		    uint64_t *len)
+{
+	const uint64_t *t;
+	unsigned level;
+	uint64_t e = walk_leaf(pt, iova, &level, &t);
+	uint64_t size, run, next_phys;
+
+	if (!e)
+		return -ENOENT;
+	size = vtd_level_size(level);
+	*phys = (e & VTD_PTE_ADDR_MASK) + (iova & (size - 1));
+	run = size - (iova & (size - 1));
+	next_phys = *phys + run;
+	while (run < maxlen && iova + run - 1 < (1ull << VTD_IAS_BITS) - 1) {
+		uint64_t at = iova + run;
+
+		if (level == 1 && ((at >> VTD_PAGE_SHIFT) & 511)) {
+			/* Same leaf table: read the neighbour directly. */
+			e = __atomic_load_n(&t[(at >> VTD_PAGE_SHIFT) & 511], __ATOMIC_RELAXED);
+			if (!(e & VTD_PTE_PRESENT))
+				break;
+		} else {
+			e = walk_leaf(pt, at, &level, &t);
+			if (!e)
+				break;
+		}
+		if ((e & VTD_PTE_ADDR_MASK) != next_phys)
+			break;
+		size = vtd_level_size(level);
+		run += size;
+		next_phys += size;
+	}
+	*len = run;
+	return 0;
+}

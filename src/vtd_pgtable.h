@@ -171,6 +171,17 @@ static inline uint64_t vtd_pt_walk(const struct vtd_pt *pt, uint64_t iova, unsig
 	return 0;
 }
 
+/*
+ * Writer side only (the caller serializes against map and unmap, so no table
+ * can be freed under it and no reader registration is needed): the physical
+ * address at iova and the length of the physically contiguous run of
+ * present leaves from iova on, at most maxlen bytes (the last leaf may
+ * reach past maxlen; the caller clamps). Neighbouring 4 KiB leaves are read
+ * from the same leaf table without a new descent. 0 or -ENOENT.
+ */
+int vtd_pt_phys_run(const struct vtd_pt *pt, uint64_t iova, uint64_t maxlen, uint64_t *phys,
+		    uint64_t *len);
+
 /* Move every page of src onto dst; src becomes empty. */
 void vtd_pt_freelist_splice(struct vtd_pt_freelist *dst, struct vtd_pt_freelist *src);
 

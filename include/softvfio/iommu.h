@@ -171,6 +171,17 @@ int svf_iommu_iova_to_phys(struct svf_domain *d, uint64_t iova, uint64_t *phys,
 			   uint64_t *leaf_size, int *prot);
 
 /*
+ * Writer side (the caller serializes it with map and unmap of d, as the
+ * container's lock does): the physical address at iova and the length of
+ * the physically contiguous run of translations from iova on, clamped to
+ * maxlen. One page-table descent per run of neighbouring leaves, where a
+ * per-page svf_iommu_iova_to_phys would descend for every page.
+ * Returns 0, or -ENOENT when iova is not mapped.
+ */
+int svf_iommu_phys_run(struct svf_domain *d, uint64_t iova, uint64_t maxlen, uint64_t *phys,
+		       uint64_t *len);
+
+/*
  * Device-side translation of one access (SVF_PROT_READ or SVF_PROT_WRITE) at
  * iova: IOTLB lookup, page walk and IOTLB fill on a miss, permission check.
  * Returns 0 with *phys, -ENOENT (no translation) or -EACCES (permission).
@@ -186,6 +197,8 @@ int svf_iommu_translate(struct svf_domain *d, uint64_t iova, int access, uint64_
  * work when the unit was created with check_unpin.
  */
 bool svf_iommu_check_unpin(struct svf_domain *d, uint64_t iova, uint64_t phys, uint64_t len);
+/* Whether d's unit verifies unpins (so callers can skip the per-region call). */
+bool svf_iommu_checks_unpin(const struct svf_domain *d);
 
 #ifdef __cplusplus
 }

@@ -93,6 +93,19 @@ int svf_pin_run(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bool writ
  */
 void svf_unpin_run(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t npages);
 
+/* One pinned run, as svf_pin_run returned it (or any part of one). */
+struct svf_pin_region {
+	uint64_t vaddr;
+	uint64_t phys;
+	uint64_t npages;
+};
+
+/*
+ * svf_unpin_run for n regions under one acquisition of the pinner's lock
+ * (the unmap path releases a whole batch at once). Never fails.
+ */
+void svf_unpin_runs(struct svf_pinner *p, const struct svf_pin_region *r, size_t n);
+
 /*
  * The physical address vaddr would pin to, without pinning (synthetic: the
  * layout; process: pagemap or the virtual page). 0 or -EFAULT.
