@@ -188,6 +188,12 @@ static int unmap_domain_range(struct svf_domain *d, uint64_t start, uint64_t end
 	return 0;
 }
 
+/* The vaddr the page at iova of dma was pinned through. */
+static uint64_t pin_vaddr_at(const struct svf_dma *dma, uint64_t iova)
+{
+	return dma->pin_vaddr + (iova - dma->iova);
+}
+
 /*
  * Unmap and unpin [start, end) of dma. *done receives the IOVA below which
  * everything is unmapped from every domain and either unpinned or pending.
@@ -214,63 +220,64 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 	}
 	d0 = c->domains[0];
 	while (iova < end) {
-		uint64_t phys, len, n = 0, vaddr = dma->pin_vaddr + (iova - dma->iova);
+		uint64_t phys, len, n = 0, m = 0, first = iova;
+		int frc;
 
-		if (svf_iommu_phys_run(d0, iova, end - iova, &phys, &len)) {
-			iova += SVF_PGSIZE; /* a hole left by an earlier failed unmap */
+		if (c->policy == SVF_POLICY_STRICT) {
+			/* Before the seed: look the chunk up, unmap it waiting, unpin it. */
+			if (svf_iommu_phys_run(d0, iova, end - iova, &phys, &len)) {
+				iova += SVF_PGSIZE; /* a hole left by an earlier failed unmap */
+				*done = iova;
+				continue;
+			}
+			c->st.chunks_unmapped++;
+			rc = svf_iommu_unmap(d0, iova, len, &n);
+			if (n)
+				unpin_region(c, iova, phys, n, pin_vaddr_at(dma, iova));
+			iova += n;
+			if (rc)
+				goto err_chunk;
 			*done = iova;
 			continue;
 		}
-		c->st.chunks_unmapped++;
 
-		if (c->policy == SVF_POLICY_STRICT) {
-			rc = svf_iommu_unmap(d0, iova, len, &n);
-			if (n)
-				unpin_region(c, iova, phys, n, vaddr);
-			if (rc) {
-				c->st.unmap_errors++;
+		/* The seed: one descent finds the physical chunk and unmaps it, no wait. */
+		rc = svf_iommu_unmap_fast_run(d0, iova, end - iova, &c->gather, &first, &phys, &n);
+		if (n) {
+			c->st.chunks_unmapped++;
+			pending_add(c, first, phys, n, pin_vaddr_at(dma, first));
+			iova = first + n;
+			*done = iova;
+		}
+		if (rc) {
+			/* Sync what is pending, then redo this chunk with a waiting unmap. */
+			c->st.unmap_fallbacks++;
+			frc = pending_flush(c);
+			if (frc) {
 				dma->partial = true;
-				*done = iova + n;
+				return frc;
+			}
+			if (svf_iommu_phys_run(d0, iova, end - iova, &phys, &len))
+				continue; /* the failed call removed the rest of the chunk after all */
+			c->st.chunks_unmapped++;
+			rc = svf_iommu_unmap(d0, iova, len, &m);
+			if (m)
+				unpin_region(c, iova, phys, m, pin_vaddr_at(dma, iova));
+			iova += m;
+			if (rc)
+				goto err_chunk;
+			*done = iova;
+		} else if (!n) {
+			iova += SVF_PGSIZE; /* a hole left by an earlier failed unmap */
+			*done = iova;
+		}
+		if (c->nr_pending == c->batch_cap) {
+			rc = pending_flush(c);
+			if (rc) {
+				dma->partial = true;
 				return rc;
 			}
-		} else {
-			rc = svf_iommu_unmap_fast(d0, iova, len, &c->gather, &n);
-			if (n)
-				pending_add(c, iova, phys, n, vaddr);
-			if (rc || n < len) {
-				uint64_t m = 0;
-				int frc;
-
-				/* The seed: sync what is pending, then redo this chunk waiting. */
-				c->st.unmap_fallbacks++;
-				frc = pending_flush(c);
-				if (frc) {
-					dma->partial = true;
-					*done = iova + n;
-					return frc;
-				}
-				rc = svf_iommu_unmap(d0, iova + n, len - n, &m);
-				if (m)
-					unpin_region(c, iova + n, phys + n, m, vaddr + n);
-				if (rc) {
-					c->st.unmap_errors++;
-					dma->partial = true;
-					*done = iova + n + m;
-					return rc;
-				}
-				n += m;
-			}
-			if (c->nr_pending == c->batch_cap) {
-				rc = pending_flush(c);
-				if (rc) {
-					dma->partial = true;
-					*done = iova + n;
-					return rc;
-				}
-			}
 		}
-		iova += n;
-		*done = iova;
 	}
 	if (c->policy == SVF_POLICY_BATCHED || c->policy == SVF_POLICY_LAZY) {
 		/* The seed syncs once per mapping, at its end. */
@@ -279,6 +286,13 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 			return rc;
 	}
 	return 0;
+
+err_chunk:
+	/* Not even the waiting unmap removed the chunk: it stays mapped and pinned. */
+	c->st.unmap_errors++;
+	dma->partial = true;
+	*done = iova;
+	return rc;
 }
 
 static void dma_free(struct svf_container *c, struct svf_dma *dma)

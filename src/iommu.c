@@ -357,7 +357,8 @@ static int gather_add(struct svf_domain *d, struct svf_gather *g, uint64_t start
 }
 
 static int unmap_into_gather(struct svf_domain *d, uint64_t iova, uint64_t len,
-			     struct svf_gather *g, uint64_t *unmapped)
+			     struct svf_gather *g, uint64_t *first_out, uint64_t *phys,
+			     uint64_t *unmapped)
 {
 	uint64_t last, first = iova, n = 0;
 	bool freed = false;
@@ -369,7 +370,9 @@ static int unmap_into_gather(struct svf_domain *d, uint64_t iova, uint64_t len,
 		return rc;
 	if (g->dom && g->dom != d)
 		return -EINVAL; /* a gather serves one domain between syncs */
-	rc = d->unit->ops->unmap_range(d, iova, len, &first, &n, &freed);
+	rc = d->unit->ops->unmap_range(d, iova, len, &first, &n, phys, &freed);
+	if (first_out)
+		*first_out = first;
 	if (n) {
 		arc = gather_add(d, g, first, first + n - 1, freed);
 		/*
@@ -386,7 +389,15 @@ int svf_iommu_unmap_fast(struct svf_domain *d, uint64_t iova, uint64_t len, stru
 			 uint64_t *unmapped)
 {
 	d->unit->unmap_fast_calls++;
-	return unmap_into_gather(d, iova, len, g, unmapped);
+	return unmap_into_gather(d, iova, len, g, NULL, NULL, unmapped);
+}
+
+int svf_iommu_unmap_fast_run(struct svf_domain *d, uint64_t iova, uint64_t maxlen,
+			     struct svf_gather *g, uint64_t *first, uint64_t *phys,
+			     uint64_t *unmapped)
+{
+	d->unit->unmap_fast_calls++;
+	return unmap_into_gather(d, iova, maxlen, g, first, phys, unmapped);
 }
 
 int svf_iommu_iotlb_sync(struct svf_domain *d, struct svf_gather *g)
@@ -425,7 +436,7 @@ int svf_iommu_unmap(struct svf_domain *d, uint64_t iova, uint64_t len, uint64_t 
 
 	svf_gather_init(&g, true);
 	d->unit->unmap_calls++;
-	rc = unmap_into_gather(d, iova, len, &g, unmapped);
+	rc = unmap_into_gather(d, iova, len, &g, NULL, NULL, unmapped);
 	src = svf_iommu_iotlb_sync(d, &g);
 	if (src) {
 		/* One retry: a transient queue error must not leave a stale IOTLB. */

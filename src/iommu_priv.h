@@ -54,10 +54,12 @@ struct svf_iommu_ops {
 	 * unlinked and put on the unit's deferred-free list (released after the
 	 * next wait) and *freed_tables is set. Never queues invalidations (the
 	 * core does, from the gather). 0 or errno (then *unmapped tells what
-	 * was removed before the failure).
+	 * was removed before the failure). With phys non-NULL, also stop before
+	 * the first leaf that does not continue the physical run and return the
+	 * physical address of *first through it.
 	 */
 	int (*unmap_range)(struct svf_domain *d, uint64_t iova, uint64_t len, uint64_t *first,
-			   uint64_t *unmapped, bool *freed_tables);
+			   uint64_t *unmapped, uint64_t *phys, bool *freed_tables);
 
 	/* Writer-side run lookup, see svf_iommu_phys_run(). 0 or -ENOENT. */
 	int (*phys_run)(struct svf_domain *d, uint64_t iova, uint64_t maxlen, uint64_t *phys,

@@ -413,7 +413,7 @@ static int vtd_map_pages(struct svf_domain *d, uint64_t iova, uint64_t paddr, ui
 }
 
 static int vtd_unmap_range(struct svf_domain *d, uint64_t iova, uint64_t len, uint64_t *first,
-			   uint64_t *unmapped, bool *freed_tables)
+			   uint64_t *unmapped, uint64_t *phys, bool *freed_tables)
 {
 	struct vtd_domain *vd = d->priv;
 	struct vtd_pt_freelist defer = { 0 };
@@ -426,7 +426,7 @@ static int vtd_unmap_range(struct svf_domain *d, uint64_t iova, uint64_t len, ui
 	if (!len || ((iova | len) & (VTD_PAGE_SIZE - 1)) || iova > VTD_APERTURE_LAST ||
 	    len - 1 > VTD_APERTURE_LAST - iova)
 		return -EINVAL;
-	vtd_pt_unmap(&vd->pt, iova, iova + len - 1, first, unmapped, &defer);
+	vtd_pt_unmap(&vd->pt, iova, iova + len - 1, first, unmapped, phys, &defer);
 	if (defer.count) {
 		*freed_tables = true;
 		defer_pages(d->unit->priv, &defer);

@@ -315,9 +315,27 @@ struct unmap_ctx {
 	uint64_t first;    /* start of the first leaf cleared */
 	uint64_t unmapped; /* bytes cleared from first on */
 	bool started;
-	bool stop;         /* met a hole */
+	bool stop;         /* met a hole, or the end of the physical run */
+	bool by_run;       /* stop where the next leaf is not physically contiguous */
+	uint64_t phys0;    /* with by_run: physical address of first */
+	uint64_t expect;   /* with by_run: physical address the next leaf must have */
 	struct vtd_pt_freelist *defer;
 };
+
+/* by_run bookkeeping for a leaf about to be cleared; false ends the run before it. */
+static bool run_continues(struct unmap_ctx *c, uint64_t e, uint64_t size)
+{
+	uint64_t pa = e & VTD_PTE_ADDR_MASK;
+
+	if (!c->by_run)
+		return true;
+	if (c->started && pa != c->expect)
+		return false;
+	if (!c->started)
+		c->phys0 = pa;
+	c->expect = pa + size;
+	return true;
+}
 
 static bool range_clear(const uint64_t *t, unsigned from, unsigned to)
 {
@@ -357,9 +375,15 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
 		if (want < n)
 			n = (unsigned)want;
 		for (unsigned end = i0 + n; i < end; i++) {
-			if (!(pte_load(&t[i]) & VTD_PTE_PRESENT)) {
+			uint64_t e = pte_load(&t[i]);
+
+			if (!(e & VTD_PTE_PRESENT) || !run_continues(c, e, VTD_PAGE_SIZE)) {
 				c->stop = true;
 				break;
+			}
+			if (!c->started) {
+				c->started = true;
+				c->first = c->cur;
 			}
 			__atomic_store_n(&t[i], 0, __ATOMIC_RELEASE);
 		}
@@ -383,6 +407,10 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
 				break;
 			}
 			if (e & VTD_PTE_PS) {
+				if (!run_continues(c, e, size)) {
+					c->stop = true;
+					break;
+				}
 				__atomic_store_n(&t[i], 0, __ATOMIC_RELEASE);
 				if (!c->started) {
 					c->first = ebase;
@@ -415,7 +443,8 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
  * general walk handles it then.
  */
 static bool unmap_fast(struct vtd_pt *pt, uint64_t *root, uint64_t iova, uint64_t last,
-		       uint64_t *first, uint64_t *unmapped, struct vtd_pt_freelist *defer)
+		       uint64_t *first, uint64_t *unmapped, uint64_t *phys, bool *more,
+		       struct vtd_pt_freelist *defer)
 {
 	uint64_t *path[VTD_LEVELS + 1];
 	uint64_t *t = root;
@@ -448,18 +477,39 @@ static bool unmap_fast(struct vtd_pt *pt, uint64_t *root, uint64_t iova, uint64_
 
 	const unsigned shift = vtd_level_shift(lvl);
 	const uint64_t tbase = iova & ~((1ull << (shift + 9)) - 1); /* IOVA of t[0] */
-	const uint64_t end = (last - tbase) >> shift;               /* last entry wanted */
+	uint64_t end = (last - tbase) >> shift;                     /* last entry wanted */
 	unsigned a = pte_index(iova, lvl), b = a;
 
-	if (lvl == 1 ? end >= VTD_PT_ENTRIES : end != a)
-		return false;
+	if (lvl == 1 ? end >= VTD_PT_ENTRIES : end != a) {
+		if (!phys)
+			return false;
+		/*
+		 * A run may end anywhere: clear what this table holds of it and
+		 * let the caller go on (*more) if it runs to the table's end.
+		 */
+		end = lvl == 1 ? VTD_PT_ENTRIES - 1 : a;
+		*more = true;
+	}
+	uint64_t expect = 0;
+
 	for (; b <= end; b++) {
-		if (!(pte_load(&t[b]) & VTD_PTE_PRESENT))
+		uint64_t e = pte_load(&t[b]);
+
+		if (!(e & VTD_PTE_PRESENT))
 			break;
+		if (phys) {
+			if (b == a)
+				*phys = e & VTD_PTE_ADDR_MASK;
+			else if ((e & VTD_PTE_ADDR_MASK) != expect)
+				break; /* the physical run ends here */
+			expect = (e & VTD_PTE_ADDR_MASK) + (1ull << shift);
+		}
 		__atomic_store_n(&t[b], 0, __ATOMIC_RELEASE);
 	}
 	*first = tbase + ((uint64_t)a << shift);
 	*unmapped = (uint64_t)(b - a) << shift;
+	if (b <= end)
+		*more = false; /* the run or the mapping ended inside this table */
 
 	/* Prune: a table empty outside the cleared run leaves its parent. */
 	if (lvl == VTD_LEVELS || !clear_outside(t, a, b))
@@ -487,19 +537,37 @@ static bool unmap_fast(struct vtd_pt *pt, uint64_t *root, uint64_t iova, uint64_
 }
 
 void vtd_pt_unmap(struct vtd_pt *pt, uint64_t iova, uint64_t last, uint64_t *first,
-		  uint64_t *unmapped, struct vtd_pt_freelist *defer)
+		  uint64_t *unmapped, uint64_t *phys, struct vtd_pt_freelist *defer)
 {
-	struct unmap_ctx c = { .cur = iova, .last = last, .first = iova, .defer = defer };
+	struct unmap_ctx c = { .cur = iova, .last = last, .first = iova, .defer = defer,
+			       .by_run = phys != NULL };
 	uint64_t *root = __atomic_load_n(&pt->root, __ATOMIC_RELAXED);
+
+	bool more = false;
 
 	*first = iova;
 	*unmapped = 0;
-	if (!root || unmap_fast(pt, root, iova, last, first, unmapped, defer))
+	if (!root)
 		return;
+	if (unmap_fast(pt, root, iova, last, first, unmapped, phys, &more, defer)) {
+		if (!more)
+			return;
+		/* The run filled its table to the end: continue it with the general walk. */
+		c.cur = *first + *unmapped;
+		c.first = *first;
+		c.unmapped = *unmapped;
+		c.started = true;
+		c.phys0 = *phys;
+		c.expect = *phys + *unmapped;
+		if (c.cur == 0 || c.cur - 1 >= last)
+			return;
+	}
 	pt->l1_cache = NULL; /* the general walk may unlink any table */
 	(void)unmap_table(&c, root, VTD_LEVELS, 0); /* the root stays */
 	*first = c.first;
 	*unmapped = c.unmapped;
+	if (phys && c.unmapped)
+		*phys = c.phys0;
 }
 
 static bool any_mapped(const uint64_t *t, unsigned level, uint64_t base, uint64_t start,

@@ -128,10 +128,12 @@ int vtd_pt_map(struct vtd_pt *pt, uint64_t iova, uint64_t paddr, unsigned level,
  * hole; a superpage leaf that starts before iova or ends after last goes
  * whole. *first = start of the first leaf removed (iova if none),
  * *unmapped = bytes removed from *first on. Tables left empty are unlinked
- * onto defer. Never fails.
+ * onto defer. With phys non-NULL the walk also stops before the first leaf
+ * that does not continue the physical run, and *phys receives the physical
+ * address of *first (valid when *unmapped is non-zero). Never fails.
  */
 void vtd_pt_unmap(struct vtd_pt *pt, uint64_t iova, uint64_t last, uint64_t *first,
-		  uint64_t *unmapped, struct vtd_pt_freelist *defer);
+		  uint64_t *unmapped, uint64_t *phys, struct vtd_pt_freelist *defer);
 
 /* True when any leaf of the table translates a page of [start, last]. Walker rules apply. */
 bool vtd_pt_any_mapped(const struct vtd_pt *pt, uint64_t start, uint64_t last);

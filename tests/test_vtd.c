@@ -125,7 +125,7 @@ static void unmap_ok(struct svf_domain *d, uint64_t iova, uint64_t len, uint64_t
 	uint64_t first = 1, bytes = 1;
 	bool freed;
 
-	assert_int_equal(ops->unmap_range(d, iova, len, &first, &bytes, &freed), 0);
+	assert_int_equal(ops->unmap_range(d, iova, len, &first, &bytes, NULL, &freed), 0);
 	assert_int_equal(first, want_first);
 	assert_int_equal(bytes, want_bytes);
 }
@@ -242,10 +242,55 @@ static void test_unmap_stops_at_hole(void **state)
 	/* Unmapped start: nothing removed, first is the request. */
 	unmap_ok(&f->d, 0x2000, 2 * K4, 0x2000, 0);
 	expect_phys(&f->d, 0x3000, 0x30000, K4, RW);
-	assert_int_equal(ops->unmap_range(&f->d, 0x1001, K4, &first, &bytes, &freed), -EINVAL);
-	assert_int_equal(ops->unmap_range(&f->d, 0x1000, 0, &first, &bytes, &freed), -EINVAL);
-	assert_int_equal(ops->unmap_range(&f->d, 1ull << 48, K4, &first, &bytes, &freed),
+	assert_int_equal(ops->unmap_range(&f->d, 0x1001, K4, &first, &bytes, NULL, &freed), -EINVAL);
+	assert_int_equal(ops->unmap_range(&f->d, 0x1000, 0, &first, &bytes, NULL, &freed), -EINVAL);
+	assert_int_equal(ops->unmap_range(&f->d, 1ull << 48, K4, &first, &bytes, NULL, &freed),
 			 -EINVAL);
+}
+
+static void unmap_run_ok(struct svf_domain *d, uint64_t iova, uint64_t maxlen, uint64_t want_first,
+			 uint64_t want_bytes, uint64_t want_phys)
+{
+	uint64_t first = 1, bytes = 1, phys = 1;
+	bool freed;
+
+	assert_int_equal(ops->unmap_range(d, iova, maxlen, &first, &bytes, &phys, &freed), 0);
+	assert_int_equal(first, want_first);
+	assert_int_equal(bytes, want_bytes);
+	if (want_bytes)
+		assert_int_equal(phys, want_phys);
+}
+
+/*
+ * Run mode (phys non-NULL): the walk that clears leaves also ends the chunk
+ * at a physical discontinuity, crosses leaf tables while the run goes on,
+ * and takes superpage leaves whole.
+ */
+static void test_unmap_run_mode(void **state)
+{
+	struct fx *f = *state;
+
+	/* Three contiguous pages, then a jump in phys, then two more. */
+	map_ok(&f->d, 0x100000, 0x900000, K4, 3, RW);
+	map_ok(&f->d, 0x103000, 0x700000, K4, 2, RW);
+	unmap_run_ok(&f->d, 0x100000, 16 * K4, 0x100000, 3 * K4, 0x900000);
+	expect_phys(&f->d, 0x103000, 0x700000, K4, RW);
+	/* maxlen ends the run before its physical end. */
+	unmap_run_ok(&f->d, 0x103000, K4, 0x103000, K4, 0x700000);
+	unmap_run_ok(&f->d, 0x104000, 8 * K4, 0x104000, K4, 0x701000);
+	/* Not mapped: nothing removed. */
+	unmap_run_ok(&f->d, 0x104000, K4, 0x104000, 0, 0);
+
+	/* A contiguous run of 4K leaves across a leaf-table (2 MiB) boundary. */
+	map_ok(&f->d, M2 * 8 - 4 * K4, 0x40000000 - 4 * K4, K4, 8, RW);
+	unmap_run_ok(&f->d, M2 * 8 - 4 * K4, 64 * K4, M2 * 8 - 4 * K4, 8 * K4, 0x40000000 - 4 * K4);
+
+	/* Superpages: two physically adjacent 2M leaves then a 4K page elsewhere. */
+	map_ok(&f->d, M2 * 20, M2 * 100, M2, 2, RW);
+	map_ok(&f->d, M2 * 22, 0x5000, K4, 1, RW);
+	unmap_run_ok(&f->d, M2 * 20 + 5 * K4, 4 * M2, M2 * 20, 2 * M2, M2 * 100);
+	expect_phys(&f->d, M2 * 22, 0x5000, K4, RW);
+	unmap_run_ok(&f->d, M2 * 22, K4, M2 * 22, K4, 0x5000);
 }
 
 static void test_tables_freed_after_wait(void **state)
@@ -261,12 +306,12 @@ static void test_tables_freed_after_wait(void **state)
 	assert_int_equal(stats(f).pt_pages, 5);
 
 	/* One of two leaves: the level-1 table keeps the other. */
-	assert_int_equal(ops->unmap_range(&f->d, 0x1000, K4, &first, &bytes, &freed), 0);
+	assert_int_equal(ops->unmap_range(&f->d, 0x1000, K4, &first, &bytes, NULL, &freed), 0);
 	assert_false(freed);
 	assert_int_equal(svf_vtd_deferred_pages(&f->u), 0);
 
 	/* The last leaf: levels 1, 2, 3 empty out, unlinked but not freed. */
-	assert_int_equal(ops->unmap_range(&f->d, 0x2000, K4, &first, &bytes, &freed), 0);
+	assert_int_equal(ops->unmap_range(&f->d, 0x2000, K4, &first, &bytes, NULL, &freed), 0);
 	assert_true(freed);
 	assert_int_equal(svf_vtd_deferred_pages(&f->u), 3);
 	s = stats(f);
@@ -365,7 +410,7 @@ static void test_random_model(void **state)
 			while (run < n && model[p + run])
 				run++;
 			assert_int_equal(ops->unmap_range(&f->d, base + p * K4, n * K4, &first,
-							  &bytes, &freed), 0);
+							  &bytes, NULL, &freed), 0);
 			assert_int_equal(first, base + p * K4);
 			assert_int_equal(bytes, run * K4);
 			for (unsigned i = 0; i < run; i++)
@@ -527,7 +572,7 @@ static void test_invalidation_waits_for_wait(void **state)
 
 	map_ok(&f->d, 0x7000, 0x123000, K4, 1, RW);
 	assert_int_equal(ops->translate(&f->d, 0x7000, SVF_PROT_READ, &phys), 0);
-	assert_int_equal(ops->unmap_range(&f->d, 0x7000, K4, &first, &bytes, &freed), 0);
+	assert_int_equal(ops->unmap_range(&f->d, 0x7000, K4, &first, &bytes, NULL, &freed), 0);
 	expect_unmapped(&f->d, 0x7000);
 
 	/* Unmapped, not invalidated: the device still translates. */
@@ -717,7 +762,7 @@ static void test_unpin_safe(void **state)
 	map_ok(&f->d, 0x40000, 0x900000, K4, 2, RW);
 	assert_false(ops->unpin_safe(&f->d, 0x40000, 0x900000, 2 * K4));
 	assert_int_equal(ops->translate(&f->d, 0x41000, SVF_PROT_READ, &phys), 0);
-	assert_int_equal(ops->unmap_range(&f->d, 0x40000, 2 * K4, &first, &bytes, &freed), 0);
+	assert_int_equal(ops->unmap_range(&f->d, 0x40000, 2 * K4, &first, &bytes, NULL, &freed), 0);
 	/* Unmapped, but an IOTLB entry still points there. */
 	assert_false(ops->unpin_safe(&f->d, 0x40000, 0x900000, 2 * K4));
 	assert_false(ops->unpin_safe(&f->d, 0x41000, 0x901000, K4));
@@ -730,7 +775,7 @@ static void test_unpin_safe(void **state)
 
 	/* A queued descriptor alone (nothing cached) blocks too. */
 	map_ok(&f->d, 0x80000, 0xa00000, K4, 1, RW);
-	assert_int_equal(ops->unmap_range(&f->d, 0x80000, K4, &first, &bytes, &freed), 0);
+	assert_int_equal(ops->unmap_range(&f->d, 0x80000, K4, &first, &bytes, NULL, &freed), 0);
 	assert_true(ops->unpin_safe(&f->d, 0x80000, 0xa00000, K4));
 	assert_int_equal(ops->inv_range(&f->d, 0x80000, 0x80fff, true), 0);
 	assert_false(ops->unpin_safe(&f->d, 0x80000, 0xa00000, K4));
@@ -805,7 +850,7 @@ static void test_fault_driver_seams(void **state)
 
 	map_ok(&f->d, 0x1000, 0x1000, K4, 1, RW);
 	arm(1, 1u << SVF_FAULT_IOMMU_UNMAP);
-	assert_int_equal(ops->unmap_range(&f->d, 0x1000, K4, &first, &bytes, &freed), -EIO);
+	assert_int_equal(ops->unmap_range(&f->d, 0x1000, K4, &first, &bytes, NULL, &freed), -EIO);
 	assert_true(svf_fault_disarm());
 	assert_int_equal(bytes, 0);
 	assert_false(freed);
@@ -907,7 +952,7 @@ static void test_cost_model(void **state)
 	for (int i = 0; i < 8; i++) {
 		uint64_t iova = 0x100000 + i * K4;
 
-		assert_int_equal(ops->unmap_range(&f->d, iova, K4, &first, &bytes, &freed), 0);
+		assert_int_equal(ops->unmap_range(&f->d, iova, K4, &first, &bytes, NULL, &freed), 0);
 		assert_int_equal(ops->inv_range(&f->d, iova, iova + K4 - 1, true), 0);
 		wait_ok(f);
 	}
@@ -918,7 +963,7 @@ static void test_cost_model(void **state)
 	for (int i = 0; i < 8; i++) {
 		uint64_t iova = 0x100000 + i * K4;
 
-		assert_int_equal(ops->unmap_range(&f->d, iova, K4, &first, &bytes, &freed), 0);
+		assert_int_equal(ops->unmap_range(&f->d, iova, K4, &first, &bytes, NULL, &freed), 0);
 		assert_int_equal(ops->inv_range(&f->d, iova, iova + K4 - 1, true), 0);
 	}
 	wait_ok(f);
@@ -1146,7 +1191,7 @@ static void test_concurrent_translate(void **state)
 		for (int spin = 0; spin < 2000; spin++)
 			__asm__ volatile("" ::: "memory");
 		assert_int_equal(ops->unmap_range(&r.f->d, RACE_IOVA, RACE_PAGES * K4, &first,
-						  &bytes, &freed), 0);
+						  &bytes, NULL, &freed), 0);
 		assert_int_equal(bytes, RACE_PAGES * K4);
 		assert_int_equal(ops->inv_range(&r.f->d, RACE_IOVA, RACE_IOVA + RACE_PAGES * K4 - 1,
 						!freed), 0);
@@ -1171,6 +1216,7 @@ int main(void)
 		T(test_map_split_unaligned),
 		T(test_unmap_superpage_middle),
 		T(test_unmap_stops_at_hole),
+		T(test_unmap_run_mode),
 		T(test_tables_freed_after_wait),
 		T(test_map_eexist),
 		T(test_superpage_replaces_empty_table),

@@ -149,6 +149,20 @@ int svf_iommu_unmap_fast(struct svf_domain *d, uint64_t iova, uint64_t len,
 			 struct svf_gather *g, uint64_t *unmapped);
 
 /*
+ * unmap_fast of the physically contiguous run of translations that starts
+ * at iova, at most maxlen bytes: the walk that removes the leaves also ends
+ * the chunk where the next leaf is not physically contiguous, so finding
+ * and removing a chunk costs one page-table descent (the seed's "look up,
+ * extend while contiguous, unmap_fast" in one step). *first receives the
+ * IOVA of the first leaf removed (below iova inside a superpage), *phys its
+ * physical address, *unmapped the bytes removed from *first on (0 when iova
+ * is not mapped). Returns as svf_iommu_unmap_fast().
+ */
+int svf_iommu_unmap_fast_run(struct svf_domain *d, uint64_t iova, uint64_t maxlen,
+			     struct svf_gather *g, uint64_t *first, uint64_t *phys,
+			     uint64_t *unmapped);
+
+/*
  * Invalidate everything in g and wait for it. An empty gather returns 0
  * without touching the driver. Afterwards g is empty and reusable.
  * Returns 0 or a driver errno (the gather is still emptied: the range was
