@@ -42,6 +42,7 @@
 
 #include "container_priv.h"
 #include "dirty.h"
+#include "emulated.h"
 
 static int svf_dma_cmp(const struct svf_dma *a, const struct svf_dma *b)
 {
@@ -98,12 +99,28 @@ static struct svf_dma *dma_find(struct svf_container *c, uint64_t iova)
 	return d && d->iova <= iova ? d : NULL;
 }
 
+struct svf_dma *svf_type1_dma_find(struct svf_container *c, uint64_t iova)
+{
+	return dma_find(c, iova);
+}
+
 static void account_pin(struct svf_container *c, uint64_t pages)
 {
 	c->st.pages_pinned += pages;
 	c->st.pinned_now += pages;
 	if (c->st.pinned_now > c->st.pinned_peak)
 		c->st.pinned_peak = c->st.pinned_now;
+}
+
+void svf_type1_account_pin(struct svf_container *c, uint64_t pages)
+{
+	account_pin(c, pages);
+}
+
+void svf_type1_account_unpin(struct svf_container *c, uint64_t pages)
+{
+	c->st.pages_unpinned += pages;
+	c->st.pinned_now -= pages;
 }
 
 /* Unpin a region that no domain can translate any more (checked). */
@@ -299,6 +316,8 @@ static void dma_free(struct svf_container *c, struct svf_dma *dma)
 {
 	if (dma->vaddr_invalid)
 		c->vaddr_invalid_count--;
+	if (dma->nr_vpfns)
+		svf_emulated_release_dma(c, dma);
 	svf_dirty_dma_free(c, dma);
 	RB_REMOVE(svf_dma_tree, &c->dmas, dma);
 	c->nr_dmas--;
@@ -615,6 +634,10 @@ int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint3
 			*unmapped = total;
 		return rc;
 	}
+	uint64_t notified = 0;
+	bool have_notified = false;
+again:
+	dma = dma_first_ending_after(c, iova);
 	while (dma && dma->iova <= last) {
 		struct svf_dma *next = RB_NEXT(svf_dma_tree, &c->dmas, dma);
 		uint64_t sz = dma->size;
@@ -622,6 +645,21 @@ int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint3
 		/* v1: a request starting inside a mapping stops there. */
 		if (c->type != VFIO_TYPE1v2_IOMMU && iova > dma->iova)
 			break;
+		if (dma->nr_vpfns) {
+			/*
+			 * Emulated devices hold pages here: ask them to unpin
+			 * (the lock is dropped meanwhile, so look again after).
+			 * A device that does not unpin fails the unmap cleanly.
+			 */
+			if (have_notified && notified == dma->iova) {
+				rc = -EBUSY;
+				break;
+			}
+			have_notified = true;
+			notified = dma->iova;
+			svf_emulated_notify_unmap(c, dma->iova, dma->size);
+			goto again;
+		}
 		if (bm) {
 			/* Row 12: mappings removed before a failed write stay removed. */
 			rc = svf_dirty_report(c, dma, iova, (uint64_t *)(uintptr_t)bm->data, bm->size);
@@ -779,6 +817,12 @@ static void remove_all(struct svf_container *c)
 			c->nr_dmas, c->nr_pending);
 }
 
+void svf_type1_release_backend(struct svf_container *c)
+{
+	remove_all(c);
+	c->type = 0;
+}
+
 void svf_container_destroy(struct svf_container *c)
 {
 	if (!c)
@@ -832,6 +876,44 @@ err_undo:
 	return rc;
 }
 
+/*
+ * The first IOMMU domain arrives while mappings exist (set up with only
+ * emulated devices): pin and map every mapping into it, as Linux's replay
+ * does, and let pages pinned by emulated devices rely on those pins.
+ * All or nothing.
+ */
+static int pin_all_into_first(struct svf_container *c, struct svf_domain *d)
+{
+	struct svf_dma *dma, *undo;
+	int rc = 0;
+
+	c->domains[c->nr_domains++] = d;
+	RB_FOREACH(dma, svf_dma_tree, &c->dmas) {
+		rc = pin_map_dma(c, dma);
+		if (rc)
+			break;
+	}
+	if (!rc) {
+		RB_FOREACH(dma, svf_dma_tree, &c->dmas)
+			svf_emulated_drop_own_pins(c, dma);
+		return 0;
+	}
+	/* pin_map_dma undid the failing mapping; undo the ones before it. */
+	RB_FOREACH(undo, svf_dma_tree, &c->dmas) {
+		uint64_t done;
+
+		if (undo == dma)
+			break;
+		if (unmap_unpin_range(c, undo, undo->iova, undo->iova + undo->size, &done))
+			fprintf(stderr, "softvfio: attach undo failed at 0x%llx\n",
+				(unsigned long long)undo->iova);
+	}
+	if (pending_flush(c))
+		fprintf(stderr, "softvfio: attach undo: pending sync failed\n");
+	c->nr_domains--;
+	return rc;
+}
+
 int svf_container_attach_domain(struct svf_container *c, struct svf_domain *d)
 {
 	struct svf_dma *dma;
@@ -867,6 +949,9 @@ int svf_container_attach_domain(struct svf_container *c, struct svf_domain *d)
 		rc = replay_into(c, d);
 		if (rc)
 			goto out;
+	} else if (c->nr_dmas) {
+		rc = pin_all_into_first(c, d);
+		goto out;
 	}
 	c->domains[c->nr_domains++] = d;
 out:
@@ -886,10 +971,28 @@ int svf_container_detach_domain(struct svf_container *c, struct svf_domain *d)
 		rc = -ENOENT;
 		goto out;
 	}
-	if (c->nr_domains == 1) {
-		/* The last domain leaving releases the backend, as in Linux. */
-		remove_all(c);
-		c->type = 0;
+	if (c->nr_domains == 1 && !c->nr_emus) {
+		/* The container's last group leaving releases the backend, as in Linux. */
+		svf_type1_release_backend(c);
+	} else if (c->nr_domains == 1) {
+		/*
+		 * Emulated devices stay: the mappings stay too, unpinned (Linux's
+		 * unmap_unpin_reaccount); pages they pinned get pins of their own.
+		 */
+		struct svf_dma *dma;
+
+		rc = svf_emulated_take_own_pins(c);
+		if (rc)
+			goto out;
+		RB_FOREACH(dma, svf_dma_tree, &c->dmas) {
+			uint64_t done;
+
+			if (unmap_unpin_range(c, dma, dma->iova, dma->iova + dma->size, &done))
+				fprintf(stderr, "softvfio: detach: unmap of 0x%llx failed\n",
+					(unsigned long long)dma->iova);
+		}
+		if (pending_flush(c))
+			fprintf(stderr, "softvfio: detach: pending sync failed\n");
 	} else {
 		struct svf_dma *dma;
 
@@ -977,8 +1080,13 @@ int svf_container_check(struct svf_container *c)
 		CHECK(!prev || prev->iova + prev->size <= dma->iova, "mappings overlap at 0x%llx",
 		      (unsigned long long)dma->iova);
 		prev = dma;
-		if (!c->nr_domains)
+		if (!c->nr_domains) {
+			struct svf_vpfn *v;
+
+			RB_FOREACH(v, svf_vpfn_tree, &dma->vpfns)
+				pages += v->own_pin;
 			continue;
+		}
 		pages += dma->size / SVF_PGSIZE;
 		if (dma->partial)
 			continue;

@@ -20,11 +20,36 @@
 #endif
 #include <bsd/sys/tree.h>
 
+#include <softvfio/emulated.h>
 #include <softvfio/softvfio.h>
 
 #define SVF_MAX_DOMAINS 16
 #define SVF_PGSIZE      4096ULL
 #define SVF_MAX_IOVA_RANGES (SVF_MAX_DOMAINS * 4 + 1)
+#define SVF_MAX_EMULATED 16
+
+/* An emulated device attached to a container (emulated.c). Immutable after attach. */
+struct svf_emu_device {
+	struct svf_container *c;
+	struct svf_emu_ops ops;
+	void *opaque;
+};
+
+/*
+ * One IOVA page pinned by emulated devices (Linux's struct vfio_pfn).
+ * own_pin: the page was pinned through the pinner for this entry (no IOMMU
+ * domain held it); otherwise the mapping's own pin keeps it.
+ */
+struct svf_vpfn {
+	RB_ENTRY(svf_vpfn) node; /* keyed by iova, per mapping */
+	uint64_t iova;
+	uint64_t phys;
+	unsigned ref;
+	bool own_pin;
+};
+
+RB_HEAD(svf_vpfn_tree, svf_vpfn);
+RB_PROTOTYPE(svf_vpfn_tree, svf_vpfn, node, svf_vpfn_cmp);
 
 /* One user DMA mapping (Linux's struct vfio_dma). */
 struct svf_dma {
@@ -36,6 +61,8 @@ struct svf_dma {
 	int prot;               /* SVF_PROT_* */
 	bool vaddr_invalid;     /* UNMAP with FLAG_VADDR: pins and translations kept */
 	uint64_t *bitmap;       /* dirty bits, one per 4 KiB page, while tracking (dirty.c) */
+	struct svf_vpfn_tree vpfns; /* pages pinned by emulated devices (emulated.c) */
+	unsigned nr_vpfns;
 	/*
 	 * A failed unmap left some domains without translations for part of
 	 * the range; the next unmap finishes it (holes are skipped).
@@ -77,6 +104,9 @@ struct svf_container {
 	unsigned dma_avail;
 	unsigned vaddr_invalid_count;
 	bool dirty_tracking;            /* VFIO_IOMMU_DIRTY_PAGES_FLAG_START until STOP */
+	struct svf_emu_device *emus[SVF_MAX_EMULATED];
+	unsigned nr_emus;
+	uint64_t external_pins;         /* sum of svf_vpfn refs */
 	struct svf_domain *domains[SVF_MAX_DOMAINS]; /* domains[0] is the unmap walk's source */
 	unsigned nr_domains;
 
@@ -102,6 +132,13 @@ int svf_type1_dirty_get(struct svf_container *c, uint64_t iova, uint64_t size,
 int svf_type1_iova_ranges(struct svf_container *c, struct svf_iova_range *r, unsigned max,
 			  unsigned *nr);
 uint64_t svf_type1_pgsize_bitmap(struct svf_container *c);
+/* The mapping containing iova, or NULL. */
+struct svf_dma *svf_type1_dma_find(struct svf_container *c, uint64_t iova);
+/* Pages pinned through the pinner outside a mapping's own pin (emulated.c), for the counters. */
+void svf_type1_account_pin(struct svf_container *c, uint64_t pages);
+void svf_type1_account_unpin(struct svf_container *c, uint64_t pages);
+/* Drop every mapping and the backend: the container's last group left. */
+void svf_type1_release_backend(struct svf_container *c);
 void svf_type1_lock(struct svf_container *c);
 void svf_type1_unlock(struct svf_container *c);
 

@@ -7,7 +7,8 @@
  * page. Without an IOMMU that tracks dirtiness (the emulated VT-d does not
  * yet; Linux's type1 never asks one), every page pinned and mapped for DMA
  * must be assumed dirty: the bitmap is filled at START, at a map while
- * tracking, and again after every report, exactly as Linux does.
+ * tracking, and again after every report, exactly as Linux does. A
+ * container with only emulated devices reports just the pages they pin.
  *
  * Reporting ORs a mapping's bits into the caller's zeroed bitmap at the
  * mapping's page offset from the start of the query. A mapping that starts
@@ -52,13 +53,28 @@ static void bits_set(uint64_t *map, uint64_t first, uint64_t n)
 	}
 }
 
-/* Linux without IOMMU dirty tracking: every page pinned for DMA is dirty. */
-static void populate(struct svf_dma *dma)
+/*
+ * Linux without IOMMU dirty tracking: with an IOMMU domain every page pinned
+ * for DMA may be written, so all are dirty; with only emulated devices, just
+ * the pages they hold pinned are.
+ */
+static void populate(struct svf_container *c, struct svf_dma *dma)
 {
 	uint64_t n = dma_pages(dma);
+	struct svf_vpfn *v;
 
 	memset(dma->bitmap, 0, bitmap_words(n) * sizeof(uint64_t));
-	bits_set(dma->bitmap, 0, n);
+	if (c->nr_domains) {
+		bits_set(dma->bitmap, 0, n);
+		return;
+	}
+	RB_FOREACH(v, svf_vpfn_tree, &dma->vpfns)
+		bits_set(dma->bitmap, (v->iova - dma->iova) / SVF_PGSIZE, 1);
+}
+
+void svf_dirty_mark(struct svf_dma *dma, uint64_t iova)
+{
+	bits_set(dma->bitmap, (iova - dma->iova) / SVF_PGSIZE, 1);
 }
 
 int svf_dirty_dma_alloc(struct svf_container *c, struct svf_dma *dma)
@@ -71,7 +87,7 @@ int svf_dirty_dma_alloc(struct svf_container *c, struct svf_dma *dma)
 	if (!dma->bitmap)
 		return -ENOMEM;
 	c->st.bookkeeping_bytes += words * sizeof(uint64_t);
-	populate(dma);
+	populate(c, dma);
 	return 0;
 }
 
@@ -122,7 +138,6 @@ int svf_dirty_report(struct svf_container *c, struct svf_dma *dma, uint64_t base
 {
 	uint64_t first = (dma->iova - base) / SVF_PGSIZE, n = dma_pages(dma);
 
-	(void)c;
 	if (!dma->bitmap)
 		return 0;
 	/* The caller checked the bitmap's size against the query; stay inside it anyway. */
@@ -140,6 +155,6 @@ int svf_dirty_report(struct svf_container *c, struct svf_dma *dma, uint64_t base
 		if (shift && (w >> (64 - shift)))
 			user[word + 1] |= w >> (64 - shift);
 	}
-	populate(dma); /* reported pages stay dirty: they are still pinned and mapped */
+	populate(c, dma); /* reported pages stay dirty while pinned */
 	return 0;
 }

@@ -23,4 +23,7 @@ void svf_dirty_dma_free(struct svf_container *c, struct svf_dma *dma);
 int svf_dirty_report(struct svf_container *c, struct svf_dma *dma, uint64_t base,
 		     uint64_t *user, uint64_t user_bytes);
 
+/* An emulated device pinned the page at iova of dma: it is dirty. */
+void svf_dirty_mark(struct svf_dma *dma, uint64_t iova);
+
 #endif

@@ -44,8 +44,8 @@ static long check_extension(struct svf_container *c, unsigned long ext)
 	case VFIO_UNMAP_ALL:
 		return 1;
 	case VFIO_UPDATE_VADDR:
-		/* Only once the type1 backend holds the container (no emulated devices yet). */
-		return c->type != 0;
+		/* Only once the type1 backend holds the container, and never with emulated devices. */
+		return c->type != 0 && !c->nr_emus;
 	case VFIO_DMA_CC_IOMMU:
 		if (!c->type)
 			return 0;
@@ -63,7 +63,7 @@ static long set_iommu(struct svf_container *c, unsigned long type)
 	if (type != VFIO_TYPE1_IOMMU && type != VFIO_TYPE1v2_IOMMU)
 		return -EINVAL;
 	/* Linux: no group in the container, or a driver already set. */
-	if (!c->nr_domains || c->type)
+	if ((!c->nr_domains && !c->nr_emus) || c->type)
 		return -EINVAL;
 	c->type = (int)type;
 	return 0;
@@ -134,7 +134,8 @@ static long unmap_dma(struct svf_container *c, struct vfio_iommu_type1_dma_unmap
 		if (!bitmap_fits(u->size, bm))
 			return -EINVAL;
 	}
-	/* Row 4 (VADDR with an emulated device: EBUSY) needs emulated devices, which do not exist yet. */
+	if ((u->flags & VFIO_DMA_UNMAP_FLAG_VADDR) && c->nr_emus) /* row 4 */
+		return -EBUSY;
 	rc = svf_type1_unmap(c, u->iova, u->size, u->flags, bm, &unmapped);
 	if (rc)
 		return rc;

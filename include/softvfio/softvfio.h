@@ -26,6 +26,7 @@
 
 #include <linux/vfio.h>
 
+#include <softvfio/emulated.h>
 #include <softvfio/fault.h>
 #include <softvfio/iommu.h>
 #include <softvfio/pin.h>
