@@ -547,20 +547,51 @@ int svf_type1_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64
 }
 
 /*
+ * With real frame numbers, the new vaddr of a VADDR update must address the
+ * very pages the mapping holds pinned (a live-update VMM that remaps guest
+ * memory elsewhere would otherwise have the device and the CPU see
+ * different memory). Linux does not check; softvfio refuses with -EINVAL.
+ * Without real frames (no pagemap access) nothing can be compared.
+ */
+static int vaddr_same_pages(struct svf_container *c, struct svf_dma *dma, uint64_t vaddr)
+{
+	if (!c->nr_domains || svf_pinner_backend(c->pinner) != SVF_BACKEND_PROCESS ||
+	    !svf_pinner_pfns_real(c->pinner))
+		return 0;
+	for (uint64_t off = 0; off < dma->size;) {
+		uint64_t phys, len, want;
+
+		if (svf_iommu_phys_run(c->domains[0], dma->iova + off, dma->size - off, &phys, &len)) {
+			off += SVF_PGSIZE; /* a hole of a partial mapping */
+			continue;
+		}
+		for (uint64_t i = 0; i < len; i += SVF_PGSIZE) {
+			if (svf_pinner_lookup(c->pinner, vaddr + off + i, &want) ||
+			    want != phys + i)
+				return -EINVAL;
+		}
+		off += len;
+	}
+	return 0;
+}
+
+/*
  * MAP_DMA with FLAG_VADDR (row 6): re-attach a vaddr to exactly the mapping
  * whose vaddr was invalidated. Pins and translations never changed, and
  * unpinning keeps using the vaddr the pages were pinned through.
- * TODO(vaddr issue): check on the process backend that the new vaddr
- * addresses the same pages.
  */
 int svf_type1_map_vaddr(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64_t size)
 {
 	struct svf_dma *dma = dma_first_ending_after(c, iova);
+	int rc;
 
 	if (!dma || dma->iova > iova + size - 1)
 		return -ENOENT;
 	if (!dma->vaddr_invalid || dma->iova != iova || dma->size != size)
 		return -EINVAL;
+	rc = vaddr_same_pages(c, dma, vaddr);
+	if (rc)
+		return rc;
 	dma->vaddr = vaddr;
 	dma->vaddr_invalid = false;
 	c->vaddr_invalid_count--;
@@ -1094,7 +1125,7 @@ int svf_container_check(struct svf_container *c)
 			uint64_t want, phys;
 			int prot;
 
-			if (svf_pinner_lookup(c->pinner, dma->vaddr + off, &want))
+			if (svf_pinner_lookup(c->pinner, dma->pin_vaddr + off, &want))
 				continue; /* the process unmapped it; the pin still holds the frame */
 			for (unsigned i = 0; i < c->nr_domains; i++) {
 				int lrc = svf_iommu_iova_to_phys(c->domains[i], dma->iova + off, &phys,

@@ -746,8 +746,16 @@ static int proc_lookup(struct svf_pinner *p, uint64_t vaddr, uint64_t *phys)
 
 	svf_pin_assert_held(p);
 	pagemap_read(s, vaddr, 1);
-	if (!batch_frame(p, vaddr, 0, &pfn))
-		return -EFAULT;
+	if (!batch_frame(p, vaddr, 0, &pfn)) {
+		uint64_t ok = 0;
+
+		/* Not faulted in yet (e.g. a second view of shared memory): pinning would populate it. */
+		if (populate(vaddr, 1, false, &ok) || !ok)
+			return -EFAULT;
+		pagemap_read(s, vaddr, 1);
+		if (!batch_frame(p, vaddr, 0, &pfn))
+			return -EFAULT;
+	}
 	*phys = pfn << SVF_PAGE_SHIFT;
 	return 0;
 }

@@ -274,6 +274,50 @@ static void test_unmap_allocates_nothing(void **state)
 	}
 }
 
+/*
+ * VADDR update on the process backend: the new vaddr must address the same
+ * pages. A memfd mapped twice passes; unrelated memory is refused (when
+ * pagemap gives real frames; without them nothing can be compared).
+ */
+static void test_vaddr_update_same_pages(void **state)
+{
+	(void)state;
+	struct th_fixture f = open_or_fail(SVF_POLICY_GATHER, SVF_BACKEND_PROCESS, 0, 0);
+	const size_t len = 8 * PG;
+	int fd = memfd_create("softvfio-test", 0);
+	uint8_t *a, *b, *other = th_alloc_mem(len);
+	uint64_t sz;
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)len), 0);
+	a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(a != MAP_FAILED && b != MAP_FAILED && other);
+	memset(a, 7, len);
+	memset(other, 9, len);
+
+	assert_int_equal(th_map(f.c, 0x100000, (uintptr_t)a, len, TH_RW), 0);
+	assert_int_equal(th_unmap(f.c, 0x100000, len, VFIO_DMA_UNMAP_FLAG_VADDR, &sz), 0);
+	assert_int_equal(sz, len);
+	if (svf_pinner_pfns_real(f.p)) {
+		assert_int_equal(th_map(f.c, 0x100000, (uintptr_t)other, len, VFIO_DMA_MAP_FLAG_VADDR),
+				 -EINVAL);
+		/* b was never touched: the check faults it in, as pinning would. */
+		assert_int_equal(th_map(f.c, 0x100000, (uintptr_t)b, len, VFIO_DMA_MAP_FLAG_VADDR), 0);
+	} else {
+		assert_int_equal(th_map(f.c, 0x100000, (uintptr_t)other, len, VFIO_DMA_MAP_FLAG_VADDR),
+				 0);
+	}
+	assert_int_equal(svf_container_check(f.c), 0);
+	assert_int_equal(th_unmap(f.c, 0x100000, len, 0, &sz), 0);
+	assert_int_equal(th_stats(f.c).pinned_now, 0);
+	close_checked(&f);
+	munmap(a, len);
+	munmap(b, len);
+	th_free_mem(other, len);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_process_shared_pages),
 		cmocka_unit_test(test_last_domain_detach),
 		cmocka_unit_test(test_unmap_allocates_nothing),
+		cmocka_unit_test(test_vaddr_update_same_pages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
