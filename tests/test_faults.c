@@ -32,6 +32,36 @@ static uint64_t va(const struct scenario *s, uint64_t off)
 	return s->backend == SVF_BACKEND_PROCESS ? (uintptr_t)mem + off : off;
 }
 
+static void dirty_op(struct svf_container *c, uint32_t flag, uint64_t iova, uint64_t size)
+{
+	static uint64_t bits[8];
+	struct {
+		struct vfio_iommu_type1_dirty_bitmap h;
+		struct vfio_iommu_type1_dirty_bitmap_get g;
+	} r = { .h = { .argsz = sizeof(r), .flags = flag },
+		.g = { .iova = iova, .size = size,
+		       .bitmap = { .pgsize = PG, .size = sizeof(bits), .data = (__u64 *)bits } } };
+
+	softvfio_ioctl(c, VFIO_IOMMU_DIRTY_PAGES, &r);
+}
+
+static void unmap_dirty(struct svf_container *c, uint64_t iova, uint64_t size)
+{
+	static uint64_t bits[8];
+	uint64_t buf[sizeof(struct vfio_iommu_type1_dma_unmap) / 8 + 3] = { 0 };
+	struct vfio_iommu_type1_dma_unmap *u = (void *)buf;
+	struct vfio_bitmap *bm = (void *)u->data;
+
+	u->argsz = sizeof(*u) + sizeof(*bm);
+	u->flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
+	u->iova = iova;
+	u->size = size;
+	bm->pgsize = PG;
+	bm->size = sizeof(bits);
+	bm->data = (__u64 *)bits;
+	softvfio_ioctl(c, VFIO_IOMMU_UNMAP_DMA, u);
+}
+
 /* The operations under test; their results are allowed to be errors. */
 static void run_ops(const struct scenario *s, struct th_fixture *f, struct svf_domain *d2)
 {
@@ -46,6 +76,17 @@ static void run_ops(const struct scenario *s, struct th_fixture *f, struct svf_d
 	th_unmap(f->c, 0x200000, 16 * PG, 0, &sz);
 	th_map(f->c, 0x400000, va(s, 0), 32 * PG, TH_RW); /* same pages again */
 	th_unmap(f->c, 0x100000, 0x300000, 0, &sz);
+
+	/* Dirty tracking: START (a bitmap per mapping), a map while tracking, GET, unmap+bitmap. */
+	dirty_op(f->c, VFIO_IOMMU_DIRTY_PAGES_FLAG_START, 0, 0);
+	th_map(f->c, 0x500000, va(s, 64 * PG), 16 * PG, TH_RW);
+	dirty_op(f->c, VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP, 0x400000, 32 * PG);
+	unmap_dirty(f->c, 0x500000, 16 * PG);
+	dirty_op(f->c, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP, 0, 0);
+
+	/* VADDR: invalidate, then re-attach the same pages. */
+	th_unmap(f->c, 0x400000, 32 * PG, VFIO_DMA_UNMAP_FLAG_VADDR, &sz);
+	th_map(f->c, 0x400000, va(s, 0), 32 * PG, VFIO_DMA_MAP_FLAG_VADDR);
 }
 
 static void walk(const struct scenario *s)
