@@ -522,7 +522,9 @@ int svf_type1_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64
 	c->dma_avail--;
 	c->st.bookkeeping_bytes += sizeof(*dma);
 
+	svf_pinner_sample_begin(c->pinner); /* limits sampled once per MAP_DMA, as Linux */
 	rc = pin_map_dma(c, dma); /* row 11 */
+	svf_pinner_sample_end(c->pinner);
 	if (rc) {
 		if (dma->partial) {
 			/* An undo failed: the remainder stays as a mapping to unmap later. */

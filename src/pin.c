@@ -170,12 +170,50 @@ static bool memlock_limit_pages(const struct svf_pinner *p, uint64_t *limit)
 	return true;
 }
 
+void svf_pinner_sample_begin(struct svf_pinner *p)
+{
+	pin_lock(p);
+	p->sample_open = true;
+	p->sample_thread = pthread_self();
+	p->sample_have_limit = false;
+	p->sample_cap = -1;
+	pin_unlock(p);
+}
+
+void svf_pinner_sample_end(struct svf_pinner *p)
+{
+	pin_lock(p);
+	p->sample_open = false;
+	pin_unlock(p);
+}
+
+static bool in_window(const struct svf_pinner *p)
+{
+	return p->sample_open && pthread_equal(p->sample_thread, pthread_self());
+}
+
 /* Charge npages to the process-wide count. 0 or -ENOMEM (over the limit). */
 static int locked_charge(struct svf_pinner *p, uint64_t npages)
 {
+	const bool window = in_window(p);
 	uint64_t limit = 0, cur, next;
-	bool limited = memlock_limit_pages(p, &limit);
-	bool cap_known = false, cap = false;
+	bool limited, cap_known = false, cap = false;
+
+	if (window && p->sample_have_limit) {
+		limited = p->sample_limited;
+		limit = p->sample_limit_pages;
+	} else {
+		limited = memlock_limit_pages(p, &limit);
+		if (window) {
+			p->sample_have_limit = true;
+			p->sample_limited = limited;
+			p->sample_limit_pages = limit;
+		}
+	}
+	if (window && p->sample_cap >= 0) {
+		cap_known = true;
+		cap = p->sample_cap;
+	}
 
 	svf_pin_assert_held(p);
 	cur = atomic_load_explicit(&process_locked_pages, memory_order_relaxed);
@@ -187,6 +225,8 @@ static int locked_charge(struct svf_pinner *p, uint64_t npages)
 			if (!cap_known) {
 				cap = has_cap_ipc_lock();
 				cap_known = true;
+				if (window)
+					p->sample_cap = cap;
 			}
 			if (!cap)
 				return -ENOMEM;

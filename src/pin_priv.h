@@ -86,6 +86,18 @@ struct svf_pinner {
 	_Atomic uint64_t unpins;         /* svf_unpin_run calls */
 	_Atomic uint64_t pin_failures;   /* svf_pin_run calls that returned an error */
 
+	/*
+	 * Limit sampling window (svf_pinner_sample_begin/end), protected by
+	 * lock: while open for sample_thread, RLIMIT_MEMLOCK is read once and
+	 * CAP_IPC_LOCK at most once, instead of on every pin.
+	 */
+	bool sample_open;
+	pthread_t sample_thread;
+	bool sample_have_limit;          /* sampled: limited, limit_pages valid */
+	bool sample_limited;
+	uint64_t sample_limit_pages;
+	int sample_cap;                  /* -1 not asked yet, else 0/1 */
+
 	void *priv;                      /* backend state; lifetime = the pinner's */
 };
 

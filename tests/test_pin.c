@@ -873,6 +873,57 @@ static void test_memlock_cap_ipc_lock(void **state)
 	run_child(child_memlock_cap);
 }
 
+/*
+ * Child: inside a sampling window the limit still holds, read once: with
+ * RLIMIT_MEMLOCK at 64 KiB and no CAP_IPC_LOCK, 16 single-page pins fit and
+ * the 17th is -ENOMEM; a limit raised inside the window is not seen until the
+ * next window; CAP_IPC_LOCK is sampled once too (dropped mid-window, the
+ * window still knows it had it).
+ */
+static void child_sample_window(void)
+{
+	struct rlimit rl = { .rlim_cur = 64 << 10, .rlim_max = 1 << 20 };
+	struct svf_pinner_config cfg = { .backend = SVF_BACKEND_SYNTHETIC,
+					 .layout = SVF_LAYOUT_FRAG4K };
+	struct svf_pinner *s;
+	uint64_t phys, n;
+
+	CHILD_CHECK(setrlimit(RLIMIT_MEMLOCK, &rl) == 0);
+	CHILD_CHECK(svf_pinner_create(&cfg, &s) == 0);
+
+	/* With the capability sampled at the first over-limit pin: the window keeps it. */
+	svf_pinner_sample_begin(s);
+	for (uint64_t i = 0; i < 17; i++)
+		CHILD_CHECK(svf_pin_run(s, i * PG, 1, false, &phys, &n) == 0 && n == 1);
+	CHILD_CHECK(drop_caps(1ULL << CAP_IPC_LOCK) == 0);
+	CHILD_CHECK(svf_pin_run(s, 17 * PG, 1, false, &phys, &n) == 0);
+	svf_pinner_sample_end(s);
+	/* Outside the window the dropped capability is seen at once. */
+	CHILD_CHECK(svf_pin_run(s, 18 * PG, 1, false, &phys, &n) == -ENOMEM);
+	svf_unpin_run(s, 0, 0, 18);
+
+	svf_pinner_sample_begin(s);
+	for (uint64_t i = 0; i < 16; i++)
+		CHILD_CHECK(svf_pin_run(s, i * PG, 1, false, &phys, &n) == 0);
+	CHILD_CHECK(svf_pin_run(s, 16 * PG, 1, false, &phys, &n) == -ENOMEM);
+	rl.rlim_cur = 1 << 20;
+	CHILD_CHECK(setrlimit(RLIMIT_MEMLOCK, &rl) == 0);
+	CHILD_CHECK(svf_pin_run(s, 16 * PG, 1, false, &phys, &n) == -ENOMEM); /* sampled */
+	svf_pinner_sample_end(s);
+	CHILD_CHECK(svf_pin_run(s, 16 * PG, 1, false, &phys, &n) == 0); /* sampled anew */
+	CHILD_CHECK(svf_pinner_pinned_pages(s) == 17);
+	svf_unpin_run(s, 0, 0, 17);
+	svf_pinner_destroy(s);
+}
+
+static void test_sample_window(void **state)
+{
+	(void)state;
+	if (!have_cap(CAP_IPC_LOCK))
+		skip(); /* the first half needs the capability to drop */
+	run_child(child_sample_window);
+}
+
 /* Child: without CAP_SYS_ADMIN pagemap hides frames; the virtual page stands in. */
 static void child_pfnless(void)
 {
@@ -1234,6 +1285,7 @@ int main(void)
 		cmocka_unit_test(test_proc_destroy_with_pins),
 		cmocka_unit_test(test_memlock_limit),
 		cmocka_unit_test(test_memlock_cap_ipc_lock),
+		cmocka_unit_test(test_sample_window),
 		cmocka_unit_test(test_proc_pfnless_pagemap),
 		cmocka_unit_test(test_synth_contig),
 		cmocka_unit_test(test_synth_frag4k),

@@ -87,6 +87,16 @@ int svf_pin_run(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bool writ
 		uint64_t *phys, uint64_t *pinned);
 
 /*
+ * Open a limit-sampling window for the calling thread: until
+ * svf_pinner_sample_end(), the pins it makes read RLIMIT_MEMLOCK once and
+ * CAP_IPC_LOCK at most once, instead of on every run (Linux samples both
+ * once per pinning call; the container opens one window per MAP_DMA).
+ * Pins from other threads keep sampling on their own. Never fails.
+ */
+void svf_pinner_sample_begin(struct svf_pinner *p);
+void svf_pinner_sample_end(struct svf_pinner *p);
+
+/*
  * Release npages pages pinned from vaddr whose frames start at phys (a run,
  * or any part of one, that svf_pin_run returned). Uncharges the locked memory.
  * Never fails.
