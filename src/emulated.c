@@ -320,15 +320,8 @@ int svf_emulated_take_own_pins(struct svf_container *c)
 	return 0;
 
 err_undo:
-	RB_FOREACH(dma, svf_dma_tree, &c->dmas) {
-		RB_FOREACH(v, svf_vpfn_tree, &dma->vpfns) {
-			if (!v->own_pin)
-				continue;
-			svf_unpin_run(c->pinner, dma->pin_vaddr + (v->iova - dma->iova), v->phys, 1);
-			svf_type1_account_unpin(c, 1);
-			v->own_pin = false;
-		}
-	}
+	RB_FOREACH(dma, svf_dma_tree, &c->dmas)
+		svf_emulated_drop_own_pins(c, dma);
 	return rc;
 }
 
