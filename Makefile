@@ -5,7 +5,9 @@
 
 BUILD      ?= build
 MESON      ?= meson
-DEB_PKGS   := gcc make meson ninja-build pkg-config libcmocka-dev libbsd-dev linux-libc-dev python3
+# libtsan2: GCC's ThreadSanitizer runtime, for make tsan.
+DEB_PKGS   := gcc make meson ninja-build pkg-config libcmocka-dev libbsd-dev linux-libc-dev python3 \
+              libtsan2
 
 .PHONY: all deps build run check asan tsan bench clean
 
@@ -41,7 +43,7 @@ asan: deps
 	$(MESON) test -C $(BUILD)-asan --print-errorlogs
 
 tsan: deps
-	[ -f $(BUILD)-tsan/build.ninja ] || CC=clang $(MESON) setup $(BUILD)-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug
+	[ -f $(BUILD)-tsan/build.ninja ] || CC=gcc $(MESON) setup $(BUILD)-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debugoptimized
 	ninja -C $(BUILD)-tsan
 	$(MESON) test -C $(BUILD)-tsan --print-errorlogs
 

@@ -21,15 +21,19 @@
  * Policies: strict waits and unpins per chunk; batched syncs at the end of
  * every mapping (the seed); gather merges adjacent ranges in the gather and
  * syncs only when the list is full or at the end of the request, so many
- * small mappings share waits.
+ * small mappings share waits; lazy is gather whose pending list is a flush
+ * queue (flushq.h): the request returns without syncing, and the queue is
+ * flushed when full (lazy_queue_cap), by the container's timer thread, or
+ * by any request that flushes.
  *
  * Invariants (checked by svf_container_check and the emulated IOMMU):
  *  - a page is unpinned only after the sync covering its invalidation has
  *    returned 0 (pending_unpin is reached only from pending_flush after a
  *    successful sync, or from the strict path after a waiting unmap);
- *  - every request that may leave regions pending ends with pending_flush,
- *    so nothing is pending between requests unless a sync failed (then the
- *    pages stay pinned, and the next request retries the sync);
+ *  - every request that may leave regions pending ends with pending_flush
+ *    (lazy: except unmap, whose queue the timer flushes), so nothing is
+ *    pending between requests unless a sync failed (then the pages stay
+ *    pinned, and the next request retries the sync) or the policy is lazy;
  *  - st.pinned_now == pages of live mappings + pages on the pending list.
  *
  * Lock: c->lock, taken by the public entry points and by uapi.c.
@@ -42,6 +46,8 @@
 
 #include "container_priv.h"
 #include "dirty.h"
+#include "dmacheck.h"
+#include "flushq.h"
 #include "emulated.h"
 
 static int svf_dma_cmp(const struct svf_dma *a, const struct svf_dma *b)
@@ -187,6 +193,8 @@ static void pending_add(struct svf_container *c, uint64_t iova, uint64_t phys, u
 	p->pin = (struct svf_pin_region){ .vaddr = vaddr, .phys = phys, .npages = len / SVF_PGSIZE };
 	if (c->nr_pending > c->st.regions_pending_peak)
 		c->st.regions_pending_peak = c->nr_pending;
+	if (c->flushq && c->nr_pending == 1)
+		svf_flushq_arm(c->flushq); /* lazy: the timeout runs from the oldest region */
 }
 
 /* Waiting unmap of [start, end) from d, skipping holes. 0 or errno. */
@@ -289,6 +297,8 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 			*done = iova;
 		}
 		if (c->nr_pending == c->batch_cap) {
+			if (c->flushq)
+				c->st.lazy_flush_full++;
 			rc = pending_flush(c);
 			if (rc) {
 				dma->partial = true;
@@ -296,8 +306,8 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 			}
 		}
 	}
-	if (c->policy == SVF_POLICY_BATCHED || c->policy == SVF_POLICY_LAZY) {
-		/* The seed syncs once per mapping, at its end. */
+	if (c->policy == SVF_POLICY_BATCHED) {
+		/* The seed syncs once per mapping, at its end (lazy leaves it to flushq.h). */
 		rc = pending_flush(c);
 		if (rc)
 			return rc;
@@ -314,6 +324,7 @@ err_chunk:
 
 static void dma_free(struct svf_container *c, struct svf_dma *dma)
 {
+	svf_dmacheck_unmapped(c->dmachk, dma->iova, dma->size);
 	if (dma->vaddr_invalid)
 		c->vaddr_invalid_count--;
 	if (dma->nr_vpfns)
@@ -512,6 +523,11 @@ int svf_type1_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64
 	dma = calloc(1, sizeof(*dma));
 	if (!dma)
 		return -ENOMEM;
+	rc = svf_dmacheck_map(c->dmachk, iova, size); /* check mode: IOVA stamps cleared */
+	if (rc) {
+		free(dma);
+		return rc;
+	}
 	dma->iova = iova;
 	dma->size = size;
 	dma->vaddr = vaddr;
@@ -705,7 +721,9 @@ again:
 		total += sz;
 		dma = next;
 	}
-	frc = pending_flush(c);
+	/* Lazy returns with the regions queued (flushq.h). */
+	frc = c->policy == SVF_POLICY_LAZY ? 0 : pending_flush(c);
+	svf_dmacheck_returned(c->dmachk);
 	if (!rc)
 		rc = frc;
 	if (!rc)
@@ -748,6 +766,8 @@ void svf_container_default_config(struct svf_container_config *cfg)
 	cfg->batch_cap = SVF_DEFAULT_BATCH_CAP;
 	cfg->dma_entry_limit = SVF_DEFAULT_DMA_ENTRY_LIMIT;
 	cfg->attach_default_domain = true;
+	cfg->lazy_queue_cap = SVF_DEFAULT_LAZY_QUEUE_CAP;
+	cfg->lazy_timeout_us = SVF_DEFAULT_LAZY_TIMEOUT_US;
 }
 
 int svf_container_create(const struct svf_container_config *ucfg, struct svf_container **out)
@@ -767,6 +787,10 @@ int svf_container_create(const struct svf_container_config *ucfg, struct svf_con
 		cfg.batch_cap = SVF_DEFAULT_BATCH_CAP;
 	if (!cfg.dma_entry_limit)
 		cfg.dma_entry_limit = SVF_DEFAULT_DMA_ENTRY_LIMIT;
+	if (cfg.policy == SVF_POLICY_LAZY) /* the pending list is the flush queue */
+		cfg.batch_cap = cfg.lazy_queue_cap ? cfg.lazy_queue_cap : SVF_DEFAULT_LAZY_QUEUE_CAP;
+	if (!cfg.lazy_timeout_us)
+		cfg.lazy_timeout_us = SVF_DEFAULT_LAZY_TIMEOUT_US;
 
 	if (svf_should_fail(SVF_FAULT_ALLOC))
 		return -ENOMEM;
@@ -816,8 +840,26 @@ int svf_container_create(const struct svf_container_config *ucfg, struct svf_con
 		if (rc)
 			goto err_domain;
 	}
+	if (cfg.dma_check) {
+		rc = svf_pinner_enable_check(c->pinner);
+		if (!rc)
+			rc = svf_dmacheck_create(true, &c->dmachk);
+		if (rc)
+			goto err_check;
+	}
+	if (c->policy == SVF_POLICY_LAZY) {
+		rc = svf_flushq_start(c, cfg.lazy_timeout_us * 1000, pending_flush, &c->flushq);
+		if (rc)
+			goto err_check;
+	}
 	*out = c;
 	return 0;
+
+err_check:
+	svf_dmacheck_destroy(c->dmachk);
+	if (!c->own_domain)
+		goto err_pinner;
+	svf_container_detach_domain(c, c->own_domain);
 
 err_domain:
 	svf_domain_free(c->own_domain);
@@ -842,7 +884,7 @@ static void remove_all(struct svf_container *c)
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (!svf_type1_unmap(c, 0, 0, VFIO_DMA_UNMAP_FLAG_ALL, NULL, &unmapped) &&
-		    !c->nr_pending)
+		    !pending_flush(c) && !c->nr_pending)
 			return;
 	}
 	if (c->nr_dmas || c->nr_pending)
@@ -860,6 +902,8 @@ void svf_container_destroy(struct svf_container *c)
 {
 	if (!c)
 		return;
+	svf_flushq_stop(c->flushq); /* lazy: remove_all below flushes what is queued */
+	c->flushq = NULL;
 	pthread_mutex_lock(&c->lock);
 	remove_all(c);
 	c->nr_domains = 0;
@@ -872,6 +916,7 @@ void svf_container_destroy(struct svf_container *c)
 		svf_pinner_destroy(c->pinner);
 	free(c->pending_pins);
 	free(c->pending);
+	svf_dmacheck_destroy(c->dmachk);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -1084,6 +1129,7 @@ void svf_container_get_stats(struct svf_container *c, struct svf_stats *out)
 	}
 	if (c->own_unit && !nseen)
 		svf_iommu_add_stats(c->own_unit, out);
+	svf_dmacheck_add_stats(c->dmachk, out);
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -117,6 +117,16 @@ struct svf_container {
 	struct svf_gather gather;       /* on domains[0], between syncs */
 
 	struct svf_stats st;            /* container-side counters */
+
+	/*
+	 * Issue 5 (device, lazy): the DMA state devices and check mode use
+	 * (dmacheck.h; created with the container in check mode, else by the
+	 * first device; written under lock, read by device threads as that
+	 * header says) and the lazy policy's flush timer (flushq.h; lazy only,
+	 * immutable after create).
+	 */
+	struct svf_dmacheck *dmachk;
+	struct svf_flushq *flushq;
 };
 
 /* container.c, lock held */

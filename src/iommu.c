@@ -485,6 +485,16 @@ int svf_iommu_translate(struct svf_domain *d, uint64_t iova, int access, uint64_
 	return d->unit->ops->translate(d, iova, access, phys);
 }
 
+void svf_iommu_dma_begin(struct svf_domain *d)
+{
+	d->unit->ops->dma_begin(d);
+}
+
+void svf_iommu_dma_end(struct svf_domain *d)
+{
+	d->unit->ops->dma_end(d);
+}
+
 bool svf_iommu_check_unpin(struct svf_domain *d, uint64_t iova, uint64_t phys, uint64_t len)
 {
 	struct svf_iommu *u = d->unit;

@@ -89,6 +89,9 @@ struct svf_iommu_ops {
 
 	/* Device path, see svf_iommu_translate(). */
 	int (*translate)(struct svf_domain *d, uint64_t iova, int access, uint64_t *phys);
+	/* Device access sections, see svf_iommu_dma_begin(). Never fail. */
+	void (*dma_begin)(struct svf_domain *d);
+	void (*dma_end)(struct svf_domain *d);
 
 	/*
 	 * Unpin check: could anything of the unit still translate (d, iova

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The softvfio command: replay vfio-trace files, run the bundled example
- * session, run the unmap benchmark.
+ * The softvfio command: the benchmark of every flush policy (run, bench),
+ * replay vfio-trace files and the bundled example session, the unmap
+ * benchmark of the seed issue.
  *
  * Exit status: 0 when the command did its job (an operation's errno in a
  * trace is a result, not a failure), 1 when the environment failed it
@@ -17,40 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
+#include "bench_common.h"
+#include "bench_translate.h"
 #include "bench_unmap.h"
 #include "replay.h"
+#include "session.h"
 
 #define EXIT_USAGE 2
-
-/*
- * The session `softvfio run` replays, kept byte for byte equal to
- * tests/traces/vmm-session.trace (run_traces.sh checks it with --show-trace).
- */
-static const char session_trace[] =
-	"# A VMM session, as QEMU drives a type1 container for an assigned device:\n"
-	"# guest RAM and ROM come from one arena (the guest's memory) and IOVAs are\n"
-	"# guest physical addresses. Replayed by `softvfio run`.\n"
-	"arena 64M\n"
-	"info                                # what the IOMMU offers before anything is mapped\n"
-	"map 0x0 0xa0000 0 rw                # guest RAM below the legacy VGA window (640 KiB)\n"
-	"map 0xc0000 0x20000 0xc0000 r       # option ROM: the device may only read it\n"
-	"map 0x100000 3M 0x100000 rw         # guest RAM from 1 MiB up\n"
-	"map 0x100000 4K 0x100000 rw         # the same IOVA a second time: EEXIST\n"
-	"map 0x80000 0x40000 0x80000 rw      # overlaps the RAM below 640 KiB: EEXIST\n"
-	"map 0x400000 4K 0x400000 -          # neither read nor write: EINVAL\n"
-	"map 0xfee00000 4K 0x800000 rw       # the x86 MSI window is reserved: EINVAL\n"
-	"map 0x100000000 2M 0x1000000 rw     # RAM above 4 GiB\n"
-	"map 0x200000000 64K 0x2000000 w     # a NIC's receive ring: the device only writes\n"
-	"map 0x200010000 64K 64M rw          # past the arena, in its guard: EFAULT\n"
-	"info                                # five mappings live\n"
-	"unmap 0x140000 64K                  # a balloon page inside RAM bisects it: EINVAL\n"
-	"unmap 0xc0000 0x20000               # the option ROM goes away\n"
-	"unmap 0x0 0x200000                  # ends inside the RAM from 1 MiB: EINVAL\n"
-	"unmap 0x100000000 2M                # a DIMM is unplugged\n"
-	"unmap 0x300000000 1G                # nothing is mapped there: size 0\n"
-	"info\n"
-	"unmap 0 0 all                       # the VMM shuts down\n"
-	"info\n";
 
 static const char main_help[] =
 	"Usage: softvfio COMMAND [OPTIONS] [ARGS]\n"
@@ -61,9 +36,13 @@ static const char main_help[] =
 	"it with the requests and structs of <linux/vfio.h>.\n"
 	"\n"
 	"Commands:\n"
+	"  run              the main job: 'bench' on built-in workloads, with a chart\n"
+	"                   (run --session: replay the bundled example VMM session)\n"
+	"  bench            run workloads (VM lifecycle, small mappings, vIOMMU churn,\n"
+	"                   traces) under every flush policy; table, JSON, SVG chart\n"
 	"  replay TRACE     run a vfio-trace v1 file, one result line per operation\n"
-	"  run              replay the bundled example VMM session and print counters\n"
 	"  bench-unmap      time unmapping one large, fragmented mapping per flush policy\n"
+	"  bench-translate  translation cost per page, unmap latency while devices DMA\n"
 	"  help [COMMAND]   show this text, or a command's\n"
 	"\n"
 	"Run 'softvfio COMMAND --help' for a command's options.\n"
@@ -98,7 +77,8 @@ static const char replay_help[] =
 	"  dirty get IOVA SIZE PGSIZE   VFIO_IOMMU_DIRTY_PAGES get; prints bitmap=...\n"
 	"  info                         VFIO_IOMMU_GET_INFO: pgsizes, ranges, avail\n"
 	"  dma read IOVA SIZE | dma write IOVA SIZE BYTE\n"
-	"                               device DMA; prints 'skip' (no device yet)\n"
+	"                               a device DMA through the IOMMU; prints\n"
+	"                               sum=0x... (read) or 'fault iova=0x...'\n"
 	"\nThe format is specified in shared/spec/vfio-trace.md and docs/softvfio.1.md.\n"
 	"\n"
 	"Options:\n"
@@ -118,20 +98,103 @@ static const char replay_help[] =
 	"(ulimit -l) bounds what a trace can map at once unless you have CAP_IPC_LOCK.\n";
 
 static const char run_help[] =
-	"Usage: softvfio run [OPTIONS]\n"
+	"Usage: softvfio run [--svg FILE | --no-chart] [--json FILE] [BENCH OPTIONS]\n"
+	"       softvfio run --session [--driver D] [--backend B] [--layout L] [--policy P]\n"
+	"                    [--check-unpin]\n"
+	"       softvfio run --show-trace\n"
 	"\n"
-	"Replay the example VMM session bundled in the binary (guest RAM and ROM\n"
-	"mapped, overlapping and bisecting requests refused with Linux's errnos, the\n"
-	"MSI window and an inaccessible address refused, info, unmaps, unmap-all),\n"
-	"print its result lines, then the container's counters, one per line.\n"
+	"The main job: 'softvfio bench' on its built-in workloads (see 'softvfio bench\n"
+	"--help'), every workload under every flush policy, one after the other:\n"
+	"  - VM lifecycle of an 8 GiB synthetic guest, fully fragmented (4 KiB pages);\n"
+	"  - VM lifecycle of a 64 GiB synthetic guest in 2 MiB runs;\n"
+	"  - VM lifecycle of a 256 MiB guest in this process's real memory (mlock()ed:\n"
+	"    needs CAP_IPC_LOCK or RLIMIT_MEMLOCK of 256 MiB; without, it is reported as\n"
+	"    skipped and the rest runs);\n"
+	"  - 8192 mappings of 4 KiB and 4096 of 64 KiB, unmapped one by one, then all;\n"
+	"  - vIOMMU churn: 100000 buffers of 4 KiB, 256 in flight;\n"
+	"  - the bundled VMM session as a trace.\n"
+	"It prints a table per workload and the issue's targets, and draws the chart to\n"
+	"softvfio-bench.svg in the current directory (it says where). About 20 s.\n"
 	"\n"
 	"Options:\n"
-	"  --driver D, --backend B, --layout L, --policy P, --check-unpin\n"
-	"                  as for 'softvfio replay' (defaults vtd, process, gather)\n"
-	"  --show-trace    print the bundled trace instead of running it\n"
+	"  --svg FILE      draw the chart to FILE instead (default softvfio-bench.svg)\n"
+	"  --no-chart      do not draw the chart\n"
+	"  --json FILE, --policy LIST, --cost on|off, --batch N, --driver D,\n"
+	"  --progress auto|always|never\n"
+	"                  as for 'softvfio bench'\n"
+	"  --session       instead, replay the example VMM session bundled in the binary\n"
+	"                  (tests/traces/vmm-session.trace: guest RAM and ROM mapped,\n"
+	"                  overlapping and bisecting requests refused with Linux's\n"
+	"                  errnos, the MSI window and an inaccessible address refused,\n"
+	"                  info, unmaps, unmap-all), print its result lines, then the\n"
+	"                  container's counters, one per line. With it, --driver,\n"
+	"                  --backend, --layout, --policy P and --check-unpin are as for\n"
+	"                  'softvfio replay' (defaults vtd, process, gather)\n"
+	"  --show-trace    print the bundled session's trace instead of running anything\n"
 	"  -h, --help      show this text\n";
 
 static const char bench_help[] =
+	"Usage: softvfio bench [--workload SPEC]... [--trace FILE]... [--scale FROM:TO]\n"
+	"                      [--policy LIST] [--cost on|off] [--batch N] [--driver D]\n"
+	"                      [--json FILE] [--svg FILE] [--progress auto|always|never]\n"
+	"\n"
+	"Run workloads under every flush policy (strict, batched, gather, lazy), one\n"
+	"after the other in this process, each on a fresh container, and compare them.\n"
+	"Without --workload, --trace or --scale: the built-in workloads of 'softvfio run'.\n"
+	"\n"
+	"Workloads (SPEC is KIND[:KEY=VALUE,...]; sizes take K/M/G/T suffixes):\n"
+	"  lifecycle   map a guest's RAM in slices, run DMA traffic through the emulated\n"
+	"              device (when this build has one), tear it down with ONE unmap-all.\n"
+	"              Measured: the unmap-all. Keys: size=8G, layout=frag4k,\n"
+	"              backend=synthetic, slice=auto|whole|SIZE (auto: 1 GiB slices, at\n"
+	"              most 1024 of them), dma=on|off\n"
+	"  small       count=4096 mappings of size=64K side by side, as DPDK and SPDK make\n"
+	"              them, unmapped one by one (unmap=each) or all at once (unmap=all);\n"
+	"              without unmap=, both, as two workloads. Measured: the unmaps.\n"
+	"              Keys: count, size, unmap, layout=runs2m, backend=synthetic\n"
+	"  churn       a guest with a virtual IOMMU: count=100000 short-lived buffers of\n"
+	"              size=4K, depth=256 in flight, each mapped (and written by the\n"
+	"              device, dma=on) and unmapped with its own ioctl. Measured: the\n"
+	"              whole loop. Keys: count, size, depth, dma, layout=runs2m,\n"
+	"              backend=synthetic\n"
+	"  trace       a vfio-trace file: trace:FILE, or trace:backend=B,file=FILE\n"
+	"              (default backend process). Measured: the whole replay.\n"
+	"Backends: synthetic (no memory: a terabyte guest fits; layout contig, frag4k,\n"
+	"runs2m or random chooses the physical addresses) or process (real memory of\n"
+	"this process, mlock()ed; layout contig or runs2m asks for huge pages, frag4k\n"
+	"for 4 KiB pages; RLIMIT_MEMLOCK applies without CAP_IPC_LOCK).\n"
+	"\n"
+	"Per workload it prints, for each policy, the measured phase's regions\n"
+	"(physically contiguous chunks) unmapped, invalidation descriptors by kind\n"
+	"(page-selective, domain, global), IOTLB waits, CPU time (process CPU clock),\n"
+	"modeled device time (the emulated VT-d's cost model), pages unmapped per CPU\n"
+	"second, peak pinned pages and peak bookkeeping bytes (container + pinner), and\n"
+	"under each policy its ratios to strict. Then the issue's targets as measured.\n"
+	"Figures only: nothing is asserted; the exit status does not depend on them.\n"
+	"\n"
+	"Options:\n"
+	"  -w, --workload SPEC  add a workload (repeatable)\n"
+	"  --trace FILE    add a trace workload (repeatable; same as -w trace:FILE)\n"
+	"  --scale FROM:TO lifecycle workloads of FROM, 2 FROM, 4 FROM, ... up to TO\n"
+	"                  bytes (synthetic backend), and a table of CPU per page and\n"
+	"                  memory by guest size; e.g. --scale 1G:1T\n"
+	"  --layout L      layout of the --scale guests (default runs2m)\n"
+	"  --policy LIST   policies to run: all (default) or a comma list\n"
+	"  --cost on|off   the emulated IOMMU's cost model (default on; it only counts\n"
+	"                  modeled time, CPU time is the same either way)\n"
+	"  --batch N       pending regions per IOTLB wait (default 512)\n"
+	"  --driver D      emulated IOMMU driver (default vtd)\n"
+	"  --json FILE     write the results as JSON: an array, one object per workload:\n"
+	"                  {\"workload\", \"guest_bytes\", ..., \"results\": [{\"policy\",\n"
+	"                  \"regions\", \"inv_descriptors\", \"waits\", \"cpu_ns\",\n"
+	"                  \"modeled_ns\", \"pages\", ...}, ...]} ('-': standard output)\n"
+	"  --svg FILE      draw the chart: per workload, time per policy (CPU and\n"
+	"                  modeled) and IOTLB waits, on log scales\n"
+	"  --progress WHEN a progress bar on standard error: auto (default: when it is a\n"
+	"                  terminal and the run lasts over a second), always, never\n"
+	"  -h, --help      show this text\n";
+
+static const char bench_unmap_help[] =
 	"Usage: softvfio bench-unmap [OPTIONS]\n"
 	"\n"
 	"The unmap benchmark of the seed issue. For each flush policy, on the\n"
@@ -154,9 +217,9 @@ static const char bench_help[] =
 	"                  ~40 MiB of emulated page tables per policy\n"
 	"  --layout L      contig, frag4k (default), runs2m, random\n"
 	"  --policy P|all  strict, batched, gather, lazy, or all (default: strict,\n"
-	"                  batched and gather; lazy is not implemented yet and is\n"
-	"                  skipped, saying so; --policy lazy runs whatever the library\n"
-	"                  does for it, or reports that it refuses it)\n"
+	"                  batched and gather; lazy's unmap returns before its wait,\n"
+	"                  so timing the ioctl alone misses its flush: --policy lazy\n"
+	"                  shows that ioctl, 'softvfio bench' measures lazy whole)\n"
 	"  --cost on|off   the emulated IOMMU's cost model (default on)\n"
 	"  --batch N       pending regions per IOTLB wait (default 512)\n"
 	"  --driver D      emulated IOMMU driver (default vtd)\n"
@@ -205,6 +268,14 @@ enum {
 	OPT_SIZE,
 	OPT_COST,
 	OPT_BATCH,
+	OPT_WORKLOAD,
+	OPT_TRACE,
+	OPT_SCALE,
+	OPT_JSON,
+	OPT_SVG,
+	OPT_NO_CHART,
+	OPT_PROGRESS,
+	OPT_SESSION,
 };
 
 /* Options replay and run share. 0 when handled, 1 when not one of them, or an exit status. */
@@ -362,33 +433,274 @@ static int cmd_replay(int argc, char **argv)
 	return rc;
 }
 
+#define MAX_WORKLOADS 256
+
+/* Policies: "all" or a comma list. 0 or -EINVAL. */
+static int parse_policies(const char *arg, bool policy[SVF_POLICY_NR])
+{
+	char buf[128], *save = NULL, *tok;
+	enum svf_policy p;
+
+	memset(policy, 0, SVF_POLICY_NR * sizeof(bool));
+	if (strcmp(arg, "all") == 0) {
+		for (int i = 0; i < SVF_POLICY_NR; i++)
+			policy[i] = true;
+		return 0;
+	}
+	if (strlen(arg) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, arg);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (svf_policy_parse(tok, &p))
+			return -EINVAL;
+		policy[p] = true;
+	}
+	for (int i = 0; i < SVF_POLICY_NR; i++)
+		if (policy[i])
+			return 0;
+	return -EINVAL;
+}
+
+/* Options bench and run share. 0 when handled, 1 when not one of them, or an exit status. */
+static int bench_option(const char *cmd, int c, const char *arg, struct svf_bench_opts *o)
+{
+	uint64_t v;
+
+	switch (c) {
+	case OPT_POLICY:
+		if (parse_policies(arg, o->policy))
+			return usage_error(cmd, "--policy wants all or a comma list of strict, "
+					   "batched, gather, lazy, not '%s'", arg);
+		return 0;
+	case OPT_COST:
+		if (strcmp(arg, "on") == 0)
+			o->cost = 1;
+		else if (strcmp(arg, "off") == 0)
+			o->cost = 0;
+		else
+			return usage_error(cmd, "--cost wants on or off, not '%s'", arg);
+		return 0;
+	case OPT_BATCH:
+		if (svf_parse_u64(arg, &v) || v == 0 || v > (1u << 24))
+			return usage_error(cmd, "--batch wants 1 to 16M, not '%s'", arg);
+		o->batch = (unsigned)v;
+		return 0;
+	case OPT_DRIVER:
+		o->driver = arg;
+		return 0;
+	case OPT_JSON:
+		o->json_path = arg;
+		return 0;
+	case OPT_SVG:
+		o->svg_path = arg;
+		return 0;
+	case OPT_PROGRESS:
+		if (strcmp(arg, "auto") == 0)
+			o->progress = -1;
+		else if (strcmp(arg, "always") == 0)
+			o->progress = 1;
+		else if (strcmp(arg, "never") == 0)
+			o->progress = 0;
+		else
+			return usage_error(cmd, "--progress wants auto, always or never, not '%s'",
+					   arg);
+		return 0;
+	}
+	return 1;
+}
+
+/* Run the benchmark as o says; tables go to stderr when the JSON goes to stdout. */
+static int bench_main(const char *cmd, const struct svf_bench_opts *o)
+{
+	bool json_stdout = o->json_path && strcmp(o->json_path, "-") == 0;
+	int rc;
+
+	rc = check_driver(cmd, o->driver ? o->driver : "vtd");
+	if (rc)
+		return rc;
+	rc = svf_bench(o, json_stdout ? stderr : stdout, stderr);
+	if (rc == -EINVAL)
+		return EXIT_USAGE;
+	return rc ? EXIT_FAILURE : 0;
+}
+
+/* --scale FROM:TO into lifecycle workloads FROM, 2 FROM, ... TO. 0 or an exit status. */
+static int scale_workloads(const char *arg, enum svf_layout layout, struct svf_workload *wl,
+			   size_t *nr)
+{
+	const char *colon = strchr(arg, ':');
+	char from_s[32];
+	uint64_t from, to;
+	size_t n;
+	int rc;
+
+	if (!colon || (size_t)(colon - arg) >= sizeof(from_s))
+		return usage_error("bench", "--scale wants FROM:TO, e.g. 1G:1T, not '%s'", arg);
+	memcpy(from_s, arg, (size_t)(colon - arg));
+	from_s[colon - arg] = '\0';
+	if (svf_parse_u64(from_s, &from) || svf_parse_u64(colon + 1, &to) || from == 0 ||
+	    from % SVF_PAGE_SIZE || to % SVF_PAGE_SIZE || to < from ||
+	    to > SVF_BENCH_IOVA_LIMIT - SVF_BENCH_IOVA)
+		return usage_error("bench", "--scale wants FROM:TO, multiples of 4 KiB with FROM "
+				   "<= TO <= 255T, not '%s'", arg);
+	for (uint64_t size = from;; size = size > to / 2 ? to : size * 2) {
+		char spec[96];
+
+		snprintf(spec, sizeof(spec), "lifecycle:size=%" PRIu64 ",layout=%s", size,
+			 svf_layout_name(layout));
+		if (*nr >= MAX_WORKLOADS)
+			return usage_error("bench", "too many workloads (at most %d)", MAX_WORKLOADS);
+		rc = svf_workload_parse(spec, wl + *nr, MAX_WORKLOADS - *nr, &n, stderr);
+		if (rc)
+			return EXIT_USAGE;
+		*nr += n;
+		if (size == to)
+			break;
+	}
+	return 0;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "workload", required_argument, NULL, 'w' },
+		{ "trace", required_argument, NULL, OPT_TRACE },
+		{ "scale", required_argument, NULL, OPT_SCALE },
+		{ "layout", required_argument, NULL, OPT_LAYOUT },
+		{ "policy", required_argument, NULL, OPT_POLICY },
+		{ "cost", required_argument, NULL, OPT_COST },
+		{ "batch", required_argument, NULL, OPT_BATCH },
+		{ "driver", required_argument, NULL, OPT_DRIVER },
+		{ "json", required_argument, NULL, OPT_JSON },
+		{ "svg", required_argument, NULL, OPT_SVG },
+		{ "progress", required_argument, NULL, OPT_PROGRESS },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	static struct svf_workload wl[MAX_WORKLOADS];
+	enum svf_layout scale_layout = SVF_LAYOUT_RUNS2M;
+	const char *scale = NULL;
+	struct svf_bench_opts o;
+	size_t nr = 0, n;
+	int c, rc;
+
+	svf_bench_default_opts(&o);
+	o.cmd = "bench";
+	while ((c = getopt_long(argc, argv, ":hw:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(bench_help, stdout);
+			return 0;
+		case 'w':
+		case OPT_TRACE:
+			if (nr >= MAX_WORKLOADS)
+				return usage_error("bench", "too many workloads (at most %d)",
+						   MAX_WORKLOADS);
+			if (c == OPT_TRACE) {
+				/* Straight from argv: any file name, commas included. */
+				svf_workload_defaults(SVF_WL_TRACE, &wl[nr]);
+				wl[nr].trace_path = optarg;
+				nr++;
+				break;
+			}
+			rc = svf_workload_parse(optarg, wl + nr, MAX_WORKLOADS - nr, &n, stderr);
+			if (rc == -ENOSPC)
+				return usage_error("bench", "too many workloads (at most %d)",
+						   MAX_WORKLOADS);
+			if (rc)
+				return EXIT_USAGE;
+			nr += n;
+			break;
+		case OPT_SCALE:
+			scale = optarg;
+			break;
+		case OPT_LAYOUT:
+			if (svf_layout_parse(optarg, &scale_layout))
+				return usage_error("bench", "unknown layout '%s' (contig, frag4k, "
+						   "runs2m, random)", optarg);
+			break;
+		default:
+			rc = bench_option("bench", c, optarg, &o);
+			if (rc == 1)
+				return bad_option("bench", argv, c);
+			if (rc)
+				return rc;
+		}
+	}
+	if (optind < argc)
+		return usage_error("bench", "unexpected argument '%s'", argv[optind]);
+	if (scale) {
+		rc = scale_workloads(scale, scale_layout, wl, &nr);
+		if (rc)
+			return rc;
+		o.scaling = true;
+	}
+	if (nr) {
+		o.wl = wl;
+		o.nr_wl = nr;
+	}
+	return bench_main("bench", &o);
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{ "session", no_argument, NULL, OPT_SESSION },
+		{ "show-trace", no_argument, NULL, OPT_SHOW_TRACE },
 		{ "driver", required_argument, NULL, OPT_DRIVER },
 		{ "backend", required_argument, NULL, OPT_BACKEND },
 		{ "layout", required_argument, NULL, OPT_LAYOUT },
 		{ "policy", required_argument, NULL, OPT_POLICY },
 		{ "check-unpin", no_argument, NULL, OPT_CHECK_UNPIN },
-		{ "show-trace", no_argument, NULL, OPT_SHOW_TRACE },
+		{ "svg", required_argument, NULL, OPT_SVG },
+		{ "no-chart", no_argument, NULL, OPT_NO_CHART },
+		{ "json", required_argument, NULL, OPT_JSON },
+		{ "cost", required_argument, NULL, OPT_COST },
+		{ "batch", required_argument, NULL, OPT_BATCH },
+		{ "progress", required_argument, NULL, OPT_PROGRESS },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	const char *policy = NULL, *session_only = NULL, *bench_only = NULL;
+	bool show = false, session = false, chart = true;
 	struct svf_tool_config cfg;
-	bool show = false;
+	struct svf_bench_opts o;
 	int c, rc;
 
 	svf_tool_default_config(&cfg);
+	svf_bench_default_opts(&o);
+	o.cmd = "run";
+	o.svg_path = "softvfio-bench.svg";
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if (c == 'h') {
+		switch (c) {
+		case 'h':
 			fputs(run_help, stdout);
 			return 0;
-		}
-		if (c == OPT_SHOW_TRACE) {
+		case OPT_SHOW_TRACE:
 			show = true;
 			continue;
+		case OPT_SESSION:
+			session = true;
+			continue;
+		case OPT_POLICY:
+			policy = optarg; /* one policy with --session, a list for the bench */
+			continue;
+		case OPT_DRIVER:
+			cfg.driver = optarg;
+			o.driver = optarg;
+			continue;
+		case OPT_NO_CHART:
+			chart = false;
+			bench_only = argv[optind - 1];
+			continue;
 		}
-		rc = tool_option("run", c, optarg, &cfg);
+		if (c == OPT_BACKEND || c == OPT_LAYOUT || c == OPT_CHECK_UNPIN) {
+			session_only = argv[optind - 1];
+			rc = tool_option("run", c, optarg, &cfg);
+		} else {
+			bench_only = argv[optind - 1];
+			rc = bench_option("run", c, optarg, &o);
+		}
 		if (rc == 1)
 			return bad_option("run", argv, c);
 		if (rc)
@@ -397,13 +709,33 @@ static int cmd_run(int argc, char **argv)
 	if (optind < argc)
 		return usage_error("run", "unexpected argument '%s'", argv[optind]);
 	if (show) {
-		fputs(session_trace, stdout);
+		fputs(svf_session_trace, stdout);
 		return 0;
 	}
-	rc = check_driver("run", cfg.driver);
-	if (rc)
-		return rc;
-	return replay_text("run", session_trace, sizeof(session_trace) - 1, &cfg, NULL, true);
+	if (session) {
+		if (bench_only)
+			return usage_error("run", "'%s' is a benchmark option: not with --session",
+					   bench_only);
+		if (policy && svf_policy_parse(policy, &cfg.policy))
+			return usage_error("run", "unknown policy '%s' (strict, batched, gather, "
+					   "lazy)", policy);
+		rc = check_driver("run", cfg.driver);
+		if (rc)
+			return rc;
+		return replay_text("run", svf_session_trace, svf_session_trace_len, &cfg, NULL,
+				   true);
+	}
+	if (session_only)
+		return usage_error("run", "'%s' applies to the session: use it with --session",
+				   session_only);
+	if (policy) {
+		rc = bench_option("run", OPT_POLICY, policy, &o);
+		if (rc)
+			return rc;
+	}
+	if (!chart)
+		o.svg_path = NULL;
+	return bench_main("run", &o);
 }
 
 static int cmd_bench_unmap(int argc, char **argv)
@@ -427,7 +759,7 @@ static int cmd_bench_unmap(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
-			fputs(bench_help, stdout);
+			fputs(bench_unmap_help, stdout);
 			return 0;
 		case OPT_SIZE:
 			if (svf_parse_u64(optarg, &v) || v == 0 || v % SVF_PAGE_SIZE ||
@@ -494,7 +826,9 @@ static const struct command {
 } commands[] = {
 	{ "replay", cmd_replay, replay_help },
 	{ "run", cmd_run, run_help },
-	{ "bench-unmap", cmd_bench_unmap, bench_help },
+	{ "bench", cmd_bench, bench_help },
+	{ "bench-unmap", cmd_bench_unmap, bench_unmap_help },
+	{ "bench-translate", svf_bench_translate_main, svf_bench_translate_help },
 };
 
 static const struct command *find_command(const char *name)

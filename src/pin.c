@@ -44,6 +44,7 @@
 
 #include <softvfio/fault.h>
 
+#include "dmacheck.h"
 #include "pin_priv.h"
 
 _Thread_local const struct svf_pinner *svf_pin_lock_holder;
@@ -307,6 +308,7 @@ void svf_pinner_destroy(struct svf_pinner *p)
 	p->ops->fini(p);
 	pin_unlock(p);
 	pthread_mutex_destroy(&p->lock);
+	svf_shadow_destroy(p->check);
 	free(p);
 }
 
@@ -350,7 +352,17 @@ int svf_pin_run(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bool writ
 	ret = locked_charge(p, run_pages);
 	if (ret)
 		goto out_abort;
+	if (p->check) {
+		ret = svf_shadow_ensure(p->check, run_phys >> SVF_PAGE_SHIFT, run_pages);
+		if (ret) {
+			locked_uncharge(p, run_pages);
+			ret = -ENOMEM;
+			goto out_abort;
+		}
+	}
 	p->ops->pin_commit(p, vaddr, run_phys, run_pages);
+	if (p->check)
+		svf_shadow_pin(p->check, run_phys >> SVF_PAGE_SHIFT, run_pages);
 	atomic_fetch_add_explicit(&p->pinned_pages, run_pages, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->pins, 1, memory_order_relaxed);
 	pin_unlock(p);
@@ -378,6 +390,8 @@ void svf_unpin_run(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t
 	assert(had >= npages);
 	if (npages > had)
 		npages = had; /* a caller bug; keep the counts from wrapping */
+	if (p->check)
+		svf_shadow_unpin(p->check, phys >> SVF_PAGE_SHIFT, npages);
 	p->ops->unpin(p, vaddr, phys, npages);
 	atomic_fetch_sub_explicit(&p->pinned_pages, npages, memory_order_relaxed);
 	locked_uncharge(p, npages);
@@ -400,6 +414,8 @@ void svf_unpin_runs(struct svf_pinner *p, const struct svf_pin_region *r, size_t
 		assert(had - total >= np);
 		if (np > had - total)
 			np = had - total; /* a caller bug; keep the counts from wrapping */
+		if (np && p->check)
+			svf_shadow_unpin(p->check, r[i].phys >> SVF_PAGE_SHIFT, np);
 		if (np)
 			p->ops->unpin(p, r[i].vaddr, r[i].phys, np);
 		total += np;
@@ -458,4 +474,37 @@ uint64_t svf_pinner_locked_bytes(const struct svf_pinner *p)
 uint64_t svf_pinner_bookkeeping_bytes(const struct svf_pinner *p)
 {
 	return atomic_load_explicit(&p->heap_bytes, memory_order_relaxed);
+}
+
+int svf_pinner_enable_check(struct svf_pinner *p)
+{
+	struct svf_shadow *sh;
+	int ret = 0;
+
+	if (!p)
+		return -EINVAL;
+	pin_lock(p);
+	if (p->check)
+		goto out;
+	if (atomic_load_explicit(&p->pinned_pages, memory_order_relaxed)) {
+		ret = -EBUSY;
+		goto out;
+	}
+	ret = svf_shadow_create(&sh);
+	if (!ret)
+		__atomic_store_n(&p->check, sh, __ATOMIC_RELEASE);
+out:
+	pin_unlock(p);
+	return ret;
+}
+
+uint64_t svf_pinner_pin_state(struct svf_pinner *p, uint64_t phys)
+{
+	struct svf_shadow *sh = __atomic_load_n(&p->check, __ATOMIC_ACQUIRE);
+	uint64_t *w;
+
+	if (!sh)
+		return UINT64_MAX;
+	w = svf_shadow_word(sh, phys >> SVF_PAGE_SHIFT);
+	return w ? __atomic_load_n(w, __ATOMIC_ACQUIRE) : 0;
 }

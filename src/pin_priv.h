@@ -99,6 +99,11 @@ struct svf_pinner {
 	int sample_cap;                  /* -1 not asked yet, else 0/1 */
 
 	void *priv;                      /* backend state; lifetime = the pinner's */
+	/*
+	 * Check mode (dmacheck.h): pin state per frame, written under lock,
+	 * read lock-free by devices. NULL until svf_pinner_enable_check().
+	 */
+	struct svf_shadow *check;
 };
 
 /* Which pinner's lock this thread holds (for the debug assertion only). */

@@ -102,6 +102,7 @@ int svf_tool_container_create(const struct svf_tool_config *cfg, struct svf_pinn
 	cc.pinner = p;
 	cc.attach_default_domain = true;
 	cc.iommu = &ic;
+	cc.dma_check = cfg->dma_check;
 	rc = svf_container_create(&cc, &c);
 	if (rc)
 		goto err_destroy_pinner;
@@ -286,6 +287,10 @@ static const struct {
 	STAT_FIELD(locked_bytes),   STAT_FIELD(unmap_fallbacks),
 	STAT_FIELD(unmap_errors),   STAT_FIELD(invariant_violations),
 	STAT_FIELD(bookkeeping_bytes), STAT_FIELD(cpu_ns),
+	STAT_FIELD(wait_sync_ns),   STAT_FIELD(lazy_flush_full),
+	STAT_FIELD(lazy_flush_timeout), STAT_FIELD(dma_requests),
+	STAT_FIELD(dma_pages),      STAT_FIELD(dma_faults),
+	STAT_FIELD(dma_unpinned_access), STAT_FIELD(dma_after_unmap),
 };
 #undef STAT_FIELD
 
@@ -744,6 +749,7 @@ struct replay {
 	size_t resv_len;
 	struct hole *holes; /* preallocated: one per hole operation */
 	size_t nr_holes;
+	struct svf_device *dev; /* created by the first dma operation */
 };
 
 /*
@@ -1081,18 +1087,36 @@ err_nomem:
 }
 
 /*
- * A device behind the IOMMU. Returns -EOPNOTSUPP while there is none, and
- * the op prints "skip". When the device lands: 0 with *sum for a read (the
- * 32-bit sum of the bytes), 0 for a write, or 1 with *fault_iova.
+ * The device behind the IOMMU (<softvfio/device.h>): one device thread,
+ * created on the first dma operation. The request is submitted to it and
+ * waited for. Returns 0 with *sum for a read (the 32-bit sum of the bytes;
+ * 0 on the synthetic backend, which has no memory), 0 for a write, 1 with
+ * *fault_iova, or a negative errno (device set-up).
  */
 static int dma_run(struct replay *r, const struct trace_op *op, uint32_t *sum,
 		   uint64_t *fault_iova)
 {
-	(void)r;
-	(void)op;
-	(void)sum;
-	(void)fault_iova;
-	return -EOPNOTSUPP;
+	struct svf_dma_req req = {
+		.access = op->kind == OP_DMA_WRITE ? SVF_PROT_WRITE : SVF_PROT_READ,
+		.iova = op->iova,
+		.len = op->size,
+		.byte = op->byte,
+	};
+	int rc;
+
+	if (!r->dev) {
+		rc = svf_device_create(r->c, NULL, &r->dev);
+		if (rc)
+			return rc;
+	}
+	rc = svf_device_submit(r->dev, 0, &req);
+	if (rc)
+		return rc;
+	svf_device_wait(r->dev, &req);
+	if (req.status == 1)
+		*fault_iova = req.fault_iova;
+	*sum = req.sum;
+	return req.status;
 }
 
 static int do_dma(struct replay *r, const struct trace_op *op)
@@ -1173,11 +1197,15 @@ int svf_trace_replay(const struct svf_trace *t, const struct svf_tool_config *cf
 		if (rc)
 			goto out_destroy;
 	}
+	/* The device's counters are folded in when its threads go idle. */
+	svf_device_destroy(r.dev);
+	r.dev = NULL;
 	if (stats)
 		svf_container_get_stats(r.c, stats);
 
 out_destroy:
-	/* The container unpins everything before the arena goes away. */
+	/* The device goes first; the container unpins everything before the arena goes away. */
+	svf_device_destroy(r.dev);
 	svf_tool_container_destroy(r.pinner, r.c);
 	arena_destroy(&r);
 out_free_holes:

@@ -34,6 +34,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <softvfio/device.h>
 #include <softvfio/softvfio.h>
 
 struct svf_trace;
@@ -47,6 +48,7 @@ struct svf_tool_config {
 	unsigned batch_cap;       /* 0: the library default (512) */
 	int cost;                 /* -1: driver default, 0: cost model off, 1: on */
 	bool check_unpin;         /* verify every unpin against the emulated IOMMU */
+	bool dma_check;           /* check mode for the device (svf_container_config.dma_check) */
 };
 
 /* Defaults: vtd, process, contig, gather, batch 512, driver's cost model. */

@@ -36,6 +36,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <softvfio/fault.h>
 
@@ -112,6 +113,7 @@ struct vtd_unit {
 	struct vtd_pt_freelist deferred; /* under lock */
 	/* Under lock; add_stats reads them with relaxed loads. */
 	uint64_t inv_page, inv_domain, inv_global, waits, modeled_ns;
+	uint64_t wait_sync_ns; /* real time waits spent synchronizing with device threads */
 };
 
 struct vtd_domain {
@@ -275,23 +277,62 @@ static void process_desc(struct vtd_unit *vu, const struct svf_vtd_desc *d)
 	ctr_add(&vu->modeled_ns, ns);
 }
 
-/* The wait descriptor: complete the queue, then free what it made unreachable. */
+/*
+ * The wait descriptor: complete the queue, then make it a barrier, then free
+ * what it made unreachable.
+ *
+ * Why "when a wait completes, no device thread can still use a translation
+ * that an invalidation before it removed" holds:
+ *  1. gen becomes odd and a heavy fence follows (vtd_iotlb.h): a fill racing
+ *     with the processing either sees the new gen and is refused, or is
+ *     seen by the processing, which removes it under the set lock.
+ *  2. The descriptors remove their entries; gen becomes even (release).
+ *  3. vtd_reader_synchronize(): a heavy fence, then every section open at
+ *     that point is waited for. A device thread uses a translation only
+ *     inside a section (svf_iommu_dma_begin/end; svf_iommu_translate opens
+ *     one around its own walk), whether it came from a walk, the IOTLB or
+ *     its per-thread cache. A section that began before the fence may hold
+ *     a removed translation: it is waited for, and its exit (release) makes
+ *     its memory accesses happen before we return. A section that began
+ *     after it sees the removals of step 2 and the new gen (store-buffer
+ *     pattern of vtd_reader.h), so it finds no removed entry in the IOTLB,
+ *     its per-thread cache is stale, and its walk sees the leaves the
+ *     unmap cleared before the wait was queued.
+ * So the pages behind the removed translations may be unpinned when this
+ * returns, and the table pages unlinked before it may be freed.
+ *
+ * The real cost: two heavy fences (membarrier(2) IPIs when device threads
+ * exist) and the wait for open sections; measured in wait_sync_ns when
+ * other reader threads exist, beside the modeled wait_ns.
+ */
 static void wait_locked(struct vtd_unit *vu)
 {
 	static const struct svf_vtd_desc wait_desc = { .type = SVF_VTD_DESC_WAIT };
 	struct vtd_queue *q = &vu->queue;
+	bool processed = q->len != 0;
+	bool timed = (processed || vu->deferred.count) && vtd_reader_others();
+	struct timespec t0, t1;
 
-	if (q->len) {
+	if (timed)
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (processed) {
 		vtd_iotlb_begin_invalidation(&vu->iotlb);
 		for (unsigned i = 0; i < q->len; i++)
 			process_desc(vu, &q->ring[i]);
 		__atomic_store_n(&q->len, 0, __ATOMIC_RELAXED);
+		vtd_iotlb_end_invalidation(&vu->iotlb);
 	}
 	vtd_queue_log(q, &wait_desc);
-	if (vu->deferred.count) {
-		/* Pages unlinked before now: wait out walkers that may be inside. */
+	if (processed || vu->deferred.count) {
+		/* Device sections that may use what was removed, walkers inside unlinked pages. */
 		vtd_reader_synchronize();
-		vtd_pt_freelist_release(&vu->deferred, &vu->pt);
+		if (vu->deferred.count)
+			vtd_pt_freelist_release(&vu->deferred, &vu->pt);
+	}
+	if (timed) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ctr_add(&vu->wait_sync_ns, (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+					       (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec);
 	}
 	ctr_add(&vu->waits, 1);
 	ctr_add(&vu->modeled_ns, vu->cost.wait_ns);
@@ -524,32 +565,50 @@ static int vtd_wait(struct svf_iommu *u)
 }
 
 /*
- * The device path. A hit takes no lock: one lock-free probe per leaf size,
- * then the permission check. A miss walks the table inside a reader
- * section and fills; a fill refused because an invalidation began since the
- * walk started means the walk may be stale, so walk again.
+ * The device path.
+ *
+ * Per-thread cache: each thread keeps the last translation it used (domain,
+ * leaf-aligned page, data), tagged with the IOTLB generation it was valid
+ * under; it hits while the generation has not moved, i.e. while no wait has
+ * processed an invalidation since (vtd_iotlb.h says why that is exact). It
+ * models the device's own translation cache and costs a TLS compare and one
+ * load of a read-mostly word; it counts as an IOTLB hit.
+ *
+ * IOTLB hit: lock-free probes, one per leaf size. Miss: walk the table
+ * inside a section and fill; a fill refused because an invalidation began
+ * since the walk started means the walk may be stale, so walk again.
+ *
+ * A translation may be used (the memory it leads to read or written) only
+ * inside a section (svf_iommu_dma_begin/end): then the wait that removes it
+ * waits for the section to end. Outside one, the result only says what the
+ * translation was.
  */
-static int vtd_translate(struct svf_domain *d, uint64_t iova, int access, uint64_t *phys)
+static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64_t iova,
+						     int access, uint64_t *phys)
 {
 	struct vtd_unit *vu = unit_of(d->unit);
+	struct vtd_tls *tl = &vtd_tls;
 	const uint16_t did = d->id;
-	uint64_t data;
+	uint64_t data, g1;
 	unsigned code;
+	bool cacheable;
 	int slot;
 
-	if (__builtin_expect(!access || (access & ~(SVF_PROT_READ | SVF_PROT_WRITE)), 0))
+	if (!access || (access & ~(SVF_PROT_READ | SVF_PROT_WRITE)))
 		return -EINVAL;
-	if (__builtin_expect(iova > VTD_APERTURE_LAST, 0))
+	if (iova > VTD_APERTURE_LAST)
 		return -ENOENT;
 	slot = vtd_reader_slot();
+	g1 = vtd_iotlb_gen(&vu->iotlb);
 	if (vtd_iotlb_lookup(&vu->iotlb, did, iova, &data, &code)) {
 		stripe_add(&vu->stripes[slot].hits, slot, 1);
+		/* The probe's loads are ordered before this one by its acquire fence. */
+		cacheable = !(g1 & 1) && __atomic_load_n(&vu->iotlb.gen, __ATOMIC_RELAXED) == g1;
 	} else {
 		struct vtd_domain *vd = d->priv;
 
 		stripe_add(&vu->stripes[slot].misses, slot, 1);
 		for (;;) {
-			uint64_t gen = vtd_iotlb_gen(&vu->iotlb);
 			unsigned level = 1, reads;
 			uint64_t pte;
 
@@ -561,14 +620,55 @@ static int vtd_translate(struct svf_domain *d, uint64_t iova, int access, uint64
 				return -ENOENT;
 			code = level;
 			data = (pte & VTD_PTE_ADDR_MASK) | (pte & VTD_PTE_PRESENT);
-			if (!vtd_iotlb_fill(&vu->iotlb, did, iova, code, data, gen, &data))
+			if (!vtd_iotlb_fill(&vu->iotlb, did, iova, code, data, g1, &data))
 				break;
+			g1 = vtd_iotlb_gen(&vu->iotlb);
 		}
+		/* The fill checked that gen was still g1 after its fence. */
+		cacheable = !(g1 & 1);
+	}
+	if (cacheable) {
+		tl->dom = d;
+		tl->gen = g1;
+		tl->shift = vtd_tlb_shift(code);
+		tl->pn = iova >> tl->shift;
+		tl->data = data;
 	}
 	if ((uint64_t)access & ~data & VTD_PTE_PRESENT)
 		return -EACCES; /* write to read-only, or read from write-only */
 	*phys = (data & VTD_PTE_ADDR_MASK) + (iova & (vtd_level_size(code) - 1));
 	return 0;
+}
+
+/* The hit path: a leaf with no stack frame; anything else goes to translate_slow. */
+static int vtd_translate(struct svf_domain *d, uint64_t iova, int access, uint64_t *phys)
+{
+	struct vtd_unit *vu = unit_of(d->unit);
+	struct vtd_tls *tl = &vtd_tls;
+	int slot = tl->slot;
+
+	if (__builtin_expect(tl->dom == d && (iova >> tl->shift) == tl->pn &&
+			     tl->gen == __atomic_load_n(&vu->iotlb.gen, __ATOMIC_RELAXED) &&
+			     (unsigned)access - 1u < 3u && !((uint64_t)access & ~tl->data) &&
+			     slot < VTD_READER_SLOTS, 1)) {
+		/* dom != NULL implies a slot; the cached page bounds iova by the aperture. */
+		ctr_add(&vu->stripes[slot].hits, 1);
+		*phys = (tl->data & VTD_PTE_ADDR_MASK) + (iova & ((1ull << tl->shift) - 1));
+		return 0;
+	}
+	return translate_slow(d, iova, access, phys);
+}
+
+static void vtd_dma_begin(struct svf_domain *d)
+{
+	(void)d;
+	vtd_reader_enter(vtd_reader_slot());
+}
+
+static void vtd_dma_end(struct svf_domain *d)
+{
+	(void)d;
+	vtd_reader_exit(vtd_tls.slot);
 }
 
 static bool vtd_unpin_safe(struct svf_domain *d, uint64_t iova, uint64_t phys, uint64_t len)
@@ -607,6 +707,7 @@ static void vtd_add_stats(const struct svf_iommu *u, struct svf_stats *s)
 	s->inv_domain += ctr_read(&vu->inv_domain);
 	s->inv_global += ctr_read(&vu->inv_global);
 	s->waits += ctr_read(&vu->waits);
+	s->wait_sync_ns += ctr_read(&vu->wait_sync_ns);
 	for (unsigned i = 0; i <= VTD_READER_SLOTS; i++) {
 		s->iotlb_hits += ctr_read(&vu->stripes[i].hits);
 		s->iotlb_misses += ctr_read(&vu->stripes[i].misses);
@@ -649,6 +750,8 @@ const struct svf_iommu_ops svf_vtd_ops = {
 	.inv_global = vtd_inv_global,
 	.wait = vtd_wait,
 	.translate = vtd_translate,
+	.dma_begin = vtd_dma_begin,
+	.dma_end = vtd_dma_end,
 	.unpin_safe = vtd_unpin_safe,
 	.add_stats = vtd_add_stats,
 	.resv_regions = vtd_resv_regions,

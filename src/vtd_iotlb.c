@@ -20,6 +20,8 @@
 
 #include "vtd_iotlb.h"
 
+static uint64_t iotlb_gen_base = 1;
+
 static inline uint64_t *set_tags(struct vtd_iotlb_set *s)
 {
 	return s->way;
@@ -77,6 +79,13 @@ int vtd_iotlb_init(struct vtd_iotlb *t, unsigned sets, unsigned ways)
 	memset(t->sets, 0, stride * sets);
 	t->nsets = sets;
 	t->ways = ways;
+	/*
+	 * Generations of different units never meet (2^32 waits each), so a
+	 * device thread's cached translation (vtd.c) tagged with a unit's
+	 * generation can never look current on a later unit that took the
+	 * freed unit's address.
+	 */
+	t->gen = __atomic_fetch_add(&iotlb_gen_base, 1, __ATOMIC_RELAXED) << 32;
 	t->stride = stride;
 	return 0;
 }
@@ -108,31 +117,36 @@ int vtd_iotlb_fill(struct vtd_iotlb *t, uint16_t did, uint64_t iova, unsigned co
 		if (!cur && victim == t->ways)
 			victim = w;
 	}
-	/*
-	 * Odd sequence and raised size hint, then one seq_cst fence, then the
-	 * generation check: the fill's half of the store-buffer pattern
-	 * (vtd_iotlb.h). The fence also orders the odd sequence before the
-	 * way stores below, as a seqlock writer must.
-	 */
-	__atomic_store_n(&s->seq, __atomic_load_n(&s->seq, __ATOMIC_RELAXED) + 1,
-			 __ATOMIC_RELAXED);
-	__atomic_add_fetch(&t->nr_size[code], 1, __ATOMIC_RELAXED);
-	vtd_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&t->gen, __ATOMIC_RELAXED) != gen) {
-		__atomic_sub_fetch(&t->nr_size[code], 1, __ATOMIC_RELAXED);
-		set_write_end(s);
-		set_unlock(s);
-		return -EAGAIN;
-	}
 	if (victim == t->ways) {
 		victim = s->next;
 		s->next = (victim + 1) % t->ways;
 	}
 	uint64_t old = __atomic_load_n(&tags[victim], __ATOMIC_RELAXED);
+	/* Replacing an entry of the same size leaves that size's count as it is. */
+	bool raise = (old & 3) != code;
 
+	/*
+	 * Odd sequence and raised size hint, then the light fence, then the
+	 * generation check: the fill's half of the store-buffer pattern
+	 * (vtd_iotlb.h; the wait's half is a heavy fence). The fence also
+	 * orders the odd sequence before the way stores below, as a seqlock
+	 * writer must.
+	 */
+	__atomic_store_n(&s->seq, __atomic_load_n(&s->seq, __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELAXED);
+	if (raise)
+		__atomic_add_fetch(&t->nr_size[code], 1, __ATOMIC_RELAXED);
+	vtd_light_fence();
+	if (__atomic_load_n(&t->gen, __ATOMIC_RELAXED) != gen) {
+		if (raise)
+			__atomic_sub_fetch(&t->nr_size[code], 1, __ATOMIC_RELAXED);
+		set_write_end(s);
+		set_unlock(s);
+		return -EAGAIN;
+	}
 	__atomic_store_n(&tags[victim], tag, __ATOMIC_RELAXED);
 	__atomic_store_n(&dat[victim], data, __ATOMIC_RELAXED);
-	if (old)
+	if (old && raise)
 		__atomic_sub_fetch(&t->nr_size[old & 3], 1, __ATOMIC_RELAXED);
 	set_write_end(s);
 	set_unlock(s);
@@ -142,9 +156,21 @@ int vtd_iotlb_fill(struct vtd_iotlb *t, uint16_t did, uint64_t iova, unsigned co
 
 void vtd_iotlb_begin_invalidation(struct vtd_iotlb *t)
 {
+	/* Odd while descriptors are being processed. */
 	__atomic_add_fetch(&t->gen, 1, __ATOMIC_SEQ_CST);
 	/* The writer's half of the store-buffer pattern (vtd_iotlb.h). */
-	vtd_fence(__ATOMIC_SEQ_CST);
+	vtd_heavy_fence();
+}
+
+void vtd_iotlb_end_invalidation(struct vtd_iotlb *t)
+{
+	/*
+	 * Even again. Release: a device thread that reads this value with
+	 * acquire sees every entry removal before it, so a translation it then
+	 * finds in the IOTLB may be cached under this generation.
+	 */
+	__atomic_store_n(&t->gen, __atomic_load_n(&t->gen, __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELEASE);
 }
 
 static inline bool tag_matches(uint64_t tag, const struct vtd_match *m)

@@ -28,12 +28,24 @@
  * invalidation generation `gen` (vtd_iotlb_begin_invalidation), and a fill
  * is refused (-EAGAIN; the caller walks again) when gen moved since the
  * caller read it before its walk. Ordering, again a store-buffer pattern:
- *   fill:  lock; seq = odd; fence(seq_cst); load gen ...
- *   wait:  gen++; fence(seq_cst); read the set's seq and tags ...
+ *   fill:  lock; seq = odd; light fence; load gen ...
+ *   wait:  gen++; heavy fence; read the set's seq and tags ...
+ * (light and heavy fences: vtd_reader.h; together they order like two
+ * seq_cst fences.)
  * Either the fill sees the new gen and backs off, or the wait sees the odd
  * (or later) sequence and processes the set under its lock, after the fill.
  * And a walk that began after the gen bump (acquire load of gen) sees every
  * leaf store made before the bump, so it can only fill current entries.
+ *
+ * The generation also versions each device thread's one-entry translation
+ * cache (vtd.c). A wait that processes descriptors makes gen odd before it
+ * removes anything and even again (release) after: a thread caches a
+ * translation only under an even gen that it read (acquire) before finding
+ * the translation and read again, unchanged, after; so a cached
+ * translation is one no invalidation had removed when gen had that value,
+ * and any later wait that removes something moves gen on. The wait's grace
+ * period (vtd_reader.h) then waits out every section that may still use
+ * one.
  *
  * Lifetimes: the set array belongs to the unit (vtd_iotlb_init/fini).
  * Writer-side entry points (begin_invalidation, invalidate) are called with
@@ -174,8 +186,10 @@ static inline uint64_t vtd_iotlb_gen(const struct vtd_iotlb *t)
 int vtd_iotlb_fill(struct vtd_iotlb *t, uint16_t did, uint64_t iova, unsigned code, uint64_t data,
 		   uint64_t gen, uint64_t *out);
 
-/* Writer: announce that descriptors are about to be processed (bumps gen). */
+/* Writer: announce that descriptors are about to be processed (gen becomes odd). */
 void vtd_iotlb_begin_invalidation(struct vtd_iotlb *t);
+/* Writer: the descriptors are processed (gen becomes even). */
+void vtd_iotlb_end_invalidation(struct vtd_iotlb *t);
 
 /* Writer: remove the entries m selects; returns how many. */
 uint64_t vtd_iotlb_invalidate(struct vtd_iotlb *t, const struct vtd_match *m);

@@ -1,49 +1,82 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reader registry: slot allocation and grace periods (see vtd_reader.h for
- * the ordering argument).
+ * Reader registry: slot allocation, asymmetric fences and grace periods
+ * (see vtd_reader.h for the ordering argument).
  *
  * Invariants: a slot's owner field is 1 exactly while some live thread holds
- * the slot in its vtd_reader_tls_slot; slot.seq is written only by that
- * owner; reader_hwm is one past the highest slot ever handed out, so a grace
- * period scans only slots that can have been used.
+ * the slot in its vtd_tls.slot; slot.seq is written only by that owner;
+ * reader_hwm is one past the highest slot ever handed out, so a grace
+ * period scans only slots that can have been used; reader_owned counts the
+ * threads that hold a slot (the shared one included) and is raised, with a
+ * seq_cst fence after it, before the thread's first section.
  */
+#include <linux/membarrier.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "vtd_reader.h"
 
 struct vtd_reader_slot vtd_reader_slots[VTD_READER_SLOTS];
 uint64_t vtd_reader_overflow_active __attribute__((aligned(64)));
-__thread int vtd_reader_tls_slot __attribute__((tls_model("initial-exec"))) = -1;
+__thread struct vtd_tls vtd_tls __attribute__((tls_model("initial-exec"))) = { .slot = -1 };
+int vtd_asym_fences;
 #if defined(__SANITIZE_THREAD__)
 uint64_t vtd_tsan_fence_word;
 #endif
 
 static unsigned reader_hwm;
+static uint64_t reader_owned;
 static pthread_once_t reader_once = PTHREAD_ONCE_INIT;
 static pthread_key_t reader_key;
 static bool reader_key_ok;
 
-/* Thread exit: give the slot back. Its sequence is even (no walk in flight). */
+/* Thread exit: give the slot back. Its sequence is even (no section open). */
 static void reader_release(void *arg)
 {
 	int slot = (int)(intptr_t)arg - 1;
 
 	if (slot >= 0 && slot < VTD_READER_SLOTS)
 		__atomic_store_n(&vtd_reader_slots[slot].owner, 0, __ATOMIC_RELEASE);
-	vtd_reader_tls_slot = -1;
+	__atomic_sub_fetch(&reader_owned, 1, __ATOMIC_RELEASE);
+	vtd_tls.slot = -1;
 }
 
-static void reader_key_init(void)
+/*
+ * Once per process, before any slot is handed out and before any heavy
+ * fence: the pthread key, and whether membarrier(2) can pair with light
+ * fences. Registration for the expedited command is required before using
+ * it; if either step fails, both sides use seq_cst fences.
+ */
+static void reader_init(void)
 {
 	reader_key_ok = pthread_key_create(&reader_key, reader_release) == 0;
+#if !defined(__SANITIZE_THREAD__) && defined(SYS_membarrier)
+	long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+
+	if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+		__atomic_store_n(&vtd_asym_fences, 1, __ATOMIC_RELAXED);
+#endif
+}
+
+static void take_key(int value)
+{
+	/* Without a destructor the slot stays taken after exit: a leak of one
+	 * slot (and membarrier calls that could be skipped), never a
+	 * correctness problem. */
+	if (reader_key_ok)
+		(void)pthread_setspecific(reader_key, (void *)(intptr_t)value);
 }
 
 int vtd_reader_register(void)
 {
-	pthread_once(&reader_once, reader_key_init);
+	int got = VTD_READER_SLOTS;
+
+	pthread_once(&reader_once, reader_init);
 	for (int i = 0; i < VTD_READER_SLOTS; i++) {
 		uint32_t free_val = 0;
 
@@ -52,36 +85,65 @@ int vtd_reader_register(void)
 		if (!__atomic_compare_exchange_n(&vtd_reader_slots[i].owner, &free_val, 1, false,
 						 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 			continue;
-		/* Without a destructor the slot stays taken after exit: a leak of
-		 * one slot, never a correctness problem. */
-		if (reader_key_ok)
-			(void)pthread_setspecific(reader_key, (void *)(intptr_t)(i + 1));
 		unsigned hwm = __atomic_load_n(&reader_hwm, __ATOMIC_RELAXED);
 		while (hwm < (unsigned)i + 1 &&
 		       !__atomic_compare_exchange_n(&reader_hwm, &hwm, (unsigned)i + 1, false,
 						    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 			;
-		vtd_reader_tls_slot = i;
-		return i;
+		got = i;
+		break;
 	}
-	vtd_reader_tls_slot = VTD_READER_SLOTS;
-	return VTD_READER_SLOTS;
+	take_key(got + 1);
+	__atomic_add_fetch(&reader_owned, 1, __ATOMIC_SEQ_CST);
+	/* Pairs with the fence of a heavy fence that skipped membarrier (vtd_reader.h). */
+	vtd_fence(__ATOMIC_SEQ_CST);
+	vtd_tls.slot = got;
+	return got;
+}
+
+void vtd_heavy_fence(void)
+{
+	vtd_fence(__ATOMIC_SEQ_CST);
+#if !defined(__SANITIZE_THREAD__) && defined(SYS_membarrier)
+	pthread_once(&reader_once, reader_init);
+	if (__atomic_load_n(&vtd_asym_fences, __ATOMIC_RELAXED)) {
+		uint64_t others = __atomic_load_n(&reader_owned, __ATOMIC_SEQ_CST);
+
+		if (vtd_tls.slot >= 0)
+			others--;
+		if (others)
+			(void)syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+	}
+#endif
+}
+
+bool vtd_reader_others(void)
+{
+	uint64_t n = __atomic_load_n(&reader_owned, __ATOMIC_RELAXED);
+
+	return n > (vtd_tls.slot >= 0 ? 1u : 0u);
 }
 
 void vtd_reader_synchronize(void)
 {
-	/* Pairs with the fence in vtd_reader_enter(): see vtd_reader.h. */
-	vtd_fence(__ATOMIC_SEQ_CST);
+	vtd_heavy_fence();
 	unsigned n = __atomic_load_n(&reader_hwm, __ATOMIC_ACQUIRE);
 
 	for (unsigned i = 0; i < n; i++) {
+		if ((int)i == vtd_tls.slot)
+			continue; /* our own section (a caller bug) cannot end while we wait */
 		uint64_t q = __atomic_load_n(&vtd_reader_slots[i].seq, __ATOMIC_ACQUIRE);
+		unsigned spins = 0;
 
 		if (!(q & 1))
 			continue;
-		while (__atomic_load_n(&vtd_reader_slots[i].seq, __ATOMIC_ACQUIRE) == q)
-			vtd_cpu_relax();
+		while (__atomic_load_n(&vtd_reader_slots[i].seq, __ATOMIC_ACQUIRE) == q) {
+			if (++spins < 1024)
+				vtd_cpu_relax();
+			else
+				sched_yield(); /* the reader may be preempted mid-DMA */
+		}
 	}
 	while (__atomic_load_n(&vtd_reader_overflow_active, __ATOMIC_ACQUIRE) != 0)
-		vtd_cpu_relax();
+		sched_yield();
 }

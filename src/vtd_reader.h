@@ -5,20 +5,29 @@
  *
  * Theory of operation. Every thread that translates gets a slot (a cache
  * line of its own) the first time it asks, held until the thread exits.
- * While it walks a page table it keeps its slot's sequence odd
- * (vtd_reader_enter/exit). A table page that the writer unlinked is freed
- * only after vtd_reader_synchronize(), which waits until every slot that was
- * odd when it looked has moved on: a walker that could have reached the
- * unlinked page has left it. This is a grace period in the RCU sense, with
- * the wait descriptor of the emulated hardware as its only caller.
+ * While it is inside a section it keeps its slot's sequence odd
+ * (vtd_reader_enter/exit). A section covers a page walk, and on the device
+ * path (svf_iommu_dma_begin/end) also every use of the translations taken
+ * inside it: the device's reads and writes of the memory they lead to.
+ * vtd_reader_synchronize() waits until every slot that was odd when it
+ * looked has moved on. The wait descriptor calls it after processing its
+ * invalidations (vtd.c, wait_locked), which gives both guarantees the
+ * hardware gives: a table page unlinked before the wait is no longer being
+ * walked, and no device access that used a translation removed by an
+ * invalidation before the wait is still in flight (VT-d's drain of reads
+ * and writes on IOTLB invalidation). It is a grace period in the RCU sense.
  *
  * Memory ordering (a store-buffer pattern, so both sides need a full fence):
- *   reader:  slot.seq = odd;  fence(seq_cst);  load PTEs ...
- *   writer:  store 0 into the parent entry;  fence(seq_cst);  load slot.seq
- * Either the writer's fence comes first in the single total order of
- * seq_cst fences, and the reader's loads see the unlinked parent entry (it
- * never reaches the page), or the reader's fence comes first, and the writer
- * sees the odd sequence and waits for it to change.
+ *   reader:  slot.seq = odd;  light fence;  load PTEs, IOTLB, generation ...
+ *   writer:  store 0 into the parent entry / remove IOTLB entries;
+ *            heavy fence;  load slot.seq
+ * Either the writer's fence comes first, and the reader's loads see the
+ * unlinked parent entry and the removed IOTLB entries (it never reaches the
+ * page, and never uses the old translation), or the reader's fence comes
+ * first, and the writer sees the odd sequence and waits for it to change;
+ * the reader's exit is a release store and the writer's loads of the
+ * sequence are acquires, so everything the section did happens before the
+ * waiter goes on to free tables or unpin pages. (light/heavy fences: below.)
  *
  * The slot index doubles as an index into per-unit counter stripes: a slot
  * has one owner at a time, so its stripe can be bumped with a plain
@@ -32,16 +41,38 @@
 #ifndef SOFTVFIO_VTD_READER_H
 #define SOFTVFIO_VTD_READER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define VTD_READER_SLOTS 256 /* exclusive slots; index VTD_READER_SLOTS is the shared one */
 
 /*
- * Memory fences for the emulated VT-d. ThreadSanitizer does not model
- * fences (GCC refuses them under -fsanitize=thread), so there each fence
- * becomes a seq_cst read-modify-write of one shared word: all such RMWs are
- * totally ordered and each synchronizes with the one before it, which gives
- * TSan at least the ordering the fence promises.
+ * Fences. ThreadSanitizer does not model fences (GCC refuses them under
+ * -fsanitize=thread), so there each fence becomes a seq_cst read-modify-write
+ * of one shared word: all such RMWs are totally ordered and each
+ * synchronizes with the one before it, which gives TSan at least the
+ * ordering the fence promises.
+ *
+ * Asymmetric fences. Every store-buffer pattern of this driver has a hot
+ * side (a device thread entering a section or filling the IOTLB) and a rare
+ * side (the wait). Where the kernel offers membarrier(2) with
+ * MEMBARRIER_CMD_PRIVATE_EXPEDITED, the hot side's fence is only a compiler
+ * barrier (vtd_light_fence) and the rare side pays for both
+ * (vtd_heavy_fence: a seq_cst fence, then membarrier(), which runs a full
+ * memory barrier on every CPU that is running a thread of this process
+ * before it returns). Then any light fence acts as a full one with respect
+ * to the heavy fence: either the other thread's barrier point comes before
+ * its store (so its later loads see everything the waiter stored before
+ * the heavy fence), or after it (so its store is visible to every load the
+ * waiter makes after membarrier returned) - the argument of liburcu's
+ * "membarrier" flavour and folly's asymmetric barriers. Without membarrier
+ * (old kernel, seccomp) both are seq_cst fences, decided once per process
+ * before the first reader registers, so the two sides always agree.
+ *
+ * membarrier() is skipped when no thread other than the caller holds a
+ * reader slot: a thread that registers later issues a seq_cst fence after
+ * taking its slot (vtd_reader_register), which orders all of its later
+ * loads after the waiter's stores, exactly what the IPI would have given.
  */
 #if defined(__SANITIZE_THREAD__)
 extern uint64_t vtd_tsan_fence_word;
@@ -51,42 +82,87 @@ extern uint64_t vtd_tsan_fence_word;
 #define vtd_fence(order) __atomic_thread_fence(order)
 #endif
 
+/* 1 when membarrier(2) pairs with light fences (set once, before any reader). */
+extern int vtd_asym_fences;
+
+static inline void vtd_light_fence(void)
+{
+#if defined(__SANITIZE_THREAD__)
+	vtd_fence(__ATOMIC_SEQ_CST);
+#else
+	if (__builtin_expect(__atomic_load_n(&vtd_asym_fences, __ATOMIC_RELAXED), 1))
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	else
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
+/* The waiter's half: orders its earlier stores before its later loads against every light fence. */
+void vtd_heavy_fence(void);
+
 struct vtd_reader_slot {
 	uint64_t seq;   /* odd while the owner walks; written only by the owner */
 	uint32_t owner; /* 0 free, 1 taken */
 } __attribute__((aligned(64)));
 
+/*
+ * Per-thread state: the reader slot, the section nesting depth, and the
+ * last translation this thread used (vtd.c's per-thread cache, valid while
+ * its IOTLB generation is current; see vtd_translate).
+ */
+struct vtd_tls {
+	int slot;              /* -1 until registered; VTD_READER_SLOTS = shared */
+	unsigned depth;        /* nested sections; the slot is odd while > 0 */
+	const void *dom;       /* cached translation: domain, or NULL */
+	uint64_t gen;          /* IOTLB generation it was taken under */
+	uint64_t pn;           /* iova >> shift */
+	uint64_t data;         /* phys base | R/W */
+	unsigned shift;        /* leaf-size shift: 12, 21 or 30 */
+};
+
 extern struct vtd_reader_slot vtd_reader_slots[VTD_READER_SLOTS];
 extern uint64_t vtd_reader_overflow_active;
-extern __thread int vtd_reader_tls_slot __attribute__((tls_model("initial-exec")));
+extern __thread struct vtd_tls vtd_tls __attribute__((tls_model("initial-exec")));
 
 int vtd_reader_register(void);
 
 /* This thread's slot (registers on first use); VTD_READER_SLOTS = shared. */
 static inline int vtd_reader_slot(void)
 {
-	int s = vtd_reader_tls_slot;
+	int s = vtd_tls.slot;
 
 	return __builtin_expect(s >= 0, 1) ? s : vtd_reader_register();
 }
 
-/* Begin a page walk: from here until exit, no table page we reach is freed. */
+/*
+ * Begin a section: from here until the matching exit, no table page we
+ * reach is freed and no wait that removes a translation we use completes.
+ * Sections nest; only the outermost one touches the slot.
+ */
 static inline void vtd_reader_enter(int slot)
 {
+	if (vtd_tls.depth++)
+		return;
 	if (__builtin_expect(slot < VTD_READER_SLOTS, 1)) {
 		struct vtd_reader_slot *s = &vtd_reader_slots[slot];
 		uint64_t q = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
 
 		__atomic_store_n(&s->seq, q + 1, __ATOMIC_RELAXED);
-		vtd_fence(__ATOMIC_SEQ_CST);
+		vtd_light_fence();
 	} else {
 		__atomic_add_fetch(&vtd_reader_overflow_active, 1, __ATOMIC_SEQ_CST);
 	}
 }
 
-/* End the walk; release orders our table loads before the sequence change. */
+/*
+ * End the section; release orders every load and store made inside it
+ * (table reads, and the device's reads and writes of the memory a
+ * translation led to) before the sequence change a waiter acquires.
+ */
 static inline void vtd_reader_exit(int slot)
 {
+	if (--vtd_tls.depth)
+		return;
 	if (__builtin_expect(slot < VTD_READER_SLOTS, 1)) {
 		struct vtd_reader_slot *s = &vtd_reader_slots[slot];
 		uint64_t q = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
@@ -97,11 +173,22 @@ static inline void vtd_reader_exit(int slot)
 	}
 }
 
+/* Whether this thread is inside a section. */
+static inline bool vtd_reader_inside(void)
+{
+	return vtd_tls.depth != 0;
+}
+
 /*
- * Wait until every walk that began before this call has ended. Never fails;
- * spins (walks are tens of nanoseconds). Must not be called inside a walk.
+ * Wait until every section that began before this call has ended: a heavy
+ * fence, then every odd slot is waited for until its sequence moves. Never
+ * fails; spins, yielding after a while (a device section may hold a long
+ * DMA). Must not be called inside a section.
  */
 void vtd_reader_synchronize(void);
+
+/* Whether a thread other than the caller holds a reader slot now (a hint). */
+bool vtd_reader_others(void);
 
 static inline void vtd_cpu_relax(void)
 {

@@ -10,8 +10,9 @@
 #   NAME.err.trace  a syntax error: exit status 2, nothing on stdout (nothing
 #                   ran), and stderr exactly NAME.err.expected.
 #
-# Also checked: a trace read from standard input, the --stats JSON, and that
-# the session embedded in `softvfio run` is tests/traces/vmm-session.trace.
+# Also checked: a trace read from standard input, the --stats JSON, that the
+# session embedded in `softvfio run` is tests/traces/vmm-session.trace, and
+# that `softvfio run --session` replays it.
 # Prints one line per check and a last line "N passed, M failed"; the exit
 # status is non-zero when anything failed.
 #
@@ -124,13 +125,53 @@ else
 	cat "$tmp/out" "$tmp/err"
 fi
 
-# `softvfio run` replays exactly tests/traces/vmm-session.trace.
+# The session bundled in `softvfio run` (replayed by `run --session`, timed as
+# a workload by `run`) is exactly tests/traces/vmm-session.trace ...
 if "$bin" run --show-trace >"$tmp/out" 2>"$tmp/err" &&
 	diff -u "$dir/vmm-session.trace" "$tmp/out" >"$tmp/diff"; then
 	ok "run-embedded-trace"
 else
 	bad "run-embedded-trace" "the trace inside 'softvfio run' differs from vmm-session.trace"
 	cat "$tmp/diff" "$tmp/err" 2>/dev/null
+fi
+
+# ... and `softvfio run --session` replays it: its result lines are exactly
+# vmm-session.expected, followed by the counters.
+n=$(wc -l <"$dir/vmm-session.expected")
+if "$bin" run --session >"$tmp/out" 2>"$tmp/err" &&
+	head -n "$n" "$tmp/out" | diff -u "$dir/vmm-session.expected" - >"$tmp/diff" &&
+	grep -q '^  waits  *[0-9]' "$tmp/out"; then
+	ok "run-session"
+else
+	bad "run-session" "'softvfio run --session' does not print vmm-session.expected and counters"
+	cat "$tmp/diff" "$tmp/err" 2>/dev/null
+fi
+
+# `softvfio bench` with a trace among tiny workloads: the JSON has the issue's
+# keys for every workload and policy, and the chart is well-formed SVG.
+# (Structure only: no figure and no time is checked; conventions.md #13.)
+if "$bin" bench -w lifecycle:size=4M,layout=frag4k -w small:count=16,size=4K \
+	-w churn:count=64,depth=8 --trace "$dir/spec-example.trace" --progress never \
+	--json "$tmp/bench.json" --svg "$tmp/bench.svg" >"$tmp/out" 2>"$tmp/err" &&
+	python3 - "$tmp/bench.json" "$tmp/bench.svg" <<'PY' 2>"$tmp/diff"
+import json, sys, xml.etree.ElementTree as ET
+runs = json.load(open(sys.argv[1]))
+assert isinstance(runs, list) and len(runs) == 5, "5 workloads (small gives two)"
+for w in runs:
+    assert isinstance(w["workload"], str) and isinstance(w["guest_bytes"], int), w
+    assert [r["policy"] for r in w["results"]] == ["strict", "batched", "gather", "lazy"], w
+    for r in w["results"]:
+        for k in ("regions", "inv_descriptors", "waits", "cpu_ns", "modeled_ns", "pages"):
+            assert isinstance(r[k], int) and r[k] >= 0, (w["workload"], r["policy"], k)
+    assert w["results"][0]["pages"] > 0, w["workload"]
+root = ET.parse(sys.argv[2]).getroot()
+assert root.tag.endswith("svg"), root.tag
+PY
+then
+	ok "bench-json-svg"
+else
+	bad "bench-json-svg" "softvfio bench: exit status, JSON keys or SVG"
+	cat "$tmp/err" "$tmp/diff" 2>/dev/null
 fi
 
 echo "$pass passed, $fail failed"

@@ -197,11 +197,31 @@ int svf_iommu_phys_run(struct svf_domain *d, uint64_t iova, uint64_t maxlen, uin
 
 /*
  * Device-side translation of one access (SVF_PROT_READ or SVF_PROT_WRITE) at
- * iova: IOTLB lookup, page walk and IOTLB fill on a miss, permission check.
- * Returns 0 with *phys, -ENOENT (no translation) or -EACCES (permission).
- * Safe to call from many threads while the domain is being changed.
+ * iova: the thread's last translation or the IOTLB, else a page walk and an
+ * IOTLB fill, then the permission check.
+ * Returns 0 with *phys, -ENOENT (no translation), -EACCES (permission) or
+ * -EINVAL (access is not exactly READ or WRITE bits).
+ * Safe to call from many threads while the domain is being changed. The
+ * result may be used to reach memory only inside a DMA section (below);
+ * outside one it only tells what the translation was.
  */
 int svf_iommu_translate(struct svf_domain *d, uint64_t iova, int access, uint64_t *phys);
+
+/*
+ * DMA sections: a device thread brackets translations and the memory
+ * accesses that use them with svf_iommu_dma_begin/end. The barrier
+ * guarantee: when a wait (svf_iommu_iotlb_sync, svf_iommu_unmap,
+ * svf_iommu_flush_all) returns, every section that could have used a
+ * translation removed by an invalidation queued before it has ended, and
+ * every access made in it happened before the return; so pages unpinned
+ * after the wait are not being touched. Sections nest, are per thread and
+ * cover every domain; they are cheap (two stores to the thread's own cache
+ * line, no locked instruction where membarrier(2) is available), but a wait
+ * spins until open sections end, so keep them short (one request, or a
+ * slice of one). Never call a waiting operation inside a section.
+ */
+void svf_iommu_dma_begin(struct svf_domain *d);
+void svf_iommu_dma_end(struct svf_domain *d);
 
 /*
  * The unpin check (design.md invariant 1): true when no IOTLB entry of the

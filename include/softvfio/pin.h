@@ -128,6 +128,23 @@ int svf_pinner_lookup(struct svf_pinner *p, uint64_t vaddr, uint64_t *phys);
  */
 void *svf_pinner_phys_to_ptr(struct svf_pinner *p, uint64_t phys);
 
+/*
+ * Check mode: from now on the pinner keeps, per frame, how many pins it
+ * holds and how many times its last pin went, readable without a lock by a
+ * device on every access (svf_pinner_pin_state). Must be enabled before the
+ * first pin. Idempotent. Returns 0, -EBUSY (pins are held already), -ENOMEM.
+ * Pins then cost one table lookup more per page, and a pin may fail with
+ * -ENOMEM for the table.
+ */
+int svf_pinner_enable_check(struct svf_pinner *p);
+
+/*
+ * Lock-free: the pin state word of the frame at phys: bits 0-31 the pins held
+ * now, bits 32-63 the times its last pin was released (0 for a frame never
+ * pinned); UINT64_MAX when check mode is off.
+ */
+uint64_t svf_pinner_pin_state(struct svf_pinner *p, uint64_t phys);
+
 /* Pin reference count of the page at phys (test introspection). */
 uint64_t svf_pinner_refcount(struct svf_pinner *p, uint64_t phys);
 /* Pages pinned now (sum of references) and bytes charged now. */

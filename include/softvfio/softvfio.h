@@ -45,7 +45,7 @@ enum svf_policy {
 	SVF_POLICY_STRICT = 0, /* wait after every chunk, unpin at once (type1 before the seed) */
 	SVF_POLICY_BATCHED,    /* the seed: unmap_fast, queue, one wait per batch, then unpin */
 	SVF_POLICY_GATHER,     /* batched + merged invalidations, batches span mappings */
-	SVF_POLICY_LAZY,       /* deferred flush queue (the device issue) */
+	SVF_POLICY_LAZY,       /* flush queue: unmap returns before the wait; flushed when full or by a timer */
 	SVF_POLICY_NR,
 };
 const char *svf_policy_name(enum svf_policy p);
@@ -70,7 +70,27 @@ struct svf_container_config {
 	 */
 	bool attach_default_domain;
 	const struct svf_iommu_config *iommu;
+	/*
+	 * SVF_POLICY_LAZY, after dma-iommu's flush queue (its defaults): an
+	 * unmap queues its regions with their invalidations and returns; the
+	 * queue is flushed (one wait, then the regions unpinned) when it holds
+	 * lazy_queue_cap regions, or lazy_timeout_us after the first region
+	 * entered it, by a timer thread of the container. Under lazy the
+	 * pending list is that queue and batch_cap is not used.
+	 */
+	unsigned lazy_queue_cap;   /* 0: 256 */
+	uint64_t lazy_timeout_us;  /* 0: 10,000 (10 ms) */
+	/*
+	 * Check mode for devices (<softvfio/device.h>): the pinner keeps pin
+	 * state per frame and the container stamps unmapped IOVAs, so that
+	 * every device access is checked (dma_unpinned_access,
+	 * dma_after_unmap). A caller's pinner must not hold pins yet (-EBUSY).
+	 */
+	bool dma_check;
 };
+
+#define SVF_DEFAULT_LAZY_QUEUE_CAP  256u
+#define SVF_DEFAULT_LAZY_TIMEOUT_US 10000u
 
 /* Defaults: gather policy, cap 512, limit 65535, process pinner, one vtd domain. */
 void svf_container_default_config(struct svf_container_config *cfg);

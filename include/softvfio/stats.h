@@ -29,6 +29,9 @@ struct svf_stats {
 	uint64_t pt_pages_peak;
 	uint64_t pt_pages_freed;  /* table pages released after their wait */
 	uint64_t modeled_ns;      /* modeled device time of every descriptor and wait */
+	uint64_t wait_sync_ns;    /* real time waits spent as barriers against device
+				     threads (heavy fences, open DMA sections); counted
+				     only while another thread translates */
 
 	/* IOMMU core */
 	uint64_t map_calls;
@@ -49,6 +52,18 @@ struct svf_stats {
 	uint64_t invariant_violations; /* unpins the emulated IOMMU caught too early */
 	uint64_t bookkeeping_bytes; /* heap held by container bookkeeping now */
 	uint64_t cpu_ns;            /* CPU time spent inside softvfio calls */
+
+	/* lazy policy (flush queue) */
+	uint64_t lazy_flush_full;     /* flushes because the queue was full */
+	uint64_t lazy_flush_timeout;  /* flushes by the timer */
+
+	/* emulated devices behind the container's domain (device.h) */
+	uint64_t dma_requests;        /* DMA requests completed, faulted or not */
+	uint64_t dma_pages;           /* pages translated and accessed */
+	uint64_t dma_faults;          /* requests that ended in a fault */
+	uint64_t dma_unpinned_access; /* check mode: accesses to a page no pin held (must be 0) */
+	uint64_t dma_after_unmap;     /* check mode: accesses through an IOVA whose unmap had
+					 returned before the request began (0 unless lazy) */
 };
 
 /* Writes s as one JSON object (no trailing newline). Returns 0 or -errno. */

@@ -1,0 +1,458 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * softvfio bench's tables, targets and JSON (see bench_report.h). Counts
+ * are printed exactly (a person checks 4096 = 2097152 / 512), times and
+ * rates with three significant digits, ratios as "0.52x" or "1/512".
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "bench_common.h"
+#include "bench_report.h"
+
+#define TARGET_WAIT_DIVISOR 512
+#define TARGET_MODELED_RATIO 100.0
+#define TARGET_CPU_PER_PAGE_NS 30.0
+#define TARGET_CPU_PER_4K_RUNS2M_NS 2.0
+
+static const char *policy_label(const struct svf_bench_result *r, enum svf_policy p)
+{
+	static char buf[SVF_POLICY_NR][16];
+
+	snprintf(buf[p], sizeof(buf[p]), "%s%s", svf_policy_name(p), r->note[0] ? "*" : "");
+	return buf[p];
+}
+
+void svf_bench_print_header(const struct svf_bench_opts *o, unsigned npolicies, int lazy,
+			    FILE *out)
+{
+	struct svf_iommu_config ic;
+	bool first = true;
+
+	svf_iommu_default_config(o->driver ? o->driver : "vtd", &ic);
+	fprintf(out, "softvfio %s: %zu workload%s x %u polic%s (", o->cmd, o->nr_wl,
+		o->nr_wl == 1 ? "" : "s", npolicies, npolicies == 1 ? "y" : "ies");
+	for (int p = 0; p < SVF_POLICY_NR; p++) {
+		if (!o->policy[p])
+			continue;
+		fprintf(out, "%s%s", first ? "" : ", ", svf_policy_name(p));
+		first = false;
+	}
+	fputs("), one after the other in this process,\n", out);
+	fprintf(out, "each run on a fresh container: %s IOMMU, one domain, batch %u.\n",
+		o->driver ? o->driver : "vtd", o->batch ? o->batch : SVF_DEFAULT_BATCH_CAP);
+	if (o->cost == 0)
+		fputs("Cost model off: modeled device time is 0.\n", out);
+	else
+		fprintf(out, "Modeled device time: %" PRIu64 " ns per invalidation descriptor, %"
+			PRIu64 " ns per wait, %" PRIu64 " ns per page-walk read (published VT-d "
+			"figures, src/vtd.c);\nthe model only counts, so CPU time is the same "
+			"with it off.\n", ic.cost.inv_page_ns, ic.cost.wait_ns,
+			ic.cost.walk_level_ns);
+	fputs("CPU: process CPU time of the measured phase. pages/s: pages unmapped per "
+	      "CPU second.\n", out);
+	if (o->policy[SVF_POLICY_LAZY] && lazy == 1)
+		fputs("lazy: its unmaps return before their wait; its phase is measured until the "
+		      "flush queue has drained\n      (nothing pinned), so the last flush, by "
+		      "its timer thread, counts in its figures and CPU.\n", out);
+	else if (o->policy[SVF_POLICY_LAZY] && lazy == 0)
+		fputs("lazy*: this build's lazy policy does not defer its waits yet (the flush "
+		      "queue has not landed):\n       it runs, and is reported, as what it is "
+		      "today: the same as batched.\n", out);
+	else if (o->policy[SVF_POLICY_LAZY] && lazy < 0)
+		fputs("lazy: refused by this build's library; skipped.\n", out);
+	fputc('\n', out);
+}
+
+static const struct svf_bench_result *base_of(const struct svf_bench_entry *e)
+{
+	return e->res[SVF_POLICY_STRICT].ran ? &e->res[SVF_POLICY_STRICT] : NULL;
+}
+
+/* The first policy that ran, for the figures every policy shares (set-up). */
+static const struct svf_bench_result *first_ran(const struct svf_bench_entry *e)
+{
+	for (int p = 0; p < SVF_POLICY_NR; p++)
+		if (e->res[p].ran)
+			return &e->res[p];
+	return NULL;
+}
+
+static double pages_per_s(const struct svf_bench_result *r)
+{
+	return r->cpu_ns ? (double)r->pages * 1e9 / (double)r->cpu_ns : 0;
+}
+
+#define ROW_FMT "%-9s %10s %10s %7s %8s %10s %9s %9s %9s %11s %11s\n"
+
+static void print_row(const char *name, const struct svf_bench_result *r, FILE *out)
+{
+	char regions[24], ip[24], id[24], ig[24], waits[24], cpu[24], mod[24], pps[24], pin[24],
+		book[24];
+
+	snprintf(regions, sizeof(regions), "%" PRIu64, r->regions);
+	snprintf(ip, sizeof(ip), "%" PRIu64, r->inv_page);
+	snprintf(id, sizeof(id), "%" PRIu64, r->inv_domain);
+	snprintf(ig, sizeof(ig), "%" PRIu64, r->inv_global);
+	snprintf(waits, sizeof(waits), "%" PRIu64, r->waits);
+	svf_human_ns((double)r->cpu_ns, cpu, sizeof(cpu));
+	svf_human_ns((double)r->modeled_ns, mod, sizeof(mod));
+	svf_human_count(pages_per_s(r), pps, sizeof(pps));
+	snprintf(pin, sizeof(pin), "%" PRIu64, r->pinned_peak);
+	svf_human_bytes(r->bookkeeping_peak, book, sizeof(book));
+	fprintf(out, ROW_FMT, name, regions, ip, id, ig, waits, cpu, mod, pps, pin, book);
+}
+
+static void print_ratio_row(const struct svf_bench_result *r, const struct svf_bench_result *b,
+			    FILE *out)
+{
+	char c[11][24];
+
+#define RATIO(i, f) svf_human_ratio((double)r->f, (double)b->f, c[i], sizeof(c[i]))
+	RATIO(0, regions);
+	RATIO(1, inv_page);
+	RATIO(2, inv_domain);
+	RATIO(3, inv_global);
+	RATIO(4, waits);
+	RATIO(5, cpu_ns);
+	RATIO(6, modeled_ns);
+	RATIO(8, pinned_peak);
+	RATIO(9, bookkeeping_peak);
+#undef RATIO
+	svf_human_ratio(pages_per_s(r), pages_per_s(b), c[7], sizeof(c[7]));
+	fprintf(out, ROW_FMT, "  /strict", c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8],
+		c[9]);
+}
+
+void svf_bench_print_entry(const struct svf_bench_entry *e, const bool policy[SVF_POLICY_NR],
+			   FILE *out)
+{
+	const struct svf_bench_result *base = base_of(e), *any = first_ran(e);
+	char a[32], b[32], c[32], d[32];
+	bool footnote = false;
+
+	fprintf(out, "== %s  [%s]\n", e->label, e->id);
+	fprintf(out, "   measured: %s", e->measured);
+	if (e->wl.kind == SVF_WL_LIFECYCLE && e->mappings) {
+		svf_human_bytes(e->guest_bytes / e->mappings, a, sizeof(a));
+		fprintf(out, "; the guest was mapped as %" PRIu64 " mapping%s of %s%s", e->mappings,
+			e->mappings == 1 ? "" : "s", e->guest_bytes % e->mappings ? "about " : "",
+			a);
+	}
+	fputc('\n', out);
+	if (any && any->map_cpu_ns && any->map_pages) {
+		svf_human_ns((double)any->map_cpu_ns, a, sizeof(a));
+		svf_human_ns((double)any->map_cpu_ns / (double)any->map_pages, b, sizeof(b));
+		svf_human_bytes(any->pt_bytes_peak, c, sizeof(c));
+		svf_human_bytes(any->rss_bytes, d, sizeof(d));
+		fprintf(out, "   set-up (not compared): mapping took %s CPU (%s per page); page "
+			"tables %s; process RSS mapped %s\n", a, b, c, d);
+	}
+	if (any && any->dma_requests) {
+		svf_human_bytes(any->dma_bytes, a, sizeof(a));
+		svf_human_ns((double)any->dma_cpu_ns, b, sizeof(b));
+		fprintf(out, "   DMA: %" PRIu64 " device requests (%s), %" PRIu64 " faults",
+			any->dma_requests, a, any->dma_faults);
+		if (e->wl.kind == SVF_WL_LIFECYCLE)
+			fprintf(out, ", %s CPU, before the teardown", b);
+		else
+			fputs(", inside the measured loop", out);
+		fprintf(out, "; IOTLB %" PRIu64 " hits, %" PRIu64 " misses\n", any->iotlb_hits,
+			any->iotlb_misses);
+	}
+	if (e->note[0])
+		fprintf(out, "   note: %s\n", e->note);
+	fprintf(out, ROW_FMT, "policy", "regions", "inv page", "inv dom", "inv glob", "waits",
+		"CPU", "modeled", "pages/s", "peak pinned", "bookkeeping");
+	for (int p = 0; p < SVF_POLICY_NR; p++) {
+		const struct svf_bench_result *r = &e->res[p];
+
+		if (!policy[p])
+			continue;
+		if (!r->ran) {
+			fprintf(out, "%-9s %s\n", svf_policy_name(p),
+				r->skip[0] ? r->skip : "not run (see the note)");
+			continue;
+		}
+		print_row(policy_label(r, p), r, out);
+		if (base && p != SVF_POLICY_STRICT)
+			print_ratio_row(r, base, out);
+		if (r->fallbacks || r->errors || r->violations)
+			fprintf(out, "          (%" PRIu64 " fast-unmap fallbacks, %" PRIu64
+				" unmap errors, %" PRIu64 " unpin invariant violations)\n",
+				r->fallbacks, r->errors, r->violations);
+		footnote |= r->note[0] != '\0';
+	}
+	for (int p = 0; footnote && p < SVF_POLICY_NR; p++)
+		if (policy[p] && e->res[p].ran && e->res[p].note[0]) {
+			fprintf(out, "   %s*: %s\n", svf_policy_name(p), e->res[p].note);
+			break; /* one footnote says it; the header explains */
+		}
+	fputc('\n', out);
+}
+
+/* The first lifecycle workload of the synthetic backend with this layout. */
+static const struct svf_bench_entry *find_lifecycle(const struct svf_bench_entry *e, size_t n,
+						    enum svf_layout layout)
+{
+	for (size_t i = 0; i < n; i++)
+		if (e[i].wl.kind == SVF_WL_LIFECYCLE && e[i].wl.backend == SVF_BACKEND_SYNTHETIC &&
+		    e[i].wl.layout == layout && first_ran(&e[i]))
+			return &e[i];
+	return NULL;
+}
+
+static const char *verdict(bool met)
+{
+	return met ? "met" : "NOT met";
+}
+
+static void per_policy_cpu(const struct svf_bench_entry *e, double per, double limit,
+			   const char *what, FILE *out)
+{
+	fprintf(out, "  %s <= %.0f ns:\n", what, limit);
+	for (int p = 0; p < SVF_POLICY_NR; p++) {
+		const struct svf_bench_result *r = &e->res[p];
+		double ns;
+
+		if (!r->ran)
+			continue;
+		ns = (double)r->cpu_ns / per;
+		fprintf(out, "      %-9s %8.2f ns  %s\n", policy_label(r, p), ns,
+			verdict(ns <= limit));
+	}
+}
+
+void svf_bench_print_targets(const struct svf_bench_entry *e, size_t n, int cost, FILE *out)
+{
+	const struct svf_bench_entry *frag = find_lifecycle(e, n, SVF_LAYOUT_FRAG4K);
+	const struct svf_bench_entry *runs = find_lifecycle(e, n, SVF_LAYOUT_RUNS2M);
+
+	if (!frag && !runs)
+		return;
+	fputs("targets (the issue's; figures, not assertions):\n", out);
+	if (frag) {
+		const struct svf_bench_result *s = &frag->res[SVF_POLICY_STRICT];
+		const struct svf_bench_result *b = &frag->res[SVF_POLICY_BATCHED];
+		const struct svf_bench_result *g = &frag->res[SVF_POLICY_GATHER];
+
+		fprintf(out, " fully fragmented 4 KiB guest [%s]:\n", frag->id);
+		if (s->ran && b->ran) {
+			double ratio = b->modeled_ns ? (double)s->modeled_ns / (double)b->modeled_ns : 0;
+
+			fprintf(out, "  batched waits <= strict waits / %d: %" PRIu64 " <= %" PRIu64
+				"  %s\n", TARGET_WAIT_DIVISOR, b->waits,
+				s->waits / TARGET_WAIT_DIVISOR,
+				verdict(b->waits <= s->waits / TARGET_WAIT_DIVISOR));
+			if (cost == 0)
+				fputs("  modeled device time strict / batched >= 100: n/a (cost model "
+				      "off)\n", out);
+			else
+				fprintf(out, "  modeled device time strict / batched >= %.0f: %.1fx  "
+					"%s\n      (the model's published figures, 20 ns a descriptor "
+					"and 780 ns a wait, bound it at\n      (20 + 780) / (20 + "
+					"780/512) = 37x: batched still queues one descriptor per page;\n"
+					"      gather, which merges them, gives %.0fx)\n",
+					TARGET_MODELED_RATIO, ratio, verdict(ratio >= TARGET_MODELED_RATIO),
+					g->ran && g->modeled_ns ? (double)s->modeled_ns /
+					(double)g->modeled_ns : 0.0);
+		}
+		if (b->ran && g->ran) {
+			fprintf(out, "  gather <= batched: waits %" PRIu64 " <= %" PRIu64 "  %s; "
+				"descriptors %" PRIu64 " <= %" PRIu64 "  %s\n", g->waits, b->waits,
+				verdict(g->waits <= b->waits), g->inv_page + g->inv_domain +
+				g->inv_global, b->inv_page + b->inv_domain + b->inv_global,
+				verdict(g->inv_page + g->inv_domain + g->inv_global <=
+					b->inv_page + b->inv_domain + b->inv_global));
+		}
+		per_policy_cpu(frag, (double)(frag->guest_bytes / SVF_PAGE_SIZE),
+			       TARGET_CPU_PER_PAGE_NS, "CPU time per unmapped page", out);
+	}
+	if (runs) {
+		fprintf(out, " contiguous guest in 2 MiB runs [%s]:\n", runs->id);
+		per_policy_cpu(runs, (double)(runs->guest_bytes / SVF_PAGE_SIZE),
+			       TARGET_CPU_PER_4K_RUNS2M_NS, "unmap CPU time per 4 KiB of guest", out);
+	}
+	fputc('\n', out);
+}
+
+void svf_bench_print_scaling(const struct svf_bench_entry *e, size_t n,
+			     const bool policy[SVF_POLICY_NR], FILE *out)
+{
+	char a[32], b[32], c[32], d[32];
+
+	fputs("scaling (lifecycle workloads by guest size; CPU per 4 KiB page of guest):\n", out);
+	fprintf(out, "%-24s %12s %8s %12s", "workload", "pages", "mappings", "map/page");
+	for (int p = 0; p < SVF_POLICY_NR; p++)
+		if (policy[p])
+			fprintf(out, " %10s", svf_policy_name(p));
+	fprintf(out, " %12s %12s %12s\n", "page tables", "RSS mapped", "bookkeeping");
+	for (size_t i = 0; i < n; i++) {
+		const struct svf_bench_result *any = first_ran(&e[i]);
+		double pages = (double)(e[i].guest_bytes / SVF_PAGE_SIZE);
+
+		if (e[i].wl.kind != SVF_WL_LIFECYCLE || !any)
+			continue;
+		svf_human_ns((double)any->map_cpu_ns / pages, a, sizeof(a));
+		fprintf(out, "%-24s %12.0f %8" PRIu64 " %12s", e[i].id, pages, e[i].mappings, a);
+		for (int p = 0; p < SVF_POLICY_NR; p++) {
+			if (!policy[p])
+				continue;
+			if (e[i].res[p].ran)
+				svf_human_ns((double)e[i].res[p].cpu_ns / pages, b, sizeof(b));
+			else
+				snprintf(b, sizeof(b), "-");
+			fprintf(out, " %10s", b);
+		}
+		svf_human_bytes(any->pt_bytes_peak, b, sizeof(b));
+		svf_human_bytes(any->rss_bytes, c, sizeof(c));
+		svf_human_bytes(any->bookkeeping_peak, d, sizeof(d));
+		fprintf(out, " %12s %12s %12s\n", b, c, d);
+	}
+	fputc('\n', out);
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void json_u64(FILE *f, const char *key, uint64_t v, bool comma)
+{
+	fprintf(f, "\"%s\": %" PRIu64 "%s", key, v, comma ? ", " : "");
+}
+
+static void json_result(FILE *f, enum svf_policy p, const struct svf_bench_result *r,
+			const struct svf_bench_result *base)
+{
+	fputs("{\"policy\": ", f);
+	json_str(f, svf_policy_name(p));
+	fputs(", ", f);
+	json_u64(f, "regions", r->regions, true);
+	json_u64(f, "inv_descriptors", r->inv_page + r->inv_domain + r->inv_global, true);
+	json_u64(f, "waits", r->waits, true);
+	json_u64(f, "cpu_ns", r->cpu_ns, true);
+	json_u64(f, "modeled_ns", r->modeled_ns, true);
+	json_u64(f, "pages", r->pages, true);
+	json_u64(f, "inv_page", r->inv_page, true);
+	json_u64(f, "inv_domain", r->inv_domain, true);
+	json_u64(f, "inv_global", r->inv_global, true);
+	json_u64(f, "wall_ns", r->wall_ns, true);
+	fprintf(f, "\"pages_per_s\": %.0f, ", pages_per_s(r));
+	json_u64(f, "ioctls", r->ioctls, true);
+	json_u64(f, "pinned_peak", r->pinned_peak, true);
+	json_u64(f, "bookkeeping_bytes", r->bookkeeping_peak, true);
+	json_u64(f, "page_table_bytes_peak", r->pt_bytes_peak, true);
+	json_u64(f, "rss_bytes", r->rss_bytes, true);
+	json_u64(f, "map_cpu_ns", r->map_cpu_ns, true);
+	json_u64(f, "map_pages", r->map_pages, true);
+	json_u64(f, "dma_cpu_ns", r->dma_cpu_ns, true);
+	json_u64(f, "dma_bytes", r->dma_bytes, true);
+	json_u64(f, "dma_faults", r->dma_faults, true);
+	json_u64(f, "iotlb_hits", r->iotlb_hits, true);
+	json_u64(f, "iotlb_misses", r->iotlb_misses, true);
+	json_u64(f, "unmap_fallbacks", r->fallbacks, true);
+	json_u64(f, "unmap_errors", r->errors, true);
+	json_u64(f, "invariant_violations", r->violations, base != NULL || r->note[0]);
+	if (r->note[0]) {
+		fputs("\"note\": ", f);
+		json_str(f, r->note);
+		if (base)
+			fputs(", ", f);
+	}
+	if (base) {
+		/* value / strict's value; null where strict's is 0 */
+		fputs("\"ratio_to_strict\": {", f);
+#define RATIO(key, a, b, comma)                                                     \
+		do {                                                                \
+			if ((b) != 0)                                               \
+				fprintf(f, "\"%s\": %.6g%s", key, (double)(a) / (double)(b), \
+					comma ? ", " : "");                         \
+			else                                                        \
+				fprintf(f, "\"%s\": null%s", key, comma ? ", " : ""); \
+		} while (0)
+		RATIO("regions", r->regions, base->regions, true);
+		RATIO("inv_descriptors", r->inv_page + r->inv_domain + r->inv_global,
+		      base->inv_page + base->inv_domain + base->inv_global, true);
+		RATIO("waits", r->waits, base->waits, true);
+		RATIO("cpu_ns", r->cpu_ns, base->cpu_ns, true);
+		RATIO("modeled_ns", r->modeled_ns, base->modeled_ns, true);
+		RATIO("pages_per_s", pages_per_s(r), pages_per_s(base), true);
+		RATIO("pinned_peak", r->pinned_peak, base->pinned_peak, true);
+		RATIO("bookkeeping_bytes", r->bookkeeping_peak, base->bookkeeping_peak, false);
+#undef RATIO
+		fputc('}', f);
+	}
+	fputc('}', f);
+}
+
+int svf_bench_write_json(const struct svf_bench_entry *e, size_t n, const bool *policy,
+			 FILE *f)
+{
+	fputs("[\n", f);
+	for (size_t i = 0; i < n; i++) {
+		const struct svf_bench_entry *x = &e[i];
+		const struct svf_bench_result *base = base_of(x);
+		bool first = true;
+
+		fputs("  {\"workload\": ", f);
+		json_str(f, x->id);
+		fputs(", ", f);
+		json_u64(f, "guest_bytes", x->guest_bytes, true);
+		fputs("\"kind\": ", f);
+		json_str(f, x->wl.kind == SVF_WL_LIFECYCLE ? "lifecycle" :
+			    x->wl.kind == SVF_WL_SMALL ? "small" :
+			    x->wl.kind == SVF_WL_CHURN ? "churn" : "trace");
+		fputs(", \"label\": ", f);
+		json_str(f, x->label);
+		fputs(", \"backend\": ", f);
+		json_str(f, svf_backend_name(x->wl.backend));
+		fputs(", \"layout\": ", f);
+		json_str(f, svf_layout_name(x->wl.layout));
+		fputs(", \"measured\": ", f);
+		json_str(f, x->measured);
+		fputs(", ", f);
+		json_u64(f, "mappings", x->mappings, true);
+		if (x->note[0]) {
+			fputs("\"note\": ", f);
+			json_str(f, x->note);
+			fputs(", ", f);
+		}
+		fputs("\"skipped\": {", f);
+		for (int p = 0; p < SVF_POLICY_NR; p++) {
+			if (!policy[p] || x->res[p].ran)
+				continue;
+			fprintf(f, "%s", first ? "" : ", ");
+			json_str(f, svf_policy_name(p));
+			fputs(": ", f);
+			json_str(f, x->res[p].skip[0] ? x->res[p].skip : x->note);
+			first = false;
+		}
+		fputs("},\n   \"results\": [", f);
+		first = true;
+		for (int p = 0; p < SVF_POLICY_NR; p++) {
+			if (!policy[p] || !x->res[p].ran)
+				continue;
+			fputs(first ? "\n    " : ",\n    ", f);
+			json_result(f, (enum svf_policy)p, &x->res[p],
+				    p == SVF_POLICY_STRICT ? NULL : base);
+			first = false;
+		}
+		fprintf(f, "]}%s\n", i + 1 < n ? "," : "");
+	}
+	fputs("]\n", f);
+	return ferror(f) ? -EIO : 0;
+}

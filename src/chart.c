@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SVG chart of softvfio bench (see chart.h).
+ *
+ * Geometry: a header (title, what is measured, legend), then one row per
+ * workload: the row's title, a time panel on the left (per policy a group
+ * of two bars, CPU and modeled) and a waits panel on the right (one bar per
+ * policy). Each panel has its own log axis, from the decade below its
+ * smallest non-zero value to the decade above its largest, so every bar is
+ * visible; a zero is written as "0" on the baseline, a policy that did not
+ * run as "skipped".
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "bench_common.h"
+#include "chart.h"
+
+#define WIDTH        1120
+#define HEADER_H     118
+#define ROW_H        272
+#define FOOTER_H     34
+#define PLOT_TOP     78   /* from the row's top to the panels' top */
+#define PLOT_H       150
+#define TIME_X0      96
+#define TIME_X1      640
+#define WAIT_X0      742
+#define WAIT_X1      1090
+#define FONT         "DejaVu Sans, Helvetica, Arial, sans-serif"
+#define COLOR_CPU    "#3566b0"
+#define COLOR_MODEL  "#e5832a"
+#define COLOR_WAITS  "#3d9156"
+#define COLOR_GRID   "#e3e3e3"
+#define COLOR_MINOR  "#f1f1f1"
+#define COLOR_AXIS   "#555555"
+#define COLOR_TEXT   "#222222"
+#define COLOR_DIM    "#6b6b6b"
+
+struct axis {
+	int lo, hi;        /* decades: 10^lo at the bottom, 10^hi at the top */
+	double y0, h;      /* bottom y and height in pixels */
+	bool time;         /* labels in ns/us/ms/s */
+};
+
+static void xml_text(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': fputs("&amp;", f); break;
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '"': fputs("&quot;", f); break;
+		default: fputc(*s, f);
+		}
+	}
+}
+
+__attribute__((format(printf, 6, 7)))
+static void text(FILE *f, double x, double y, const char *attrs, const char *color,
+		 const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\" %s>", x, y, color, attrs);
+	xml_text(f, buf);
+	fputs("</text>\n", f);
+}
+
+/* The axis covering [min, max] (both > 0). */
+static void axis_fit(struct axis *a, double min, double max)
+{
+	/* Headroom: the smallest bar rises a third of a decade, the largest label fits. */
+	a->lo = (int)floor(log10(min) - 0.3);
+	a->hi = (int)ceil(log10(max) + 0.12);
+	if (a->lo < 0 && !a->time)
+		a->lo = 0; /* counts: nothing below 1 */
+	if (a->hi <= a->lo)
+		a->hi = a->lo + 1;
+}
+
+static double axis_y(const struct axis *a, double v)
+{
+	double t = (log10(v) - a->lo) / (a->hi - a->lo);
+
+	if (t < 0)
+		t = 0;
+	return a->y0 - t * a->h;
+}
+
+static void decade_label(const struct axis *a, int d, char *buf, size_t len)
+{
+	static const char *const count_suffix[] = { "", "k", "M", "G", "T", "P" };
+
+	if (a->time) {
+		static const char *const unit[] = { "ns", "\u00b5s", "ms", "s" };
+		int u = d < 0 ? 0 : d / 3 > 3 ? 3 : d / 3;
+		double v = pow(10, d - 3 * u);
+
+		if (d < 0)
+			snprintf(buf, len, "%g ns", pow(10, d));
+		else
+			snprintf(buf, len, "%g %s", v, unit[u]);
+		return;
+	}
+	if (d < 0) {
+		snprintf(buf, len, "%g", pow(10, d));
+		return;
+	}
+	snprintf(buf, len, "%g%s", pow(10, d % 3), count_suffix[d / 3 > 5 ? 5 : d / 3]);
+}
+
+/* Grid, decade labels and minor ticks of a panel spanning [x0, x1]. */
+static void draw_axis(FILE *f, const struct axis *a, double x0, double x1, const char *title)
+{
+	char lbl[32];
+
+	for (int d = a->lo; d <= a->hi; d++) {
+		double y = axis_y(a, pow(10, d));
+
+		fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n",
+			x0, y, x1, y, COLOR_GRID);
+		fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n",
+			x0 - 5, y, x0, y, COLOR_AXIS);
+		decade_label(a, d, lbl, sizeof(lbl));
+		text(f, x0 - 8, y + 4, "font-size=\"11\" text-anchor=\"end\"", COLOR_DIM, "%s", lbl);
+		if (d == a->hi)
+			break;
+		for (int m = 2; m <= 9; m++) {
+			double ym = axis_y(a, m * pow(10, d));
+
+			fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+				"stroke=\"%s\"/>\n", x0, ym, x1, ym, COLOR_MINOR);
+			fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+				"stroke=\"%s\"/>\n", x0 - 3, ym, x0, ym, COLOR_AXIS);
+		}
+	}
+	fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", x0,
+		a->y0, x1, a->y0, COLOR_AXIS);
+	fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", x0,
+		a->y0, x0, a->y0 - a->h, COLOR_AXIS);
+	text(f, x0, a->y0 - a->h - 16, "font-size=\"12\" font-weight=\"bold\"", COLOR_TEXT, "%s",
+	     title);
+}
+
+/* A duration for the chart: as in the table, with the micro sign. */
+static void chart_ns(double ns, char *buf, size_t len)
+{
+	char *us;
+
+	svf_human_ns(ns, buf, len);
+	us = strstr(buf, " us");
+	if (us && strlen(buf) + 2 < len) {
+		memmove(us + 3, us + 2, strlen(us + 2) + 1);
+		memcpy(us + 1, "\u00b5", 2);
+	}
+}
+
+/* A count for the chart: exact below 100000 (4096 reads better than 4.10k). */
+static void chart_count(double v, char *buf, size_t len)
+{
+	if (v < 99999.5)
+		snprintf(buf, len, "%.0f", v);
+	else
+		svf_human_count(v, buf, len);
+}
+
+/* One bar from the baseline to v, labelled above; a zero is a "0" on the baseline. */
+static void draw_bar(FILE *f, const struct axis *a, double x, double w, double v,
+		     const char *color, const char *label)
+{
+	double y = v > 0 ? axis_y(a, v) : a->y0;
+
+	if (v > 0) {
+		if (a->y0 - y < 2)
+			y = a->y0 - 2;
+		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+			"fill=\"%s\"><title>", x, y, w, a->y0 - y, color);
+		xml_text(f, label);
+		fputs("</title></rect>\n", f);
+	}
+	text(f, x + w / 2, y - 4, "font-size=\"10.5\" text-anchor=\"middle\"", COLOR_TEXT, "%s",
+	     label);
+}
+
+static void policy_tick(FILE *f, double cx, double y, const struct svf_bench_result *r,
+			enum svf_policy p)
+{
+	text(f, cx, y, "font-size=\"12\" text-anchor=\"middle\"", COLOR_TEXT, "%s%s",
+	     svf_policy_name(p), r->ran && r->note[0] ? "*" : "");
+}
+
+static void draw_row(FILE *f, const struct svf_bench_entry *e, const bool *policy, double top)
+{
+	struct axis ta = { .time = true }, wa = { .time = false };
+	double tmin = INFINITY, tmax = 0, wmin = INFINITY, wmax = 0;
+	unsigned np = 0, i;
+	char lbl[48];
+
+	for (int p = 0; p < SVF_POLICY_NR; p++) {
+		const struct svf_bench_result *r = &e->res[p];
+
+		if (!policy[p])
+			continue;
+		np++;
+		if (!r->ran)
+			continue;
+		if (r->cpu_ns) {
+			tmin = fmin(tmin, (double)r->cpu_ns);
+			tmax = fmax(tmax, (double)r->cpu_ns);
+		}
+		if (r->modeled_ns) {
+			tmin = fmin(tmin, (double)r->modeled_ns);
+			tmax = fmax(tmax, (double)r->modeled_ns);
+		}
+		if (r->waits) {
+			wmin = fmin(wmin, (double)r->waits);
+			wmax = fmax(wmax, (double)r->waits);
+		}
+	}
+	if (tmax == 0)
+		tmin = 1, tmax = 1000;
+	if (wmax == 0)
+		wmin = 1, wmax = 10;
+	ta.y0 = wa.y0 = top + PLOT_TOP + PLOT_H;
+	ta.h = wa.h = PLOT_H;
+	axis_fit(&ta, tmin, tmax);
+	axis_fit(&wa, wmin, wmax);
+
+	fprintf(f, "<line x1=\"16\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#c8c8c8\"/>\n", top,
+		WIDTH - 16, top);
+	text(f, 20, top + 20, "font-size=\"14.5\" font-weight=\"bold\"", COLOR_TEXT, "%s",
+	     e->label);
+	text(f, 20, top + 36, "font-size=\"11.5\"", COLOR_DIM, "measured: %s%s%s", e->measured,
+	     e->note[0] ? " - " : "", e->note);
+
+	draw_axis(f, &ta, TIME_X0, TIME_X1, "time (log scale)");
+	draw_axis(f, &wa, WAIT_X0, WAIT_X1, "IOTLB waits (log scale)");
+	if (!np)
+		return;
+
+	i = 0;
+	for (int p = 0; p < SVF_POLICY_NR; p++) {
+		const struct svf_bench_result *r = &e->res[p];
+		double gw = (TIME_X1 - TIME_X0) / (double)np, gx = TIME_X0 + i * gw;
+		double bw = fmin(46, gw * 0.32), cx = gx + gw / 2;
+		double ww = (WAIT_X1 - WAIT_X0) / (double)np, wx = WAIT_X0 + i * ww;
+		double wbw = fmin(46, ww * 0.5);
+
+		if (!policy[p])
+			continue;
+		i++;
+		policy_tick(f, cx, ta.y0 + 17, r, (enum svf_policy)p);
+		policy_tick(f, wx + ww / 2, wa.y0 + 17, r, (enum svf_policy)p);
+		if (!r->ran) {
+			text(f, cx, ta.y0 - 8, "font-size=\"11\" text-anchor=\"middle\" "
+			     "font-style=\"italic\"", COLOR_DIM, "skipped");
+			text(f, wx + ww / 2, wa.y0 - 8, "font-size=\"11\" text-anchor=\"middle\" "
+			     "font-style=\"italic\"", COLOR_DIM, "skipped");
+			continue;
+		}
+		chart_ns((double)r->cpu_ns, lbl, sizeof(lbl));
+		draw_bar(f, &ta, cx - bw - 2, bw, (double)r->cpu_ns, COLOR_CPU, lbl);
+		chart_ns((double)r->modeled_ns, lbl, sizeof(lbl));
+		draw_bar(f, &ta, cx + 2, bw, (double)r->modeled_ns, COLOR_MODEL, lbl);
+		chart_count((double)r->waits, lbl, sizeof(lbl));
+		draw_bar(f, &wa, wx + (ww - wbw) / 2, wbw, (double)r->waits, COLOR_WAITS, lbl);
+	}
+}
+
+static void legend_item(FILE *f, double x, double y, const char *color, const char *what)
+{
+	fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"14\" fill=\"%s\"/>\n", x,
+		y - 11, color);
+	text(f, x + 20, y, "font-size=\"13\"", COLOR_TEXT, "%s", what);
+}
+
+int svf_chart_write_svg(const struct svf_bench_entry *e, size_t n, const bool *policy, FILE *f)
+{
+	double height = HEADER_H + (double)n * ROW_H + FOOTER_H;
+	bool lazy_note = false;
+
+	for (size_t i = 0; i < n; i++)
+		lazy_note |= e[i].res[SVF_POLICY_LAZY].ran && e[i].res[SVF_POLICY_LAZY].note[0];
+
+	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
+		"viewBox=\"0 0 %d %.0f\" font-family=\"%s\">\n", WIDTH, height, WIDTH, height, FONT);
+	fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+	text(f, 20, 32, "font-size=\"20\" font-weight=\"bold\"", COLOR_TEXT,
+	     "softvfio bench: time and IOTLB waits per flush policy");
+	text(f, 20, 54, "font-size=\"12.5\"", COLOR_DIM,
+	     "Every workload ran under every policy in one process, each on a fresh container. "
+	     "Lower is better; all axes are logarithmic.");
+	text(f, 20, 72, "font-size=\"12.5\"", COLOR_DIM,
+	     "CPU: process CPU time of the measured phase. Modeled: device time the emulated "
+	     "VT-d charges for invalidation descriptors and waits.");
+	legend_item(f, 20, 100, COLOR_CPU, "CPU time");
+	legend_item(f, 140, 100, COLOR_MODEL, "modeled device time");
+	legend_item(f, 330, 100, COLOR_WAITS, "IOTLB waits (count)");
+	if (lazy_note)
+		text(f, 520, 100, "font-size=\"12\"", COLOR_DIM,
+		     "lazy*: this build's lazy does not defer waits yet (runs as batched)");
+	for (size_t i = 0; i < n; i++)
+		draw_row(f, &e[i], policy, HEADER_H + (double)i * ROW_H);
+	text(f, 20, height - 12, "font-size=\"11\"", COLOR_DIM,
+	     "softvfio %s - a userspace VFIO type1 IOMMU backend on an emulated Intel VT-d",
+	     SOFTVFIO_VERSION);
+	fputs("</svg>\n", f);
+	return ferror(f) ? -EIO : 0;
+}
