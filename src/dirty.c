@@ -4,11 +4,17 @@
  * UNMAP_DMA with GET_DIRTY_BITMAP).
  *
  * While tracking is on, every mapping owns a bitmap with one bit per 4 KiB
- * page. Without an IOMMU that tracks dirtiness (the emulated VT-d does not
- * yet; Linux's type1 never asks one), every page pinned and mapped for DMA
- * must be assumed dirty: the bitmap is filled at START, at a map while
- * tracking, and again after every report, exactly as Linux does. A
- * container with only emulated devices reports just the pages they pin.
+ * page. Without an IOMMU that tracks dirtiness (Linux's type1 never asks
+ * one), every page pinned and mapped for DMA must be assumed dirty: the
+ * bitmap is filled at START, at a map while tracking, and again after every
+ * report, exactly as Linux does. A container with only emulated devices
+ * reports just the pages they pin.
+ *
+ * Hardware mode (every attached domain's unit has hw_dirty): the device's
+ * writes set D bits in the page tables; a report reads and clears them
+ * (svf_iommu_read_clear_dirty, which invalidates and waits afterwards) and
+ * the mapping's own bitmap only carries pages pinned by emulated devices.
+ * START clears the D bits first, so only writes after it are reported.
  *
  * Reporting ORs a mapping's bits into the caller's zeroed bitmap at the
  * mapping's page offset from the start of the query. A mapping that starts
@@ -58,13 +64,23 @@ static void bits_set(uint64_t *map, uint64_t first, uint64_t n)
  * for DMA may be written, so all are dirty; with only emulated devices, just
  * the pages they hold pinned are.
  */
+bool svf_dirty_hw_mode(const struct svf_container *c)
+{
+	if (!c->nr_domains)
+		return false;
+	for (unsigned i = 0; i < c->nr_domains; i++)
+		if (!svf_domain_hw_dirty(c->domains[i]))
+			return false;
+	return true;
+}
+
 static void populate(struct svf_container *c, struct svf_dma *dma)
 {
 	uint64_t n = dma_pages(dma);
 	struct svf_vpfn *v;
 
 	memset(dma->bitmap, 0, bitmap_words(n) * sizeof(uint64_t));
-	if (c->nr_domains) {
+	if (c->nr_domains && !svf_dirty_hw_mode(c)) {
 		bits_set(dma->bitmap, 0, n);
 		return;
 	}
@@ -112,6 +128,19 @@ int svf_dirty_start(struct svf_container *c)
 		if (rc)
 			goto err_free;
 	}
+	if (svf_dirty_hw_mode(c)) {
+		/* Forget writes from before tracking began. */
+		RB_FOREACH(dma, svf_dma_tree, &c->dmas) {
+			for (unsigned i = 0; i < c->nr_domains; i++) {
+				rc = svf_iommu_read_clear_dirty(c->domains[i], dma->iova, dma->size, 0,
+								NULL, NULL);
+				if (rc) {
+					dma = NULL;
+					goto err_free;
+				}
+			}
+		}
+	}
 	c->dirty_tracking = true;
 	return 0;
 
@@ -145,6 +174,16 @@ int svf_dirty_report(struct svf_container *c, struct svf_dma *dma, uint64_t base
 		return -EFAULT;
 	if (svf_should_fail(SVF_FAULT_COPY))
 		return -EFAULT;
+	if (svf_dirty_hw_mode(c)) {
+		/* The page tables know what the device wrote; every domain's writes count. */
+		for (unsigned d = 0; d < c->nr_domains; d++) {
+			int rc = svf_iommu_read_clear_dirty(c->domains[d], dma->iova, dma->size,
+							    base, user, NULL);
+
+			if (rc)
+				return rc;
+		}
+	}
 	for (uint64_t i = 0; i < n; i += 64) {
 		uint64_t w = dma->bitmap[i / 64], take = n - i < 64 ? n - i : 64;
 		uint64_t at = first + i, word = at / 64, shift = at % 64;

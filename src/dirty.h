@@ -23,6 +23,9 @@ void svf_dirty_dma_free(struct svf_container *c, struct svf_dma *dma);
 int svf_dirty_report(struct svf_container *c, struct svf_dma *dma, uint64_t base,
 		     uint64_t *user, uint64_t user_bytes);
 
+/* Dirtiness comes from the page tables (every domain's unit has hw_dirty). */
+bool svf_dirty_hw_mode(const struct svf_container *c);
+
 /* An emulated device pinned the page at iova of dma: it is dirty. */
 void svf_dirty_mark(struct svf_dma *dma, uint64_t iova);
 

@@ -85,6 +85,7 @@ int svf_iommu_create(const struct svf_iommu_config *cfg, struct svf_iommu **out)
 	if (cfg) {
 		/* Zero fields mean "driver default". */
 		u->cfg.check_unpin = cfg->check_unpin;
+		u->cfg.hw_dirty = cfg->hw_dirty;
 		u->cfg.cost_off = cfg->cost_off;
 		if (cfg->iotlb_sets)
 			u->cfg.iotlb_sets = cfg->iotlb_sets;
@@ -473,6 +474,41 @@ int svf_iommu_phys_run(struct svf_domain *d, uint64_t iova, uint64_t maxlen, uin
 	if (!rc && *len > maxlen)
 		*len = maxlen;
 	return rc;
+}
+
+bool svf_domain_hw_dirty(const struct svf_domain *d)
+{
+	return d->unit->cfg.hw_dirty && d->unit->ops->read_clear_dirty;
+}
+
+int svf_iommu_read_clear_dirty(struct svf_domain *d, uint64_t iova, uint64_t len, uint64_t base,
+			       uint64_t *bits, uint64_t *ndirty)
+{
+	struct svf_gather g;
+	uint64_t last, cleared = 0;
+	int rc;
+
+	if (ndirty)
+		*ndirty = 0;
+	if (!svf_domain_hw_dirty(d))
+		return -EOPNOTSUPP;
+	rc = check_range(d, iova, len, &last);
+	if (rc)
+		return rc;
+	rc = d->unit->ops->read_clear_dirty(d, iova, len, base, bits, &cleared);
+	if (rc)
+		return rc;
+	if (ndirty)
+		*ndirty = cleared;
+	if (!cleared)
+		return 0; /* nothing was cached as dirty that is not still dirty */
+	/* Leaf-only change: cached translations must re-walk to mark D again. */
+	svf_gather_init(&g, true);
+	g.dom = d;
+	g.start = iova;
+	g.last = last;
+	g.empty = false;
+	return svf_iommu_iotlb_sync(d, &g);
 }
 
 bool svf_iommu_checks_unpin(const struct svf_domain *d)

@@ -61,6 +61,15 @@ struct svf_iommu_ops {
 	int (*unmap_range)(struct svf_domain *d, uint64_t iova, uint64_t len, uint64_t *first,
 			   uint64_t *unmapped, uint64_t *phys, bool *freed_tables);
 
+	/*
+	 * Hardware dirty tracking: clear the D bit of every dirty leaf of
+	 * [iova, iova+len) and set its pages' bits in bits (bit 0 = page at
+	 * base; NULL: only clear). *cleared receives the number of leaves
+	 * cleared. Writer side. 0 or errno.
+	 */
+	int (*read_clear_dirty)(struct svf_domain *d, uint64_t iova, uint64_t len, uint64_t base,
+				uint64_t *bits, uint64_t *cleared);
+
 	/* Writer-side run lookup, see svf_iommu_phys_run(). 0 or -ENOENT. */
 	int (*phys_run)(struct svf_domain *d, uint64_t iova, uint64_t maxlen, uint64_t *phys,
 			uint64_t *len);

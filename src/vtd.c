@@ -106,6 +106,7 @@ struct vtd_unit {
 	struct vtd_iotlb iotlb;          /* its own locking (vtd_iotlb.h) */
 	struct svf_cost_model cost;      /* immutable; all zero when off */
 	unsigned max_mask_order;         /* immutable */
+	bool hw_dirty;                   /* immutable: SLADS on, writes set PTE D bits */
 	/* Writer side. */
 	uint32_t lock __attribute__((aligned(64))); /* unit spinlock: 0 free, 1 held */
 	struct vtd_pt_pages pt;          /* table pages: counters and pool */
@@ -215,6 +216,7 @@ static int vtd_unit_init(struct svf_iommu *u)
 	memset(vu, 0, size);
 	resolve_cost(cfg, &vu->cost);
 	vu->max_mask_order = mask;
+	vu->hw_dirty = cfg->hw_dirty;
 	ret = vtd_iotlb_init(&vu->iotlb, sets, ways);
 	if (ret)
 		goto err_free;
@@ -582,7 +584,42 @@ static int vtd_wait(struct svf_iommu *u)
  * inside a section (svf_iommu_dma_begin/end): then the wait that removes it
  * waits for the section to end. Outside one, the result only says what the
  * translation was.
+ *
+ * Hardware dirty tracking (hw_dirty): cached data grants W (bit 1) only
+ * once the leaf's D bit is known set; VTD_DATA_WPERM records the real write
+ * permission. A write through a clean leaf therefore misses the fast checks,
+ * comes here, sets D in the PTE with an atomic OR (as the IOMMU does before
+ * the first write through a translation) and then caches W for this thread.
+ * Clearing D (read_clear_dirty) is followed by an invalidation and a wait,
+ * which bump the IOTLB generation, so no cached W outlives the clear.
  */
+/*
+ * Set the D bit of the leaf translating iova, if it still maps what data
+ * says. true when it does (D is set now).
+ */
+static bool set_dirty(struct svf_domain *d, uint64_t iova, uint64_t data)
+{
+	struct vtd_domain *vd = d->priv;
+	int slot = vtd_reader_slot();
+	unsigned level = 1, reads;
+	uint64_t *pte;
+	bool ok = false;
+
+	vtd_reader_enter(slot);
+	pte = vtd_pt_leaf_ptr(&vd->pt, iova, &level, &reads);
+	if (pte) {
+		uint64_t e = __atomic_load_n(pte, __ATOMIC_ACQUIRE);
+
+		if ((e & VTD_PTE_W) && (e & VTD_PTE_ADDR_MASK) == (data & VTD_PTE_ADDR_MASK)) {
+			if (!(e & VTD_PTE_D))
+				__atomic_fetch_or(pte, VTD_PTE_D | VTD_PTE_A, __ATOMIC_RELAXED);
+			ok = true;
+		}
+	}
+	vtd_reader_exit(slot);
+	return ok;
+}
+
 static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64_t iova,
 						     int access, uint64_t *phys)
 {
@@ -619,13 +656,29 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 			if (!pte)
 				return -ENOENT;
 			code = level;
-			data = (pte & VTD_PTE_ADDR_MASK) | (pte & VTD_PTE_PRESENT);
+			data = (pte & VTD_PTE_ADDR_MASK) | (pte & VTD_PTE_R);
+			if (pte & VTD_PTE_W) {
+				data |= VTD_DATA_WPERM;
+				if (!vu->hw_dirty || (pte & VTD_PTE_D))
+					data |= VTD_PTE_W;
+			}
 			if (!vtd_iotlb_fill(&vu->iotlb, did, iova, code, data, g1, &data))
 				break;
 			g1 = vtd_iotlb_gen(&vu->iotlb);
 		}
 		/* The fill checked that gen was still g1 after its fence. */
 		cacheable = !(g1 & 1);
+	}
+	const uint64_t perm = (data & VTD_PTE_R) | ((data & VTD_DATA_WPERM) ? VTD_PTE_W : 0);
+
+	if ((uint64_t)access & ~perm)
+		return -EACCES; /* write to read-only, or read from write-only */
+	if ((access & SVF_PROT_WRITE) && !(data & VTD_PTE_W)) {
+		/* hw_dirty, clean leaf: mark it dirty before the write goes through. */
+		if (set_dirty(d, iova, data))
+			data |= VTD_PTE_W;
+		else
+			cacheable = false; /* the leaf changed under us: do not cache */
 	}
 	if (cacheable) {
 		tl->dom = d;
@@ -634,8 +687,6 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 		tl->pn = iova >> tl->shift;
 		tl->data = data;
 	}
-	if ((uint64_t)access & ~data & VTD_PTE_PRESENT)
-		return -EACCES; /* write to read-only, or read from write-only */
 	*phys = (data & VTD_PTE_ADDR_MASK) + (iova & (vtd_level_size(code) - 1));
 	return 0;
 }
@@ -657,6 +708,18 @@ static int vtd_translate(struct svf_domain *d, uint64_t iova, int access, uint64
 		return 0;
 	}
 	return translate_slow(d, iova, access, phys);
+}
+
+static int vtd_read_clear_dirty(struct svf_domain *d, uint64_t iova, uint64_t len, uint64_t base,
+				uint64_t *bits, uint64_t *cleared)
+{
+	struct vtd_domain *vd = d->priv;
+
+	*cleared = 0;
+	if (!len || iova + len - 1 < iova)
+		return -EINVAL;
+	*cleared = vtd_pt_read_clear_dirty(&vd->pt, iova, iova + len - 1, base, bits);
+	return 0;
 }
 
 static void vtd_dma_begin(struct svf_domain *d)
@@ -744,6 +807,7 @@ const struct svf_iommu_ops svf_vtd_ops = {
 	.map_pages = vtd_map_pages,
 	.unmap_range = vtd_unmap_range,
 	.phys_run = vtd_phys_run,
+	.read_clear_dirty = vtd_read_clear_dirty,
 	.iova_to_phys = vtd_iova_to_phys,
 	.inv_range = vtd_inv_range,
 	.inv_domain = vtd_inv_domain,
@@ -784,7 +848,7 @@ int svf_vtd_iotlb_peek(const struct svf_iommu *u, uint16_t did, uint64_t iova, u
 	if (leaf_size)
 		*leaf_size = vtd_level_size(code);
 	if (prot)
-		*prot = (int)(data & VTD_PTE_PRESENT);
+		*prot = (int)((data & VTD_PTE_R) | ((data & VTD_DATA_WPERM) ? VTD_PTE_W : 0));
 	return 0;
 }
 

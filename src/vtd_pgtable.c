@@ -662,3 +662,91 @@ int vtd_pt_phys_run(const struct vtd_pt *pt, uint64_t iova, uint64_t maxlen, uin
 	*len = run;
 	return 0;
 }
+
+/* Set bits for pages [first, last] (IOVAs) relative to base. */
+static void dirty_bits_set(uint64_t *bits, uint64_t base, uint64_t first, uint64_t last)
+{
+	uint64_t a = (first - base) >> VTD_PAGE_SHIFT, b = (last - base) >> VTD_PAGE_SHIFT;
+
+	for (uint64_t i = a; i <= b;) {
+		uint64_t take = 64 - i % 64;
+		uint64_t n = b - i + 1 < take ? b - i + 1 : take;
+
+		bits[i / 64] |= (n == 64 ? ~0ull : ((1ull << n) - 1)) << (i % 64);
+		i += n;
+	}
+}
+
+static uint64_t dirty_table(uint64_t *t, unsigned level, uint64_t tbase, uint64_t iova,
+			    uint64_t last, uint64_t base, uint64_t *bits)
+{
+	const unsigned shift = vtd_level_shift(level);
+	const uint64_t want = (last - tbase) >> shift;
+	unsigned i = iova > tbase ? (unsigned)((iova - tbase) >> shift) : 0;
+	unsigned end = want >= VTD_PT_ENTRIES ? VTD_PT_ENTRIES - 1 : (unsigned)want;
+	uint64_t cleared = 0;
+
+	if (level == 1) {
+		/* 64 leaves to a word: gather D bits, clear the set ones, merge the word. */
+		while (i <= end) {
+			unsigned n = end - i + 1 < 64 ? end - i + 1 : 64;
+			uint64_t word = 0;
+
+			for (unsigned j = 0; j < n; j++) {
+				uint64_t e = pte_load(&t[i + j]);
+
+				if ((e & VTD_PTE_D) && (e & VTD_PTE_PRESENT)) {
+					__atomic_fetch_and(&t[i + j], ~VTD_PTE_D, __ATOMIC_RELAXED);
+					word |= 1ull << j;
+				}
+			}
+			if (word) {
+				cleared += (uint64_t)__builtin_popcountll(word);
+				if (bits) {
+					uint64_t at = (tbase + ((uint64_t)i << VTD_PAGE_SHIFT) - base) >>
+						      VTD_PAGE_SHIFT;
+
+					bits[at / 64] |= word << (at % 64);
+					if (at % 64 && (word >> (64 - at % 64)))
+						bits[at / 64 + 1] |= word >> (64 - at % 64);
+				}
+			}
+			i += n;
+		}
+		return cleared;
+	}
+	for (; i <= end; i++) {
+		uint64_t e = pte_load(&t[i]);
+		uint64_t ebase = tbase + ((uint64_t)i << shift);
+
+		if (!(e & VTD_PTE_PRESENT))
+			continue;
+		if (e & VTD_PTE_PS) {
+			if (e & VTD_PTE_D) {
+				__atomic_fetch_and(&t[i], ~VTD_PTE_D, __ATOMIC_RELAXED);
+				cleared++;
+				if (bits) {
+					uint64_t lo = ebase < iova ? iova : ebase;
+					uint64_t hi = ebase + (1ull << shift) - 1;
+
+					dirty_bits_set(bits, base, lo, hi > last ? last : hi);
+				}
+			}
+			continue;
+		}
+		cleared += dirty_table(vtd_pte_table(e), level - 1, ebase, iova, last, base, bits);
+	}
+	return cleared;
+}
+
+uint64_t vtd_pt_read_clear_dirty(struct vtd_pt *pt, uint64_t iova, uint64_t last, uint64_t base,
+				 uint64_t *bits)
+{
+	uint64_t *root = __atomic_load_n(&pt->root, __ATOMIC_RELAXED);
+
+	if (!root || iova > (1ull << VTD_IAS_BITS) - 1)
+		return 0;
+	if (last > (1ull << VTD_IAS_BITS) - 1)
+		last = (1ull << VTD_IAS_BITS) - 1;
+	return dirty_table(root, VTD_LEVELS, 0, iova, last, base, bits);
+}

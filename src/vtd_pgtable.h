@@ -49,6 +49,9 @@
 #define VTD_PTE_PS        (1ull << 7)
 #define VTD_PTE_ADDR_MASK 0x000ffffffffff000ull /* bits 12..51 */
 #define VTD_PTE_PRESENT   (VTD_PTE_R | VTD_PTE_W)
+/* Second-level accessed/dirty bits (VT-d SLADS), set by the device with hw_dirty. */
+#define VTD_PTE_A         (1ull << 8)
+#define VTD_PTE_D         (1ull << 9)
 #define VTD_LEVELS        4
 #define VTD_IAS_BITS      48
 #define VTD_PAGE_SHIFT    12
@@ -183,6 +186,50 @@ static inline uint64_t vtd_pt_walk(const struct vtd_pt *pt, uint64_t iova, unsig
  */
 int vtd_pt_phys_run(const struct vtd_pt *pt, uint64_t iova, uint64_t maxlen, uint64_t *phys,
 		    uint64_t *len);
+
+/*
+ * Writer side: for every present leaf of [iova, last] whose D bit is set,
+ * clear D and, when bits is non-NULL, set the bits of the leaf's pages that
+ * lie in [iova, last], bit i standing for the 4 KiB page at base + i * 4 KiB
+ * (OR: other bits are untouched). Leaf tables are scanned 64 entries to a
+ * bitmap word. Returns the number of leaves whose D bit was cleared; the
+ * caller must invalidate the range (cached translations may hold the page
+ * as already dirty) before relying on new writes being seen.
+ */
+uint64_t vtd_pt_read_clear_dirty(struct vtd_pt *pt, uint64_t iova, uint64_t last, uint64_t base,
+				 uint64_t *bits);
+
+/*
+ * Like vtd_pt_walk, but the address of the present leaf entry (or NULL).
+ * Caller is inside vtd_reader_enter/exit.
+ */
+static inline uint64_t *vtd_pt_leaf_ptr(const struct vtd_pt *pt, uint64_t iova, unsigned *level,
+					unsigned *reads)
+{
+	uint64_t *t = __atomic_load_n(&pt->root, __ATOMIC_ACQUIRE);
+	unsigned lvl = VTD_LEVELS, n = 0;
+
+	while (t) {
+		uint64_t *slot = &t[(iova >> vtd_level_shift(lvl)) & 511];
+		uint64_t e = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+
+		n++;
+		if (!(e & VTD_PTE_PRESENT))
+			break;
+		if (lvl == 1 || (e & VTD_PTE_PS)) {
+			*level = lvl;
+			*reads = n;
+			return slot;
+		}
+		t = vtd_pte_table(e);
+		lvl--;
+	}
+	*reads = n;
+	return NULL;
+}
+
+/* Translation data bit (IOTLB and per-thread caches): the leaf allows writes. */
+#define VTD_DATA_WPERM (1ull << 10)
 
 /* Move every page of src onto dst; src becomes empty. */
 void vtd_pt_freelist_splice(struct vtd_pt_freelist *dst, struct vtd_pt_freelist *src);

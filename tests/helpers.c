@@ -23,6 +23,7 @@ int th_open(const struct th_opts *o, struct th_fixture *f)
 	svf_iommu_default_config("vtd", &ic);
 	ic.check_unpin = true;
 	ic.cost_off = o->cost_off;
+	ic.hw_dirty = o->hw_dirty;
 	svf_container_default_config(&cc);
 	cc.policy = o->policy;
 	cc.batch_cap = o->batch_cap;

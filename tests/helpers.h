@@ -23,6 +23,7 @@ struct th_opts {
 	unsigned dma_entry_limit; /* 0: default */
 	unsigned long type;       /* 0: VFIO_TYPE1v2_IOMMU; ~0UL: do not SET_IOMMU */
 	bool cost_off;
+	bool hw_dirty;            /* the unit tracks dirtiness in its page table */
 	uint64_t memlock_limit;   /* process backend: locked-memory limit in bytes; 0: RLIMIT_MEMLOCK */
 };
 

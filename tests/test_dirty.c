@@ -157,6 +157,130 @@ static void test_map_while_tracking(void **state)
 	th_close(&f);
 }
 
+/* The device writes one byte-range through the IOMMU (translation with WRITE access). */
+static void device_write(struct svf_container *c, uint64_t iova)
+{
+	struct svf_domain *d = svf_container_domain(c, 0);
+	uint64_t phys;
+
+	svf_iommu_dma_begin(d);
+	assert_int_equal(svf_iommu_translate(d, iova, SVF_PROT_WRITE, &phys), 0);
+	svf_iommu_dma_end(d);
+}
+
+static void device_read(struct svf_container *c, uint64_t iova)
+{
+	struct svf_domain *d = svf_container_domain(c, 0);
+	uint64_t phys;
+
+	svf_iommu_dma_begin(d);
+	assert_int_equal(svf_iommu_translate(d, iova, SVF_PROT_READ, &phys), 0);
+	svf_iommu_dma_end(d);
+}
+
+static uint64_t popcount_bits(const uint64_t *bits, size_t words)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < words; i++)
+		n += (uint64_t)__builtin_popcountll(bits[i]);
+	return n;
+}
+
+/*
+ * Hardware dirty tracking: only pages the device wrote after START are
+ * reported, each report clears them, a page written again after a report is
+ * reported again (the clear invalidated the cached writable translation),
+ * reads dirty nothing, and a superpage leaf is dirty as a whole.
+ */
+static void test_hw_dirty(void **state)
+{
+	(void)state;
+	struct th_opts o = { .policy = SVF_POLICY_GATHER, .backend = SVF_BACKEND_SYNTHETIC,
+			     .layout = SVF_LAYOUT_FRAG4K, .hw_dirty = true };
+	uint64_t bits[NPAGES / 64 + 1];
+	struct th_fixture f;
+
+	assert_int_equal(th_open(&o, &f), 0);
+	map_all(f.c);
+	device_write(f.c, BASE + 11 * PG); /* before START: not reported */
+	assert_int_equal(dirty_ctl(f.c, VFIO_IOMMU_DIRTY_PAGES_FLAG_START), 0);
+
+	memset(bits, 0, sizeof(bits));
+	assert_int_equal(dirty_get(f.c, BASE, NPAGES * PG, bits, sizeof(bits)), 0);
+	assert_int_equal(popcount_bits(bits, NPAGES / 64 + 1), 0);
+
+	device_write(f.c, BASE + 3 * PG);
+	device_write(f.c, BASE + 72 * PG);  /* last page of the 63-page mapping */
+	device_write(f.c, BASE + 72 * PG);  /* twice: still one page */
+	device_write(f.c, BASE + 163 * PG);   /* last page of the 64-page mapping */
+	device_read(f.c, BASE + 100 * PG);  /* reads dirty nothing */
+	memset(bits, 0, sizeof(bits));
+	assert_int_equal(dirty_get(f.c, BASE, NPAGES * PG, bits, sizeof(bits)), 0);
+	assert_int_equal(popcount_bits(bits, NPAGES / 64 + 1), 3);
+	assert_true(bits[0] & (1ULL << 3));
+	assert_true(bits[1] & (1ULL << (72 - 64)));
+	assert_true(bits[2] & (1ULL << (163 - 128)));
+
+	/* Read and cleared: nothing now; written again: reported again. */
+	memset(bits, 0, sizeof(bits));
+	assert_int_equal(dirty_get(f.c, BASE, NPAGES * PG, bits, sizeof(bits)), 0);
+	assert_int_equal(popcount_bits(bits, NPAGES / 64 + 1), 0);
+	device_write(f.c, BASE + 3 * PG);
+	memset(bits, 0, sizeof(bits));
+	assert_int_equal(dirty_get(f.c, BASE + 3 * PG, PG, bits, 8), 0);
+	assert_int_equal(bits[0], 1);
+	/*
+	 * This thread's last translation is page 3, cached writable (its D bit
+	 * was set). The report cleared D; unless it also invalidated, the
+	 * cached translation would let this write through unrecorded.
+	 */
+	device_write(f.c, BASE + 3 * PG);
+	memset(bits, 0, sizeof(bits));
+	assert_int_equal(dirty_get(f.c, BASE + 3 * PG, PG, bits, 8), 0);
+	assert_int_equal(bits[0], 1);
+
+	/* Unmap with the bitmap reports the D bits of what it removes. */
+	device_write(f.c, BASE + 180 * PG);
+	{
+		uint64_t buf[sizeof(struct vfio_iommu_type1_dma_unmap) / 8 + 3] = { 0 };
+		struct vfio_iommu_type1_dma_unmap *u = (void *)buf;
+		struct vfio_bitmap *bm = (void *)u->data;
+
+		memset(bits, 0, sizeof(bits));
+		u->argsz = sizeof(*u) + sizeof(*bm);
+		u->flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
+		u->iova = BASE + 170 * PG;
+		u->size = 65 * PG;
+		bm->pgsize = PG;
+		bm->size = 16;
+		bm->data = (__u64 *)bits;
+		assert_int_equal(softvfio_ioctl(f.c, VFIO_IOMMU_UNMAP_DMA, u), 0);
+		assert_int_equal(popcount_bits(bits, 2), 1);
+		assert_int_equal(bits[0], 1ULL << 10);
+	}
+	assert_int_equal(dirty_ctl(f.c, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP), 0);
+	assert_int_equal(svf_container_check(f.c), 0);
+	assert_int_equal(th_stats(f.c).invariant_violations, 0);
+	th_close(&f);
+
+	/* A 2 MiB leaf is dirty as a whole, as the hardware records it. */
+	o.layout = SVF_LAYOUT_CONTIG;
+	assert_int_equal(th_open(&o, &f), 0);
+	assert_int_equal(th_map(f.c, 0x40000000, 0x40000000, 4ULL << 20, TH_RW), 0);
+	assert_int_equal(dirty_ctl(f.c, VFIO_IOMMU_DIRTY_PAGES_FLAG_START), 0);
+	device_write(f.c, 0x40000000 + (2ULL << 20) + 7 * PG);
+	{
+		uint64_t big[1024 / 64] = { 0 };
+
+		assert_int_equal(dirty_get(f.c, 0x40000000, 4ULL << 20, big, sizeof(big)), 0);
+		assert_int_equal(popcount_bits(big, 16), 512);
+		assert_int_equal(big[0], 0);
+		assert_int_equal(big[8], ~0ULL);
+	}
+	th_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -164,6 +288,7 @@ int main(void)
 		cmocka_unit_test_prestate(test_word_edges, (void *)(uintptr_t)SVF_POLICY_BATCHED),
 		cmocka_unit_test_prestate(test_word_edges, (void *)(uintptr_t)SVF_POLICY_GATHER),
 		cmocka_unit_test(test_map_while_tracking),
+		cmocka_unit_test(test_hw_dirty),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

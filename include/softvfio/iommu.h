@@ -57,6 +57,7 @@ struct svf_iommu_config {
 	unsigned queue_depth;    /* invalidation queue descriptors; 0: default */
 	unsigned max_mask_order; /* largest page-selective mask (VT-d MAMV); 0: default */
 	bool check_unpin;        /* verify every unpin against IOTLB/queue/page table */
+	bool hw_dirty;           /* the unit tracks dirtiness: device writes set PTE D bits */
 	struct svf_cost_model cost; /* cost.enabled false and all zero: defaults */
 	bool cost_off;           /* force the cost model off */
 };
@@ -183,6 +184,22 @@ int svf_iommu_flush_all(struct svf_domain *d);
  */
 int svf_iommu_iova_to_phys(struct svf_domain *d, uint64_t iova, uint64_t *phys,
 			   uint64_t *leaf_size, int *prot);
+
+/* Whether d's unit tracks dirtiness in its page table (svf_iommu_config.hw_dirty). */
+bool svf_domain_hw_dirty(const struct svf_domain *d);
+
+/*
+ * Hardware dirty tracking, writer side: read and clear the dirty bits of
+ * [iova, iova+len) in d. The pages of every dirty leaf that lie in the range
+ * are ORed into bits, bit i standing for the 4 KiB page at base + i * 4 KiB
+ * (bits NULL: clear only). Then the range is invalidated and waited for, so
+ * translations the device cached as already dirty are gone and its next
+ * write through them marks the page again. *ndirty (may be NULL) receives
+ * the number of dirty leaves found. Returns 0, -EOPNOTSUPP when the unit
+ * does not track dirtiness, -EINVAL, or a driver errno.
+ */
+int svf_iommu_read_clear_dirty(struct svf_domain *d, uint64_t iova, uint64_t len, uint64_t base,
+			       uint64_t *bits, uint64_t *ndirty);
 
 /*
  * Writer side (the caller serializes it with map and unmap of d, as the
