@@ -92,6 +92,11 @@ static const char replay_help[] =
 	"  --stats FILE    write the container's counters as one JSON object to FILE\n"
 	"                  ('-': standard output, after the result lines)\n"
 	"  --check-unpin   verify every unpin against the emulated IOMMU (slower)\n"
+	"  --hw-dirty      the emulated IOMMU tracks dirtiness itself: device writes set\n"
+	"                  page-table dirty bits, dirty get/unmap dirty read and clear\n"
+	"                  them (default: Linux's type1, every mapped page is dirty)\n"
+	"  --check-dma     check every device access against the pin state; the\n"
+	"                  dma_unpinned_access and dma_after_unmap counters in --stats\n"
 	"  -h, --help      show this text\n"
 	"\n"
 	"With the process backend the mapped pages are really locked: RLIMIT_MEMLOCK\n"
@@ -264,6 +269,8 @@ enum {
 	OPT_POLICY,
 	OPT_STATS,
 	OPT_CHECK_UNPIN,
+	OPT_HW_DIRTY,
+	OPT_CHECK_DMA,
 	OPT_SHOW_TRACE,
 	OPT_SIZE,
 	OPT_COST,
@@ -301,6 +308,12 @@ static int tool_option(const char *cmd, int c, const char *arg, struct svf_tool_
 		return 0;
 	case OPT_CHECK_UNPIN:
 		cfg->check_unpin = true;
+		return 0;
+	case OPT_HW_DIRTY:
+		cfg->hw_dirty = true;
+		return 0;
+	case OPT_CHECK_DMA:
+		cfg->dma_check = true;
 		return 0;
 	}
 	return 1;
@@ -389,6 +402,8 @@ static int cmd_replay(int argc, char **argv)
 		{ "policy", required_argument, NULL, OPT_POLICY },
 		{ "stats", required_argument, NULL, OPT_STATS },
 		{ "check-unpin", no_argument, NULL, OPT_CHECK_UNPIN },
+		{ "hw-dirty", no_argument, NULL, OPT_HW_DIRTY },
+		{ "check-dma", no_argument, NULL, OPT_CHECK_DMA },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -652,6 +667,8 @@ static int cmd_run(int argc, char **argv)
 		{ "layout", required_argument, NULL, OPT_LAYOUT },
 		{ "policy", required_argument, NULL, OPT_POLICY },
 		{ "check-unpin", no_argument, NULL, OPT_CHECK_UNPIN },
+		{ "hw-dirty", no_argument, NULL, OPT_HW_DIRTY },
+		{ "check-dma", no_argument, NULL, OPT_CHECK_DMA },
 		{ "svg", required_argument, NULL, OPT_SVG },
 		{ "no-chart", no_argument, NULL, OPT_NO_CHART },
 		{ "json", required_argument, NULL, OPT_JSON },
@@ -694,7 +711,8 @@ static int cmd_run(int argc, char **argv)
 			bench_only = argv[optind - 1];
 			continue;
 		}
-		if (c == OPT_BACKEND || c == OPT_LAYOUT || c == OPT_CHECK_UNPIN) {
+		if (c == OPT_BACKEND || c == OPT_LAYOUT || c == OPT_CHECK_UNPIN || c == OPT_HW_DIRTY ||
+		    c == OPT_CHECK_DMA) {
 			session_only = argv[optind - 1];
 			rc = tool_option("run", c, optarg, &cfg);
 		} else {

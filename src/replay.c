@@ -50,6 +50,7 @@ static void tool_iommu_config(const struct svf_tool_config *cfg, struct svf_iomm
 	svf_iommu_default_config(driver, ic);
 	ic->driver = driver;
 	ic->check_unpin = cfg->check_unpin;
+	ic->hw_dirty = cfg->hw_dirty;
 	if (cfg->cost == 0) {
 		ic->cost_off = true;
 		ic->cost.enabled = false;

@@ -49,6 +49,7 @@ struct svf_tool_config {
 	int cost;                 /* -1: driver default, 0: cost model off, 1: on */
 	bool check_unpin;         /* verify every unpin against the emulated IOMMU */
 	bool dma_check;           /* check mode for the device (svf_container_config.dma_check) */
+	bool hw_dirty;            /* the unit tracks dirtiness (svf_iommu_config.hw_dirty) */
 };
 
 /* Defaults: vtd, process, contig, gather, batch 512, driver's cost model. */

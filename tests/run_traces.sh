@@ -7,6 +7,7 @@
 #
 #   NAME.trace      `softvfio replay --backend process NAME.trace` must exit 0,
 #                   print nothing on stderr, and print exactly NAME.expected.
+#   NAME.args       optional: extra replay options for NAME.trace, on one line.
 #   NAME.err.trace  a syntax error: exit status 2, nothing on stdout (nothing
 #                   ran), and stderr exactly NAME.err.expected.
 #
@@ -76,7 +77,12 @@ check_trace() {
 		fi
 		;;
 	*)
-		"$bin" replay --backend process "$t" >"$tmp/out" 2>"$tmp/err"
+		# NAME.args, when present, holds extra replay options (one line).
+		local -a extra=()
+		if [ -f "$dir/$name.args" ]; then
+			read -r -a extra <"$dir/$name.args"
+		fi
+		"$bin" replay --backend process "${extra[@]}" "$t" >"$tmp/out" 2>"$tmp/err"
 		status=$?
 		if [ ! -f "$dir/$name.expected" ]; then
 			bad "$name" "no $name.expected"
