@@ -21,6 +21,7 @@
 #include "bench.h"
 #include "bench_common.h"
 #include "bench_translate.h"
+#include "bench_dirty.h"
 #include "bench_unmap.h"
 #include "replay.h"
 #include "session.h"
@@ -43,6 +44,7 @@ static const char main_help[] =
 	"  replay TRACE     run a vfio-trace v1 file, one result line per operation\n"
 	"  bench-unmap      time unmapping one large, fragmented mapping per flush policy\n"
 	"  bench-translate  translation cost per page, unmap latency while devices DMA\n"
+	"  bench-dirty      GET_BITMAP cost, IOMMU dirty tracking against Linux's mode\n"
 	"  help [COMMAND]   show this text, or a command's\n"
 	"\n"
 	"Run 'softvfio COMMAND --help' for a command's options.\n"
@@ -847,6 +849,7 @@ static const struct command {
 	{ "bench", cmd_bench, bench_help },
 	{ "bench-unmap", cmd_bench_unmap, bench_unmap_help },
 	{ "bench-translate", svf_bench_translate_main, svf_bench_translate_help },
+	{ "bench-dirty", svf_bench_dirty_main, svf_bench_dirty_help },
 };
 
 static const struct command *find_command(const char *name)
