@@ -1129,7 +1129,7 @@ static int bench_entry(const struct svf_bench_opts *o, const struct svf_workload
 			if (rc) {
 				fprintf(err, "softvfio %s: cannot read '%s': %s\n", o->cmd,
 					w->trace_path, strerror(-rc));
-				return -EINVAL;
+				return rc;
 			}
 		}
 		rc = svf_trace_parse(w->trace_text ? w->trace_text : text, len, err, &trace);
@@ -1236,6 +1236,40 @@ static int write_file(const char *cmd, const char *what, const char *path,
 	return rc ? -EIO : 0;
 }
 
+/*
+ * Every trace file can be read and parses, before anything runs: 0, the
+ * errno of a file that cannot be read, or -EINVAL for a syntax error (the
+ * parser has said where on err).
+ */
+static int check_traces(const struct svf_bench_opts *o, FILE *err)
+{
+	for (size_t i = 0; i < o->nr_wl; i++) {
+		const struct svf_workload *w = &o->wl[i];
+		struct svf_trace *t;
+		char *text;
+		size_t len;
+		int rc;
+
+		if (w->kind != SVF_WL_TRACE || w->trace_text)
+			continue;
+		rc = svf_read_file(w->trace_path, &text, &len);
+		if (rc) {
+			fprintf(err, "softvfio %s: cannot read '%s': %s\n", o->cmd, w->trace_path,
+				strerror(-rc));
+			return rc;
+		}
+		rc = svf_trace_parse(text, len, err, &t);
+		free(text);
+		if (rc) {
+			fprintf(err, "softvfio %s: the trace '%s' does not parse\n", o->cmd,
+				w->trace_path);
+			return rc == -ENOMEM ? rc : -EINVAL;
+		}
+		svf_trace_free(t);
+	}
+	return 0;
+}
+
 /* "chart written to softvfio-bench.svg (/home/me/softvfio-bench.svg)" */
 static void print_written(FILE *out, const char *what, const char *path)
 {
@@ -1264,6 +1298,9 @@ int svf_bench(const struct svf_bench_opts *o, FILE *out, FILE *err)
 		if (o->wl[i].backend == SVF_BACKEND_PROCESS)
 			raise_memlock();
 	}
+	rc = check_traces(o, err);
+	if (rc)
+		return rc;
 	entries = calloc(o->nr_wl ? o->nr_wl : 1, sizeof(*entries));
 	if (!entries)
 		return -ENOMEM;

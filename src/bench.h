@@ -154,8 +154,11 @@ void svf_bench_default_opts(struct svf_bench_opts *o);
  * scaling table; write the JSON and the chart when asked. A workload that
  * cannot run under a policy (no locked memory for a process guest, ...) is
  * reported as skipped and the others go on.
- * Returns 0, -EINVAL (a workload that cannot be set up as given: explained
- * on err), -ENOMEM, or -EIO when an output file could not be written.
+ * Trace files are read and parsed before anything runs.
+ * Returns 0, -EINVAL (a trace with a syntax error, or a workload that
+ * cannot be set up as given: explained on err), the errno of a trace file
+ * that cannot be read, -ENOMEM, or -EIO when an output file could not be
+ * written.
  */
 int svf_bench(const struct svf_bench_opts *o, FILE *out, FILE *err);
 

@@ -21,14 +21,15 @@
 
 #define WIDTH        1120
 #define HEADER_H     118
-#define ROW_H        272
+#define ROW_H        280
 #define FOOTER_H     34
-#define PLOT_TOP     78   /* from the row's top to the panels' top */
+#define PLOT_TOP     86   /* from the row's top to the panels' top */
 #define PLOT_H       150
 #define TIME_X0      96
 #define TIME_X1      640
 #define WAIT_X0      742
 #define WAIT_X1      1090
+#define NOTE_CHARS   160  /* a longer note is cut: the table has it whole */
 #define FONT         "DejaVu Sans, Helvetica, Arial, sans-serif"
 #define COLOR_CPU    "#3566b0"
 #define COLOR_MODEL  "#e5832a"
@@ -200,7 +201,7 @@ static void draw_row(FILE *f, const struct svf_bench_entry *e, const bool *polic
 {
 	struct axis ta = { .time = true }, wa = { .time = false };
 	double tmin = INFINITY, tmax = 0, wmin = INFINITY, wmax = 0;
-	unsigned np = 0, i;
+	unsigned np = 0, nran = 0, i;
 	char lbl[48];
 
 	for (int p = 0; p < SVF_POLICY_NR; p++) {
@@ -211,6 +212,7 @@ static void draw_row(FILE *f, const struct svf_bench_entry *e, const bool *polic
 		np++;
 		if (!r->ran)
 			continue;
+		nran++;
 		if (r->cpu_ns) {
 			tmin = fmin(tmin, (double)r->cpu_ns);
 			tmax = fmax(tmax, (double)r->cpu_ns);
@@ -237,9 +239,31 @@ static void draw_row(FILE *f, const struct svf_bench_entry *e, const bool *polic
 		WIDTH - 16, top);
 	text(f, 20, top + 20, "font-size=\"14.5\" font-weight=\"bold\"", COLOR_TEXT, "%s",
 	     e->label);
-	text(f, 20, top + 36, "font-size=\"11.5\"", COLOR_DIM, "measured: %s%s%s", e->measured,
-	     e->note[0] ? " - " : "", e->note);
+	text(f, 20, top + 36, "font-size=\"11.5\"", COLOR_DIM, "measured: %s", e->measured);
+	/* Under it, the workload's note, or why a starred policy ran differently. */
+	if (e->note[0]) {
+		text(f, 20, top + 51, "font-size=\"11.5\"", COLOR_DIM, "note: %.*s%s", NOTE_CHARS,
+		     e->note, strlen(e->note) > NOTE_CHARS ? "..." : "");
+	} else {
+		for (int p = 0; p < SVF_POLICY_NR; p++) {
+			const char *note = e->res[p].note;
 
+			if (!policy[p] || !e->res[p].ran || !note[0])
+				continue;
+			text(f, 20, top + 51, "font-size=\"11.5\"", COLOR_DIM, "%s*: %.*s%s",
+			     svf_policy_name(p), NOTE_CHARS, note,
+			     strlen(note) > NOTE_CHARS ? "..." : "");
+			break;
+		}
+	}
+
+	if (!nran) {
+		/* Nothing ran: no axes to draw, the note says why. */
+		text(f, WIDTH / 2.0, top + PLOT_TOP + PLOT_H / 2.0, "font-size=\"14\" "
+		     "text-anchor=\"middle\" font-style=\"italic\"", COLOR_DIM,
+		     "not run under any policy (see the note)");
+		return;
+	}
 	draw_axis(f, &ta, TIME_X0, TIME_X1, "time (log scale)");
 	draw_axis(f, &wa, WAIT_X0, WAIT_X1, "IOTLB waits (log scale)");
 	if (!np)
@@ -284,10 +308,6 @@ static void legend_item(FILE *f, double x, double y, const char *color, const ch
 int svf_chart_write_svg(const struct svf_bench_entry *e, size_t n, const bool *policy, FILE *f)
 {
 	double height = HEADER_H + (double)n * ROW_H + FOOTER_H;
-	bool lazy_note = false;
-
-	for (size_t i = 0; i < n; i++)
-		lazy_note |= e[i].res[SVF_POLICY_LAZY].ran && e[i].res[SVF_POLICY_LAZY].note[0];
 
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
@@ -304,9 +324,6 @@ int svf_chart_write_svg(const struct svf_bench_entry *e, size_t n, const bool *p
 	legend_item(f, 20, 100, COLOR_CPU, "CPU time");
 	legend_item(f, 140, 100, COLOR_MODEL, "modeled device time");
 	legend_item(f, 330, 100, COLOR_WAITS, "IOTLB waits (count)");
-	if (lazy_note)
-		text(f, 520, 100, "font-size=\"12\"", COLOR_DIM,
-		     "lazy*: this build's lazy does not defer waits yet (runs as batched)");
 	for (size_t i = 0; i < n; i++)
 		draw_row(f, &e[i], policy, HEADER_H + (double)i * ROW_H);
 	text(f, 20, height - 12, "font-size=\"11\"", COLOR_DIM,

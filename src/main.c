@@ -106,8 +106,8 @@ static const char replay_help[] =
 
 static const char run_help[] =
 	"Usage: softvfio run [--svg FILE | --no-chart] [--json FILE] [BENCH OPTIONS]\n"
-	"       softvfio run --session [--driver D] [--backend B] [--layout L] [--policy P]\n"
-	"                    [--check-unpin]\n"
+	"       softvfio run --session [--driver D] [--backend B] [--layout L]\n"
+	"                    [--policy P] [--check-unpin]\n"
 	"       softvfio run --show-trace\n"
 	"\n"
 	"The main job: 'softvfio bench' on its built-in workloads (see 'softvfio bench\n"
@@ -147,7 +147,8 @@ static const char bench_help[] =
 	"\n"
 	"Run workloads under every flush policy (strict, batched, gather, lazy), one\n"
 	"after the other in this process, each on a fresh container, and compare them.\n"
-	"Without --workload, --trace or --scale: the built-in workloads of 'softvfio run'.\n"
+	"Without --workload, --trace or --scale: the built-in workloads of\n"
+	"'softvfio run'.\n"
 	"\n"
 	"Workloads (SPEC is KIND[:KEY=VALUE,...]; sizes take K/M/G/T suffixes):\n"
 	"  lifecycle   map a guest's RAM in slices, run DMA traffic through the emulated\n"
@@ -155,8 +156,9 @@ static const char bench_help[] =
 	"              Measured: the unmap-all. Keys: size=8G, layout=frag4k,\n"
 	"              backend=synthetic, slice=auto|whole|SIZE (auto: 1 GiB slices, at\n"
 	"              most 1024 of them), dma=on|off\n"
-	"  small       count=4096 mappings of size=64K side by side, as DPDK and SPDK make\n"
-	"              them, unmapped one by one (unmap=each) or all at once (unmap=all);\n"
+	"  small       count=4096 mappings of size=64K side by side, as DPDK and SPDK\n"
+	"              make them, unmapped one by one (unmap=each) or all at once\n"
+	"              (unmap=all);\n"
 	"              without unmap=, both, as two workloads. Measured: the unmaps.\n"
 	"              Keys: count, size, unmap, layout=runs2m, backend=synthetic\n"
 	"  churn       a guest with a virtual IOMMU: count=100000 short-lived buffers of\n"
@@ -684,13 +686,16 @@ static int cmd_run(int argc, char **argv)
 	bool show = false, session = false, chart = true;
 	struct svf_tool_config cfg;
 	struct svf_bench_opts o;
-	int c, rc;
+	int c, rc, li = -1;
 
 	svf_tool_default_config(&cfg);
 	svf_bench_default_opts(&o);
 	o.cmd = "run";
 	o.svg_path = "softvfio-bench.svg";
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", opts, &li)) != -1) {
+		/* The option's name, for the messages below ("backend"). */
+		const char *name = c >= 256 && li >= 0 ? opts[li].name : "?";
+
 		switch (c) {
 		case 'h':
 			fputs(run_help, stdout);
@@ -710,15 +715,15 @@ static int cmd_run(int argc, char **argv)
 			continue;
 		case OPT_NO_CHART:
 			chart = false;
-			bench_only = argv[optind - 1];
+			bench_only = name;
 			continue;
 		}
 		if (c == OPT_BACKEND || c == OPT_LAYOUT || c == OPT_CHECK_UNPIN || c == OPT_HW_DIRTY ||
 		    c == OPT_CHECK_DMA) {
-			session_only = argv[optind - 1];
+			session_only = name;
 			rc = tool_option("run", c, optarg, &cfg);
 		} else {
-			bench_only = argv[optind - 1];
+			bench_only = name;
 			rc = bench_option("run", c, optarg, &o);
 		}
 		if (rc == 1)
@@ -734,7 +739,7 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (session) {
 		if (bench_only)
-			return usage_error("run", "'%s' is a benchmark option: not with --session",
+			return usage_error("run", "--%s is a benchmark option: not with --session",
 					   bench_only);
 		if (policy && svf_policy_parse(policy, &cfg.policy))
 			return usage_error("run", "unknown policy '%s' (strict, batched, gather, "
@@ -746,7 +751,7 @@ static int cmd_run(int argc, char **argv)
 				   true);
 	}
 	if (session_only)
-		return usage_error("run", "'%s' applies to the session: use it with --session",
+		return usage_error("run", "--%s applies to the session: use it with --session",
 				   session_only);
 	if (policy) {
 		rc = bench_option("run", OPT_POLICY, policy, &o);
