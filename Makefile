@@ -48,7 +48,7 @@ tsan: deps
 	$(MESON) test -C $(BUILD)-tsan --print-errorlogs
 
 bench: build
-	./$(BUILD)/softvfio bench-unmap
+	./$(BUILD)/softvfio bench
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan
