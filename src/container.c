@@ -220,6 +220,30 @@ static uint64_t pin_vaddr_at(const struct svf_dma *dma, uint64_t iova)
 }
 
 /*
+ * Remove the physically contiguous chunk at iova (up to end) from d0 with a
+ * waiting unmap and unpin what it removed at once: the strict policy's
+ * step, and the seed's fallback for a chunk whose fast unmap failed.
+ * *hole is set (and nothing done) when iova is not mapped. *n receives the
+ * bytes removed, also on error. 0 or the driver's errno.
+ */
+static int unmap_chunk_waiting(struct svf_container *c, struct svf_dma *dma, struct svf_domain *d0,
+			       uint64_t iova, uint64_t end, uint64_t *n, bool *hole)
+{
+	uint64_t phys, len;
+	int rc;
+
+	*n = 0;
+	*hole = svf_iommu_phys_run(d0, iova, end - iova, &phys, &len) != 0;
+	if (*hole)
+		return 0;
+	c->st.chunks_unmapped++;
+	rc = svf_iommu_unmap(d0, iova, len, n);
+	if (*n)
+		unpin_region(c, iova, phys, *n, pin_vaddr_at(dma, iova));
+	return rc;
+}
+
+/*
  * Unmap and unpin [start, end) of dma. *done receives the IOVA below which
  * everything is unmapped from every domain and either unpinned or pending.
  * Returns 0 or the errno of a failure that not even the fallback survived.
@@ -245,21 +269,14 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 	}
 	d0 = c->domains[0];
 	while (iova < end) {
-		uint64_t phys, len, n = 0, m = 0, first = iova;
+		uint64_t phys, n = 0, m = 0, first = iova;
+		bool hole;
 		int frc;
 
 		if (c->policy == SVF_POLICY_STRICT) {
-			/* Before the seed: look the chunk up, unmap it waiting, unpin it. */
-			if (svf_iommu_phys_run(d0, iova, end - iova, &phys, &len)) {
-				iova += SVF_PGSIZE; /* a hole left by an earlier failed unmap */
-				*done = iova;
-				continue;
-			}
-			c->st.chunks_unmapped++;
-			rc = svf_iommu_unmap(d0, iova, len, &n);
-			if (n)
-				unpin_region(c, iova, phys, n, pin_vaddr_at(dma, iova));
-			iova += n;
+			/* Before the seed: every chunk waits. */
+			rc = unmap_chunk_waiting(c, dma, d0, iova, end, &n, &hole);
+			iova += hole ? SVF_PGSIZE : n; /* a hole: left by an earlier failed unmap */
 			if (rc)
 				goto err_chunk;
 			*done = iova;
@@ -282,12 +299,9 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 				dma->partial = true;
 				return frc;
 			}
-			if (svf_iommu_phys_run(d0, iova, end - iova, &phys, &len))
+			rc = unmap_chunk_waiting(c, dma, d0, iova, end, &m, &hole);
+			if (hole)
 				continue; /* the failed call removed the rest of the chunk after all */
-			c->st.chunks_unmapped++;
-			rc = svf_iommu_unmap(d0, iova, len, &m);
-			if (m)
-				unpin_region(c, iova, phys, m, pin_vaddr_at(dma, iova));
 			iova += m;
 			if (rc)
 				goto err_chunk;

@@ -157,26 +157,19 @@ static void test_map_while_tracking(void **state)
 	th_close(&f);
 }
 
-/* The device writes one byte-range through the IOMMU (translation with WRITE access). */
-static void device_write(struct svf_container *c, uint64_t iova)
+/* The device accesses a page through the IOMMU (access: SVF_PROT_READ or SVF_PROT_WRITE). */
+static void device_access(struct svf_container *c, uint64_t iova, int access)
 {
 	struct svf_domain *d = svf_container_domain(c, 0);
 	uint64_t phys;
 
 	svf_iommu_dma_begin(d);
-	assert_int_equal(svf_iommu_translate(d, iova, SVF_PROT_WRITE, &phys), 0);
+	assert_int_equal(svf_iommu_translate(d, iova, access, &phys), 0);
 	svf_iommu_dma_end(d);
 }
 
-static void device_read(struct svf_container *c, uint64_t iova)
-{
-	struct svf_domain *d = svf_container_domain(c, 0);
-	uint64_t phys;
-
-	svf_iommu_dma_begin(d);
-	assert_int_equal(svf_iommu_translate(d, iova, SVF_PROT_READ, &phys), 0);
-	svf_iommu_dma_end(d);
-}
+#define device_write(c, iova) device_access(c, iova, SVF_PROT_WRITE)
+#define device_read(c, iova)  device_access(c, iova, SVF_PROT_READ)
 
 static uint64_t popcount_bits(const uint64_t *bits, size_t words)
 {
