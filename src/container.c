@@ -105,6 +105,17 @@ static struct svf_dma *dma_find(struct svf_container *c, uint64_t iova)
 	return d && d->iova <= iova ? d : NULL;
 }
 
+/* Whether [iova, last] starts or ends inside a mapping (v2 unmap and dirty GET refuse that). */
+static bool range_bisects(struct svf_container *c, uint64_t iova, uint64_t last)
+{
+	struct svf_dma *dma = dma_find(c, iova);
+
+	if (dma && dma->iova != iova)
+		return true;
+	dma = dma_find(c, last);
+	return dma && dma->iova + dma->size - 1 != last;
+}
+
 struct svf_dma *svf_type1_dma_find(struct svf_container *c, uint64_t iova)
 {
 	return dma_find(c, iova);
@@ -681,14 +692,8 @@ int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint3
 	if ((flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) && /* row 9 */
 	    (!c->dirty_tracking || bm->pgsize != SVF_PGSIZE))
 		return -EINVAL;
-	if (c->type == VFIO_TYPE1v2_IOMMU && !all) { /* row 10: no bisecting */
-		dma = dma_find(c, iova);
-		if (dma && dma->iova != iova)
-			return -EINVAL;
-		dma = dma_find(c, last);
-		if (dma && dma->iova + dma->size - 1 != last)
-			return -EINVAL;
-	}
+	if (c->type == VFIO_TYPE1v2_IOMMU && !all && range_bisects(c, iova, last)) /* row 10 */
+		return -EINVAL;
 
 	dma = dma_first_ending_after(c, iova);
 	if (flags & VFIO_DMA_UNMAP_FLAG_VADDR) {
@@ -758,11 +763,7 @@ int svf_type1_dirty_get(struct svf_container *c, uint64_t iova, uint64_t size,
 		return -EINVAL;
 	if (!c->dirty_tracking)
 		return -EINVAL;
-	dma = dma_find(c, iova);
-	if (dma && dma->iova != iova)
-		return -EINVAL;
-	dma = dma_find(c, last);
-	if (dma && dma->iova + dma->size - 1 != last)
+	if (range_bisects(c, iova, last))
 		return -EINVAL;
 	for (dma = dma_first_ending_after(c, iova); dma && dma->iova <= last;
 	     dma = RB_NEXT(svf_dma_tree, &c->dmas, dma)) {
