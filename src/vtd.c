@@ -734,6 +734,28 @@ static void vtd_dma_end(struct svf_domain *d)
 	vtd_reader_exit(vtd_tls.slot);
 }
 
+/*
+ * For the unpin check: an IOTLB entry of d translating iova -> pa that d's
+ * page table still holds is a live translation of another mapping of the
+ * same frame (two IOVAs, one page, two pins), not a stale one.
+ */
+static bool still_mapped(void *arg, uint16_t did, uint64_t iova, uint64_t pa)
+{
+	struct svf_domain *d = arg;
+	struct vtd_domain *vd = d->priv;
+	unsigned level = 1, reads;
+	uint64_t pte;
+	int slot;
+
+	if (did != d->id)
+		return false;
+	slot = vtd_reader_slot();
+	vtd_reader_enter(slot);
+	pte = vtd_pt_walk(&vd->pt, iova, &level, &reads);
+	vtd_reader_exit(slot);
+	return pte && (pte & VTD_PTE_ADDR_MASK) == pa;
+}
+
 static bool vtd_unpin_safe(struct svf_domain *d, uint64_t iova, uint64_t phys, uint64_t len)
 {
 	struct vtd_unit *vu = unit_of(d->unit);
@@ -753,7 +775,7 @@ static bool vtd_unpin_safe(struct svf_domain *d, uint64_t iova, uint64_t phys, u
 	vtd_reader_exit(slot);
 	if (busy)
 		return false;
-	if (vtd_iotlb_covers(&vu->iotlb, d->id, iova, last, phys, plast))
+	if (vtd_iotlb_covers(&vu->iotlb, d->id, iova, last, phys, plast, still_mapped, d))
 		return false;
 	unit_lock(vu);
 	busy = vtd_queue_overlaps(&vu->queue, d->id, iova, last);

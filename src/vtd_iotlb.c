@@ -289,7 +289,8 @@ static void set_snapshot(const struct vtd_iotlb *t, struct vtd_iotlb_set *s, uin
 }
 
 bool vtd_iotlb_covers(const struct vtd_iotlb *t, uint16_t did, uint64_t iova, uint64_t last,
-		      uint64_t phys, uint64_t plast)
+		      uint64_t phys, uint64_t plast,
+		      bool (*live)(void *arg, uint16_t did, uint64_t iova, uint64_t pa), void *arg)
 {
 	uint64_t tags[64], dat[64];
 
@@ -304,7 +305,8 @@ bool vtd_iotlb_covers(const struct vtd_iotlb *t, uint16_t did, uint64_t iova, ui
 			uint64_t pbase = dat[w] & VTD_PTE_ADDR_MASK;
 			uint64_t ibase = (tags[w] >> 18) << vtd_tlb_shift(code);
 
-			if (pbase <= plast && pbase + size - 1 >= phys)
+			if (pbase <= plast && pbase + size - 1 >= phys &&
+			    !(live && live(arg, (tags[w] >> 2) & 0xffff, ibase, pbase)))
 				return true;
 			if (((tags[w] >> 2) & 0xffff) == did && ibase <= last &&
 			    ibase + size - 1 >= iova)

@@ -196,10 +196,15 @@ uint64_t vtd_iotlb_invalidate(struct vtd_iotlb *t, const struct vtd_match *m);
 
 /*
  * True when some entry maps a page of physical [phys, plast], or (did's
- * entry) a page of [iova, last]. Lock-free scan of every set.
+ * entry) a page of [iova, last]. An entry reaching the physical range is
+ * not counted when live(arg, its did, its iova, its phys) says the page
+ * table still maps it so: that frame is also pinned by another, still
+ * mapped IOVA, and the unpin being checked does not release it.
+ * Lock-free scan of every set.
  */
 bool vtd_iotlb_covers(const struct vtd_iotlb *t, uint16_t did, uint64_t iova, uint64_t last,
-		      uint64_t phys, uint64_t plast);
+		      uint64_t phys, uint64_t plast,
+		      bool (*live)(void *arg, uint16_t did, uint64_t iova, uint64_t pa), void *arg);
 
 /* Valid entries now. */
 unsigned vtd_iotlb_count(const struct vtd_iotlb *t);

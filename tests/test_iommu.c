@@ -228,6 +228,31 @@ static void test_unpin_check(void **state)
 	assert_int_equal(b.invariant_violations - a.invariant_violations, 2);
 }
 
+/*
+ * One frame mapped at two IOVAs (two mappings of one page, two pins): the
+ * device's translation through the IOVA that stays mapped is live, so
+ * releasing the other mapping's pin is safe; once that IOVA is unmapped
+ * too, its cached translation is stale until the sync.
+ */
+static void test_unpin_check_shared_frame(void **state)
+{
+	struct env *e = *state;
+	const uint64_t a = 0x50000000000ULL, b = 0x60000000000ULL, pa = 0xa0000000;
+	struct svf_gather g;
+	uint64_t unmapped, phys;
+
+	assert_int_equal(svf_iommu_map(e->d, a, pa, PG, SVF_PROT_READ), 0);
+	assert_int_equal(svf_iommu_map(e->d, b, pa, PG, SVF_PROT_READ), 0);
+	assert_int_equal(svf_iommu_translate(e->d, b, SVF_PROT_READ, &phys), 0);
+	assert_int_equal(svf_iommu_unmap(e->d, a, PG, &unmapped), 0);
+	assert_true(svf_iommu_check_unpin(e->d, a, pa, PG));
+	svf_gather_init(&g, true);
+	assert_int_equal(svf_iommu_unmap_fast(e->d, b, PG, &g, &unmapped), 0);
+	assert_false(svf_iommu_check_unpin(e->d, a, pa, PG));
+	assert_int_equal(svf_iommu_iotlb_sync(e->d, &g), 0);
+	assert_true(svf_iommu_check_unpin(e->d, b, pa, PG));
+}
+
 static void test_flush_all(void **state)
 {
 	struct env *e = *state;
@@ -264,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_gather_merge),
 		cmocka_unit_test(test_gather_nomerge),
 		cmocka_unit_test(test_unpin_check),
+		cmocka_unit_test(test_unpin_check_shared_frame),
 		cmocka_unit_test(test_flush_all),
 		cmocka_unit_test(test_resv_regions),
 	};
