@@ -22,6 +22,7 @@ struct scenario {
 	enum svf_layout layout;
 	unsigned batch_cap;
 	bool second_domain;
+	bool hw_dirty; /* dirty tracking through the page tables' D bits */
 };
 
 static uint8_t *mem;
@@ -80,6 +81,16 @@ static void run_ops(const struct scenario *s, struct th_fixture *f, struct svf_d
 	/* Dirty tracking: START (a bitmap per mapping), a map while tracking, GET, unmap+bitmap. */
 	dirty_op(f->c, VFIO_IOMMU_DIRTY_PAGES_FLAG_START, 0, 0);
 	th_map(f->c, 0x500000, va(s, 64 * PG), 16 * PG, TH_RW);
+	{
+		/* A device write, so a hardware-dirty report has D bits to clear. */
+		struct svf_domain *d = svf_container_domain(f->c, 0);
+		uint64_t phys;
+
+		svf_iommu_dma_begin(d);
+		svf_iommu_translate(d, 0x400000 + PG, SVF_PROT_WRITE, &phys);
+		svf_iommu_translate(d, 0x500000, SVF_PROT_WRITE, &phys);
+		svf_iommu_dma_end(d);
+	}
 	dirty_op(f->c, VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP, 0x400000, 32 * PG);
 	unmap_dirty(f->c, 0x500000, 16 * PG);
 	dirty_op(f->c, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP, 0, 0);
@@ -95,7 +106,8 @@ static void walk(const struct scenario *s)
 
 	for (uint64_t n = 1;; n++) {
 		struct th_opts o = { .policy = s->policy, .backend = s->backend,
-				     .layout = s->layout, .batch_cap = s->batch_cap };
+				     .layout = s->layout, .batch_cap = s->batch_cap,
+				     .hw_dirty = s->hw_dirty };
 		struct svf_iommu *u2 = NULL;
 		struct svf_domain *d2 = NULL;
 		struct th_fixture f;
@@ -158,13 +170,14 @@ static void test_walk(void **state)
 }
 
 static const struct scenario scenarios[] = {
-	{ "process/strict", SVF_POLICY_STRICT, SVF_BACKEND_PROCESS, 0, 0, false },
-	{ "process/batched", SVF_POLICY_BATCHED, SVF_BACKEND_PROCESS, 0, 4, false },
-	{ "process/gather+2dom", SVF_POLICY_GATHER, SVF_BACKEND_PROCESS, 0, 4, true },
+	{ "process/strict", SVF_POLICY_STRICT, SVF_BACKEND_PROCESS, 0, 0, false, false },
+	{ "process/batched", SVF_POLICY_BATCHED, SVF_BACKEND_PROCESS, 0, 4, false, false },
+	{ "process/gather+2dom", SVF_POLICY_GATHER, SVF_BACKEND_PROCESS, 0, 4, true, false },
 	{ "synthetic-frag/batched+2dom", SVF_POLICY_BATCHED, SVF_BACKEND_SYNTHETIC,
-	  SVF_LAYOUT_FRAG4K, 8, true },
+	  SVF_LAYOUT_FRAG4K, 8, true, false },
 	{ "synthetic-random/gather", SVF_POLICY_GATHER, SVF_BACKEND_SYNTHETIC, SVF_LAYOUT_RANDOM,
-	  0, false },
+	  0, false, false },
+	{ "process/gather+hw-dirty", SVF_POLICY_GATHER, SVF_BACKEND_PROCESS, 0, 4, false, true },
 };
 
 static int setup(void **state)
