@@ -21,7 +21,7 @@
 
 #include <softvfio/fault.h>
 
-#include "iommu_priv.h"
+#include "iommu_driver.h"
 #include "vtd.h"
 #include "vtd_iotlb.h"
 #include "vtd_reader.h"

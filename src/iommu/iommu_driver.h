@@ -8,8 +8,8 @@
  * counters of calls; the driver owns the emulated hardware (page table,
  * IOTLB, invalidation queue, cost model) and its counters.
  */
-#ifndef SOFTVFIO_IOMMU_PRIV_H
-#define SOFTVFIO_IOMMU_PRIV_H
+#ifndef SOFTVFIO_IOMMU_DRIVER_H
+#define SOFTVFIO_IOMMU_DRIVER_H
 
 #include <stdatomic.h>
 #include <stdbool.h>

@@ -25,7 +25,7 @@
 
 #include "container_priv.h"
 #include "dirty.h"
-#include "emulated.h"
+#include "emulated_priv.h"
 
 static int svf_vpfn_cmp(const struct svf_vpfn *a, const struct svf_vpfn *b)
 {

@@ -2,7 +2,7 @@
 /*
  * The emulated Intel VT-d driver: what the core and the tests may see.
  *
- * The core reaches the driver only through svf_vtd_ops (iommu_priv.h). The
+ * The core reaches the driver only through svf_vtd_ops (iommu/iommu_driver.h). The
  * rest of this header is the test-only introspection API (conventions.md
  * #9): IOTLB contents, the invalidation queue, the descriptor log and the
  * mask arithmetic. None of it changes driver state or counters, so a test
@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "iommu_priv.h"
+#include "iommu_driver.h"
 
 extern const struct svf_iommu_ops svf_vtd_ops;
 

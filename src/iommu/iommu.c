@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "iommu_priv.h"
+#include "iommu_driver.h"
 #include <softvfio/fault.h>
 
 static const struct svf_iommu_ops *const drivers[] = {

@@ -48,7 +48,7 @@
 #include "dirty.h"
 #include "dmacheck.h"
 #include "flushq.h"
-#include "emulated.h"
+#include "emulated_priv.h"
 
 static int svf_dma_cmp(const struct svf_dma *a, const struct svf_dma *b)
 {
