@@ -30,6 +30,7 @@ int th_open(const struct th_opts *o, struct th_fixture *f)
 	cc.dma_entry_limit = o->dma_entry_limit;
 	cc.pinner = f->p;
 	cc.iommu = &ic;
+	cc.cpu_time = o->cpu_time;
 	rc = svf_container_create(&cc, &f->c);
 	if (rc)
 		goto err_pinner;

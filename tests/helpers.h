@@ -25,6 +25,7 @@ struct th_opts {
 	bool cost_off;
 	bool hw_dirty;            /* the unit tracks dirtiness in its page table */
 	uint64_t memlock_limit;   /* process backend: locked-memory limit in bytes; 0: RLIMIT_MEMLOCK */
+	bool cpu_time;            /* per-request CPU time (svf_container_config.cpu_time) */
 };
 
 struct th_fixture {

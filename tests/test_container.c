@@ -318,6 +318,31 @@ static void test_vaddr_update_same_pages(void **state)
 	close(fd);
 }
 
+/* Per-request CPU time is opt-in, and the counters say whether it was measured. */
+static void test_cpu_time_opt_in(void **state)
+{
+	(void)state;
+	for (int on = 0; on <= 1; on++) {
+		struct th_opts o = { .policy = SVF_POLICY_GATHER, .backend = SVF_BACKEND_SYNTHETIC,
+				     .layout = SVF_LAYOUT_FRAG4K, .cpu_time = on };
+		struct th_fixture f;
+		struct svf_stats s;
+
+		assert_int_equal(th_open(&o, &f), 0);
+		for (uint64_t i = 0; i < 64; i++) {
+			assert_int_equal(th_map(f.c, 1ULL << 30, 1ULL << 40, 256 * PG, TH_RW), 0);
+			assert_int_equal(th_unmap(f.c, 1ULL << 30, 256 * PG, 0, NULL), 0);
+		}
+		s = th_stats(f.c);
+		assert_int_equal(s.cpu_time_measured, (uint64_t)on);
+		if (on)
+			assert_true(s.cpu_ns > 0);
+		else
+			assert_int_equal(s.cpu_ns, 0);
+		close_checked(&f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_last_domain_detach),
 		cmocka_unit_test(test_unmap_allocates_nothing),
 		cmocka_unit_test(test_vaddr_update_same_pages),
+		cmocka_unit_test(test_cpu_time_opt_in),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -87,6 +87,15 @@ struct svf_container_config {
 	 * dma_after_unmap). A caller's pinner must not hold pins yet (-EBUSY).
 	 */
 	bool dma_check;
+	/*
+	 * Per-request CPU time: when set, every softvfio_ioctl() reads the
+	 * thread CPU clock before and after the request and adds the
+	 * difference to the cpu_ns counter. That clock is a system call
+	 * (about half a microsecond each), more than a whole synthetic map
+	 * costs, so it is off by default and cpu_ns stays 0; the
+	 * cpu_time_measured counter says which.
+	 */
+	bool cpu_time;
 };
 
 #define SVF_DEFAULT_LAZY_QUEUE_CAP  256u

@@ -51,7 +51,8 @@ struct svf_stats {
 	uint64_t unmap_errors;      /* chunks that not even the waiting unmap removed */
 	uint64_t invariant_violations; /* unpins the emulated IOMMU caught too early */
 	uint64_t bookkeeping_bytes; /* heap held by container bookkeeping now */
-	uint64_t cpu_ns;            /* CPU time spent inside softvfio calls */
+	uint64_t cpu_ns;            /* thread CPU time inside softvfio_ioctl(), when measured */
+	uint64_t cpu_time_measured; /* 1: cpu_ns is measured (config cpu_time); 0: off, cpu_ns 0 */
 
 	/* lazy policy (flush queue) */
 	uint64_t lazy_flush_full;     /* flushes because the queue was full */

@@ -11,7 +11,7 @@
 	X(modeled_ns) X(map_calls) X(unmap_calls) X(unmap_fast_calls) X(iotlb_syncs)       \
 	X(chunks_unmapped) X(regions_pending_peak) X(pages_pinned) X(pages_unpinned)       \
 	X(pinned_now) X(pinned_peak) X(locked_bytes) X(unmap_fallbacks) X(unmap_errors)    \
-	X(invariant_violations) X(bookkeeping_bytes) X(cpu_ns)                              \
+	X(invariant_violations) X(bookkeeping_bytes) X(cpu_ns) X(cpu_time_measured)        \
 	X(wait_sync_ns) X(lazy_flush_full) X(lazy_flush_timeout) X(dma_requests)            \
 	X(dma_pages) X(dma_faults) X(dma_unpinned_access) X(dma_after_unmap)
 

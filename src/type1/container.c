@@ -818,6 +818,7 @@ int svf_container_create(const struct svf_container_config *ucfg, struct svf_con
 	c->batch_cap = cfg.batch_cap;
 	c->dma_entry_limit = cfg.dma_entry_limit;
 	c->dma_avail = cfg.dma_entry_limit;
+	c->st.cpu_time_measured = cfg.cpu_time; /* immutable after create */
 	svf_gather_init(&c->gather, c->policy != SVF_POLICY_BATCHED);
 
 	rc = -ENOMEM;

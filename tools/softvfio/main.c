@@ -447,6 +447,7 @@ static int cmd_replay(int argc, char **argv)
 		fprintf(stderr, "softvfio replay: cannot read '%s': %s\n", path, strerror(-rc));
 		return EXIT_FAILURE;
 	}
+	cfg.cpu_time = stats_path != NULL; /* the counters written include cpu_ns */
 	rc = replay_text("replay", text, len, &cfg, stats_path, false);
 	free(text);
 	return rc;
@@ -747,6 +748,7 @@ static int cmd_run(int argc, char **argv)
 		rc = check_driver("run", cfg.driver);
 		if (rc)
 			return rc;
+		cfg.cpu_time = true; /* the summary table shows cpu_ns */
 		return replay_text("run", svf_session_trace, svf_session_trace_len, &cfg, NULL,
 				   true);
 	}

@@ -110,6 +110,7 @@ int svf_tool_container_create(const struct svf_tool_config *cfg, struct svf_pinn
 	cc.attach_default_domain = true;
 	cc.iommu = &ic;
 	cc.dma_check = cfg->dma_check;
+	cc.cpu_time = cfg->cpu_time;
 	rc = svf_container_create(&cc, &c);
 	if (rc)
 		goto err_destroy_pinner;
@@ -294,6 +295,7 @@ static const struct {
 	STAT_FIELD(locked_bytes),   STAT_FIELD(unmap_fallbacks),
 	STAT_FIELD(unmap_errors),   STAT_FIELD(invariant_violations),
 	STAT_FIELD(bookkeeping_bytes), STAT_FIELD(cpu_ns),
+	STAT_FIELD(cpu_time_measured),
 	STAT_FIELD(wait_sync_ns),   STAT_FIELD(lazy_flush_full),
 	STAT_FIELD(lazy_flush_timeout), STAT_FIELD(dma_requests),
 	STAT_FIELD(dma_pages),      STAT_FIELD(dma_faults),

@@ -50,6 +50,7 @@ struct svf_tool_config {
 	bool check_unpin;         /* verify every unpin against the emulated IOMMU */
 	bool dma_check;           /* check mode for the device (svf_container_config.dma_check) */
 	bool hw_dirty;            /* the unit tracks dirtiness (svf_iommu_config.hw_dirty) */
+	bool cpu_time;            /* per-request CPU time (svf_container_config.cpu_time) */
 };
 
 /* Defaults: vtd, process, contig, gather, batch 512, driver's cost model. */
