@@ -512,20 +512,27 @@ static int parse_map(struct parser *ps, struct trace_op *op)
 		op->prot = 0;
 	else
 		return syntax(ps, "map: malformed PROT '%s' (want r, w, rw or -)", prot);
-	return no_more_args(ps, 5);
-}
-
-static int parse_pgsize(struct parser *ps, int idx, uint64_t *pgsize)
-{
-	int rc;
-
-	rc = arg_num(ps, idx, "PGSIZE", pgsize);
+	rc = no_more_args(ps, 5);
 	if (rc)
 		return rc;
-	if (*pgsize == 0 || (*pgsize & (*pgsize - 1)))
-		return syntax(ps, "%s: PGSIZE must be a power of two, not '%s'", ps->opname,
-			      ps->tok[idx]);
+	/*
+	 * The vaddr must stay inside what the replayer reserved (arena and
+	 * guard): an OFFSET that wraps or passes the guard would name the
+	 * replayer's own memory, which Linux's replayer would not map either.
+	 */
+	uint64_t bound = ps->t->arena_size + ARENA_GUARD, end;
+
+	if (__builtin_add_overflow(op->offset, op->size, &end) || end > bound)
+		return syntax(ps, "map: OFFSET 0x%" PRIx64 " + SIZE 0x%" PRIx64
+			      " reaches past the arena's guard (0x%" PRIx64 ")",
+			      op->offset, op->size, bound);
 	return 0;
+}
+
+/* Any number: the ioctl, not the parser, judges a PGSIZE (EINVAL unless the IOMMU's). */
+static int parse_pgsize(struct parser *ps, int idx, uint64_t *pgsize)
+{
+	return arg_num(ps, idx, "PGSIZE", pgsize);
 }
 
 static int parse_unmap(struct parser *ps, struct trace_op *op)
@@ -848,11 +855,12 @@ static void print_bitmap(struct replay *r, const uint8_t *data, uint64_t bytes)
 /*
  * A zeroed bitmap for [iova, iova+size) at pgsize: pages rounded up to whole
  * 64-bit words. Past Linux's maximum the size is still reported (so that the
- * library rejects it) but no memory is given: *data stays NULL.
+ * library rejects it) but no memory is given: *data stays NULL. A PGSIZE of
+ * 0 gives an empty bitmap (the ioctl answers EINVAL for it).
  */
 static int bitmap_alloc(uint64_t size, uint64_t pgsize, uint64_t *bytes, uint8_t **data)
 {
-	uint64_t pages = size / pgsize;
+	uint64_t pages = pgsize ? size / pgsize : 0;
 
 	*bytes = (pages / 64 + (pages % 64 != 0)) * 8;
 	*data = NULL;
