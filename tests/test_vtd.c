@@ -23,8 +23,8 @@
 
 #include "iommu_driver.h"
 #include "vtd.h"
-#include "vtd_iotlb.h"
-#include "vtd_reader.h"
+#include "iommu_iotlb.h"
+#include "iommu_reader.h"
 
 #define K4 0x1000ull
 #define M2 0x200000ull
@@ -1049,32 +1049,32 @@ static void test_resv_regions_and_geometry(void **state)
 /* A fill whose walk began before an invalidation started is refused. */
 static void test_iotlb_stale_fill_refused(void **state)
 {
-	struct vtd_iotlb t;
+	struct svf_iotlb t;
 	uint64_t out = 0, data;
 	unsigned code;
 
 	(void)state;
-	assert_int_equal(vtd_iotlb_init(&t, 4, 2), 0);
-	uint64_t gen = vtd_iotlb_gen(&t);
+	assert_int_equal(svf_iotlb_init(&t, 4, 2), 0);
+	uint64_t gen = svf_iotlb_gen(&t);
 
-	vtd_iotlb_begin_invalidation(&t); /* a wait starts processing meanwhile */
-	assert_int_equal(vtd_iotlb_fill(&t, 1, 0x5000, VTD_TLB_4K, 0x9000 | VTD_PTE_R, gen, &out),
+	svf_iotlb_begin_invalidation(&t); /* a wait starts processing meanwhile */
+	assert_int_equal(svf_iotlb_fill(&t, 1, 0x5000, SVF_TLB_4K, 0x9000 | SVF_TLB_R, gen, &out),
 			 -EAGAIN);
-	assert_int_equal(vtd_iotlb_count(&t), 0);
-	assert_false(vtd_iotlb_lookup(&t, 1, 0x5000, &data, &code));
+	assert_int_equal(svf_iotlb_count(&t), 0);
+	assert_false(svf_iotlb_lookup(&t, 1, 0x5000, &data, &code));
 	/* Walking again under the new generation fills. */
-	gen = vtd_iotlb_gen(&t);
-	assert_int_equal(vtd_iotlb_fill(&t, 1, 0x5000, VTD_TLB_4K, 0x9000 | VTD_PTE_R, gen, &out),
+	gen = svf_iotlb_gen(&t);
+	assert_int_equal(svf_iotlb_fill(&t, 1, 0x5000, SVF_TLB_4K, 0x9000 | SVF_TLB_R, gen, &out),
 			 0);
-	assert_int_equal(out, 0x9000 | VTD_PTE_R);
-	assert_true(vtd_iotlb_lookup(&t, 1, 0x5abc, &data, &code));
-	assert_int_equal(code, VTD_TLB_4K);
+	assert_int_equal(out, 0x9000 | SVF_TLB_R);
+	assert_true(svf_iotlb_lookup(&t, 1, 0x5abc, &data, &code));
+	assert_int_equal(code, SVF_TLB_4K);
 	/* A second fill of the same tag keeps the cached entry. */
-	assert_int_equal(vtd_iotlb_fill(&t, 1, 0x5000, VTD_TLB_4K, 0x7000 | VTD_PTE_W, gen, &out),
+	assert_int_equal(svf_iotlb_fill(&t, 1, 0x5000, SVF_TLB_4K, 0x7000 | SVF_TLB_W, gen, &out),
 			 0);
-	assert_int_equal(out, 0x9000 | VTD_PTE_R);
-	assert_int_equal(vtd_iotlb_count(&t), 1);
-	vtd_iotlb_fini(&t);
+	assert_int_equal(out, 0x9000 | SVF_TLB_R);
+	assert_int_equal(svf_iotlb_count(&t), 1);
+	svf_iotlb_fini(&t);
 }
 
 struct walker {
@@ -1086,12 +1086,12 @@ static void *walker_thread(void *arg)
 {
 	struct walker *w = arg;
 
-	w->slot = vtd_reader_slot();
-	vtd_reader_enter(w->slot);
+	w->slot = svf_reader_slot();
+	svf_reader_enter(w->slot);
 	__atomic_store_n(&w->inside, 1, __ATOMIC_RELEASE);
 	while (!__atomic_load_n(&w->release, __ATOMIC_ACQUIRE))
 		sched_yield();
-	vtd_reader_exit(w->slot);
+	svf_reader_exit(w->slot);
 	return NULL;
 }
 
@@ -1099,7 +1099,7 @@ static void *sync_thread(void *arg)
 {
 	struct walker *w = arg;
 
-	vtd_reader_synchronize();
+	svf_reader_synchronize();
 	__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -1123,7 +1123,7 @@ static void test_grace_period_waits_for_walker(void **state)
 	pthread_join(a, NULL);
 	assert_int_equal(w.done, 1);
 	/* Not inside a walk: returns at once. */
-	vtd_reader_synchronize();
+	svf_reader_synchronize();
 }
 
 /* ------------------------------------------------- concurrent translate smoke */

@@ -2,7 +2,7 @@
 /*
  * The emulated Intel VT-d unit: svf_iommu_ops "vtd".
  *
- * Theory of operation. A unit owns an IOTLB (vtd_iotlb), an invalidation
+ * Theory of operation. A unit owns an IOTLB (svf_iotlb), an invalidation
  * queue (vtd_queue), a list of page-table pages waiting to be freed, a cost
  * model and its counters; a domain owns one second-level page table
  * (vtd_pgtable). The hardware behaviour the core relies on:
@@ -24,7 +24,7 @@
  * deferred list and the writer counters are protected by the unit lock
  * (lock order: unit lock, then IOTLB set locks or the pool lock). Reader-side
  * counters (hits, misses, page-walk reads) live in per-thread stripes
- * indexed by the reader slot (vtd_reader.h) and are summed by add_stats.
+ * indexed by the reader slot (iommu_reader.h) and are summed by add_stats.
  *
  * Errors. Every operation that can fail in hardware starts with its fault
  * seam: map_pages SVF_FAULT_IOMMU_MAP, unmap_range SVF_FAULT_IOMMU_UNMAP,
@@ -41,13 +41,16 @@
 #include <softvfio/fault.h>
 
 #include "vtd.h"
-#include "vtd_iotlb.h"
+#include "iommu_iotlb.h"
 #include "vtd_pgtable.h"
 #include "vtd_queue.h"
-#include "vtd_reader.h"
+#include "iommu_reader.h"
 
 _Static_assert(VTD_PTE_R == SVF_PROT_READ && VTD_PTE_W == SVF_PROT_WRITE,
 	       "permission bits are used as SVF_PROT_* directly");
+_Static_assert(VTD_PTE_R == SVF_TLB_R && VTD_PTE_W == SVF_TLB_W && VTD_DATA_WPERM == SVF_TLB_WPERM &&
+		       VTD_PTE_ADDR_MASK == SVF_TLB_ADDR_MASK,
+	       "IOTLB entry data is built from leaf bits directly");
 
 #define VTD_APERTURE_LAST ((1ull << VTD_IAS_BITS) - 1)
 #define VTD_PHYS_LAST     ((1ull << 52) - 1) /* address bits 12..51 */
@@ -101,17 +104,17 @@ struct vtd_stripe {
 } __attribute__((aligned(64)));
 
 struct vtd_unit {
-	struct vtd_stripe stripes[VTD_READER_SLOTS + 1]; /* by reader slot; last is shared */
+	struct vtd_stripe stripes[SVF_READER_SLOTS + 1]; /* by reader slot; last is shared */
 	/* Read on every translation: kept off the writer's cache lines. */
-	struct vtd_iotlb iotlb;          /* its own locking (vtd_iotlb.h) */
+	struct svf_iotlb iotlb;          /* its own locking (iommu_iotlb.h) */
 	struct svf_cost_model cost;      /* immutable; all zero when off */
 	unsigned max_mask_order;         /* immutable */
 	bool hw_dirty;                   /* immutable: SLADS on, writes set PTE D bits */
 	/* Writer side. */
 	uint32_t lock __attribute__((aligned(64))); /* unit spinlock: 0 free, 1 held */
-	struct vtd_pt_pages pt;          /* table pages: counters and pool */
+	struct svf_pt_pages pt;          /* table pages: counters and pool */
 	struct vtd_queue queue;          /* under lock */
-	struct vtd_pt_freelist deferred; /* under lock */
+	struct svf_pt_freelist deferred; /* under lock */
 	/* Under lock; add_stats reads them with relaxed loads. */
 	uint64_t inv_page, inv_domain, inv_global, waits, modeled_ns;
 	uint64_t wait_sync_ns; /* real time waits spent synchronizing with device threads */
@@ -139,7 +142,7 @@ static inline void ctr_add(uint64_t *c, uint64_t n)
 
 static inline void stripe_add(uint64_t *c, int slot, uint64_t n)
 {
-	if (__builtin_expect(slot < VTD_READER_SLOTS, 1))
+	if (__builtin_expect(slot < SVF_READER_SLOTS, 1))
 		ctr_add(c, n);
 	else
 		__atomic_add_fetch(c, n, __ATOMIC_RELAXED);
@@ -155,7 +158,7 @@ static void unit_lock(struct vtd_unit *vu)
 	while (__atomic_exchange_n(&vu->lock, 1, __ATOMIC_ACQUIRE)) {
 		for (unsigned spins = 0; __atomic_load_n(&vu->lock, __ATOMIC_RELAXED); spins++) {
 			if (spins < 256)
-				vtd_cpu_relax();
+				svf_cpu_relax();
 			else
 				sched_yield();
 		}
@@ -217,7 +220,7 @@ static int vtd_unit_init(struct svf_iommu *u)
 	resolve_cost(cfg, &vu->cost);
 	vu->max_mask_order = mask;
 	vu->hw_dirty = cfg->hw_dirty;
-	ret = vtd_iotlb_init(&vu->iotlb, sets, ways);
+	ret = svf_iotlb_init(&vu->iotlb, sets, ways);
 	if (ret)
 		goto err_free;
 	ret = vtd_queue_init(&vu->queue, depth);
@@ -227,7 +230,7 @@ static int vtd_unit_init(struct svf_iommu *u)
 	return 0;
 
 err_iotlb:
-	vtd_iotlb_fini(&vu->iotlb);
+	svf_iotlb_fini(&vu->iotlb);
 err_free:
 	free(vu);
 	return ret;
@@ -241,12 +244,12 @@ static void vtd_unit_fini(struct svf_iommu *u)
 		return;
 	/* Queued descriptors die with the unit; its table pages must not. */
 	if (vu->deferred.count) {
-		vtd_reader_synchronize();
-		vtd_pt_freelist_release(&vu->deferred, &vu->pt);
+		svf_reader_synchronize();
+		svf_pt_freelist_release(&vu->deferred, &vu->pt);
 	}
-	vtd_pt_pages_fini(&vu->pt);
+	svf_pt_pages_fini(&vu->pt);
 	vtd_queue_fini(&vu->queue);
-	vtd_iotlb_fini(&vu->iotlb);
+	svf_iotlb_fini(&vu->iotlb);
 	free(vu);
 	u->priv = NULL;
 }
@@ -254,28 +257,28 @@ static void vtd_unit_fini(struct svf_iommu *u)
 /* Apply one descriptor to the IOTLB (unit lock held, generation bumped). */
 static void process_desc(struct vtd_unit *vu, const struct svf_vtd_desc *d)
 {
-	struct vtd_match m = { .did = d->did };
+	struct svf_tlb_match m = { .did = d->did };
 	uint64_t ns = 0;
 
 	switch (d->type) {
 	case SVF_VTD_DESC_PAGE:
-		m.kind = VTD_MATCH_PAGES;
+		m.kind = SVF_TLB_MATCH_PAGES;
 		m.first_pfn = d->addr >> VTD_PAGE_SHIFT;
 		m.last_pfn = m.first_pfn + (1ull << d->order) - 1;
 		ns = vu->cost.inv_page_ns;
 		break;
 	case SVF_VTD_DESC_DOMAIN:
-		m.kind = VTD_MATCH_DOMAIN;
+		m.kind = SVF_TLB_MATCH_DOMAIN;
 		ns = vu->cost.inv_domain_ns;
 		break;
 	case SVF_VTD_DESC_GLOBAL:
-		m.kind = VTD_MATCH_ALL;
+		m.kind = SVF_TLB_MATCH_ALL;
 		ns = vu->cost.inv_global_ns;
 		break;
 	default:
 		return;
 	}
-	(void)vtd_iotlb_invalidate(&vu->iotlb, &m);
+	(void)svf_iotlb_invalidate(&vu->iotlb, &m);
 	ctr_add(&vu->modeled_ns, ns);
 }
 
@@ -285,11 +288,11 @@ static void process_desc(struct vtd_unit *vu, const struct svf_vtd_desc *d)
  *
  * Why "when a wait completes, no device thread can still use a translation
  * that an invalidation before it removed" holds:
- *  1. gen becomes odd and a heavy fence follows (vtd_iotlb.h): a fill racing
+ *  1. gen becomes odd and a heavy fence follows (iommu_iotlb.h): a fill racing
  *     with the processing either sees the new gen and is refused, or is
  *     seen by the processing, which removes it under the set lock.
  *  2. The descriptors remove their entries; gen becomes even (release).
- *  3. vtd_reader_synchronize(): a heavy fence, then every section open at
+ *  3. svf_reader_synchronize(): a heavy fence, then every section open at
  *     that point is waited for. A device thread uses a translation only
  *     inside a section (svf_iommu_dma_begin/end; svf_iommu_translate opens
  *     one around its own walk), whether it came from a walk, the IOTLB or
@@ -297,7 +300,7 @@ static void process_desc(struct vtd_unit *vu, const struct svf_vtd_desc *d)
  *     a removed translation: it is waited for, and its exit (release) makes
  *     its memory accesses happen before we return. A section that began
  *     after it sees the removals of step 2 and the new gen (store-buffer
- *     pattern of vtd_reader.h), so it finds no removed entry in the IOTLB,
+ *     pattern of iommu_reader.h), so it finds no removed entry in the IOTLB,
  *     its per-thread cache is stale, and its walk sees the leaves the
  *     unmap cleared before the wait was queued.
  * So the pages behind the removed translations may be unpinned when this
@@ -312,24 +315,24 @@ static void wait_locked(struct vtd_unit *vu)
 	static const struct svf_vtd_desc wait_desc = { .type = SVF_VTD_DESC_WAIT };
 	struct vtd_queue *q = &vu->queue;
 	bool processed = q->len != 0;
-	bool timed = (processed || vu->deferred.count) && vtd_reader_others();
+	bool timed = (processed || vu->deferred.count) && svf_reader_others();
 	struct timespec t0, t1;
 
 	if (timed)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (processed) {
-		vtd_iotlb_begin_invalidation(&vu->iotlb);
+		svf_iotlb_begin_invalidation(&vu->iotlb);
 		for (unsigned i = 0; i < q->len; i++)
 			process_desc(vu, &q->ring[i]);
 		__atomic_store_n(&q->len, 0, __ATOMIC_RELAXED);
-		vtd_iotlb_end_invalidation(&vu->iotlb);
+		svf_iotlb_end_invalidation(&vu->iotlb);
 	}
 	vtd_queue_log(q, &wait_desc);
 	if (processed || vu->deferred.count) {
 		/* Device sections that may use what was removed, walkers inside unlinked pages. */
-		vtd_reader_synchronize();
+		svf_reader_synchronize();
 		if (vu->deferred.count)
-			vtd_pt_freelist_release(&vu->deferred, &vu->pt);
+			svf_pt_freelist_release(&vu->deferred, &vu->pt);
 	}
 	if (timed) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -367,10 +370,10 @@ static void queue_desc(struct vtd_unit *vu, const struct svf_vtd_desc *d)
 	unit_unlock(vu);
 }
 
-static void defer_pages(struct vtd_unit *vu, struct vtd_pt_freelist *fl)
+static void defer_pages(struct vtd_unit *vu, struct svf_pt_freelist *fl)
 {
 	unit_lock(vu);
-	vtd_pt_freelist_splice(&vu->deferred, fl);
+	svf_pt_freelist_splice(&vu->deferred, fl);
 	unit_unlock(vu);
 }
 
@@ -408,7 +411,7 @@ static void vtd_domain_fini(struct svf_domain *d)
 	queue_locked(vu, &dsi);
 	wait_locked(vu);
 	unit_unlock(vu);
-	vtd_reader_synchronize(); /* walkers that loaded the old root */
+	svf_reader_synchronize(); /* walkers that loaded the old root */
 	vtd_pt_free_tree(root, &vu->pt);
 	free(vd);
 	d->priv = NULL;
@@ -418,7 +421,7 @@ static int vtd_map_pages(struct svf_domain *d, uint64_t iova, uint64_t paddr, ui
 			 uint64_t pgcount, int prot, uint64_t *mapped)
 {
 	struct vtd_domain *vd = d->priv;
-	struct vtd_pt_freelist defer = { 0 };
+	struct svf_pt_freelist defer = { 0 };
 	uint64_t perm = (uint64_t)prot & VTD_PTE_PRESENT;
 	unsigned level;
 	int ret;
@@ -459,7 +462,7 @@ static int vtd_unmap_range(struct svf_domain *d, uint64_t iova, uint64_t len, ui
 			   uint64_t *unmapped, uint64_t *phys, bool *freed_tables)
 {
 	struct vtd_domain *vd = d->priv;
-	struct vtd_pt_freelist defer = { 0 };
+	struct svf_pt_freelist defer = { 0 };
 
 	*first = iova;
 	*unmapped = 0;
@@ -487,10 +490,10 @@ static int vtd_iova_to_phys(struct svf_domain *d, uint64_t iova, uint64_t *phys,
 
 	if (iova > VTD_APERTURE_LAST)
 		return -ENOENT;
-	slot = vtd_reader_slot();
-	vtd_reader_enter(slot);
+	slot = svf_reader_slot();
+	svf_reader_enter(slot);
 	pte = vtd_pt_walk(&vd->pt, iova, &level, &reads);
-	vtd_reader_exit(slot);
+	svf_reader_exit(slot);
 	if (!pte)
 		return -ENOENT;
 	size = vtd_level_size(level);
@@ -572,7 +575,7 @@ static int vtd_wait(struct svf_iommu *u)
  * Per-thread cache: each thread keeps the last translation it used (domain,
  * leaf-aligned page, data), tagged with the IOTLB generation it was valid
  * under; it hits while the generation has not moved, i.e. while no wait has
- * processed an invalidation since (vtd_iotlb.h says why that is exact). It
+ * processed an invalidation since (iommu_iotlb.h says why that is exact). It
  * models the device's own translation cache and costs a TLS compare and one
  * load of a read-mostly word; it counts as an IOTLB hit.
  *
@@ -600,12 +603,12 @@ static int vtd_wait(struct svf_iommu *u)
 static bool set_dirty(struct svf_domain *d, uint64_t iova, uint64_t data)
 {
 	struct vtd_domain *vd = d->priv;
-	int slot = vtd_reader_slot();
+	int slot = svf_reader_slot();
 	unsigned level = 1, reads;
 	uint64_t *pte;
 	bool ok = false;
 
-	vtd_reader_enter(slot);
+	svf_reader_enter(slot);
 	pte = vtd_pt_leaf_ptr(&vd->pt, iova, &level, &reads);
 	if (pte) {
 		uint64_t e = __atomic_load_n(pte, __ATOMIC_ACQUIRE);
@@ -616,7 +619,7 @@ static bool set_dirty(struct svf_domain *d, uint64_t iova, uint64_t data)
 			ok = true;
 		}
 	}
-	vtd_reader_exit(slot);
+	svf_reader_exit(slot);
 	return ok;
 }
 
@@ -624,7 +627,7 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 						     int access, uint64_t *phys)
 {
 	struct vtd_unit *vu = unit_of(d->unit);
-	struct vtd_tls *tl = &vtd_tls;
+	struct svf_tls *tl = &svf_tls;
 	const uint16_t did = d->id;
 	uint64_t data, g1;
 	unsigned code;
@@ -635,9 +638,9 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 		return -EINVAL;
 	if (iova > VTD_APERTURE_LAST)
 		return -ENOENT;
-	slot = vtd_reader_slot();
-	g1 = vtd_iotlb_gen(&vu->iotlb);
-	if (vtd_iotlb_lookup(&vu->iotlb, did, iova, &data, &code)) {
+	slot = svf_reader_slot();
+	g1 = svf_iotlb_gen(&vu->iotlb);
+	if (svf_iotlb_lookup(&vu->iotlb, did, iova, &data, &code)) {
 		stripe_add(&vu->stripes[slot].hits, slot, 1);
 		/* The probe's loads are ordered before this one by its acquire fence. */
 		cacheable = !(g1 & 1) && __atomic_load_n(&vu->iotlb.gen, __ATOMIC_RELAXED) == g1;
@@ -649,9 +652,9 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 			unsigned level = 1, reads;
 			uint64_t pte;
 
-			vtd_reader_enter(slot);
+			svf_reader_enter(slot);
 			pte = vtd_pt_walk(&vd->pt, iova, &level, &reads);
-			vtd_reader_exit(slot);
+			svf_reader_exit(slot);
 			stripe_add(&vu->stripes[slot].walk_reads, slot, reads);
 			if (!pte)
 				return -ENOENT;
@@ -662,9 +665,9 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 				if (!vu->hw_dirty || (pte & VTD_PTE_D))
 					data |= VTD_PTE_W;
 			}
-			if (!vtd_iotlb_fill(&vu->iotlb, did, iova, code, data, g1, &data))
+			if (!svf_iotlb_fill(&vu->iotlb, did, iova, code, data, g1, &data))
 				break;
-			g1 = vtd_iotlb_gen(&vu->iotlb);
+			g1 = svf_iotlb_gen(&vu->iotlb);
 		}
 		/* The fill checked that gen was still g1 after its fence. */
 		cacheable = !(g1 & 1);
@@ -683,7 +686,7 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 	if (cacheable) {
 		tl->dom = d;
 		tl->gen = g1;
-		tl->shift = vtd_tlb_shift(code);
+		tl->shift = svf_tlb_shift(code);
 		tl->pn = iova >> tl->shift;
 		tl->data = data;
 	}
@@ -695,13 +698,13 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 static int vtd_translate(struct svf_domain *d, uint64_t iova, int access, uint64_t *phys)
 {
 	struct vtd_unit *vu = unit_of(d->unit);
-	struct vtd_tls *tl = &vtd_tls;
+	struct svf_tls *tl = &svf_tls;
 	int slot = tl->slot;
 
 	if (__builtin_expect(tl->dom == d && (iova >> tl->shift) == tl->pn &&
 			     tl->gen == __atomic_load_n(&vu->iotlb.gen, __ATOMIC_RELAXED) &&
 			     (unsigned)access - 1u < 3u && !((uint64_t)access & ~tl->data) &&
-			     slot < VTD_READER_SLOTS, 1)) {
+			     slot < SVF_READER_SLOTS, 1)) {
 		/* dom != NULL implies a slot; the cached page bounds iova by the aperture. */
 		ctr_add(&vu->stripes[slot].hits, 1);
 		*phys = (tl->data & VTD_PTE_ADDR_MASK) + (iova & ((1ull << tl->shift) - 1));
@@ -725,13 +728,13 @@ static int vtd_read_clear_dirty(struct svf_domain *d, uint64_t iova, uint64_t le
 static void vtd_dma_begin(struct svf_domain *d)
 {
 	(void)d;
-	vtd_reader_enter(vtd_reader_slot());
+	svf_reader_enter(svf_reader_slot());
 }
 
 static void vtd_dma_end(struct svf_domain *d)
 {
 	(void)d;
-	vtd_reader_exit(vtd_tls.slot);
+	svf_reader_exit(svf_tls.slot);
 }
 
 /*
@@ -749,10 +752,10 @@ static bool still_mapped(void *arg, uint16_t did, uint64_t iova, uint64_t pa)
 
 	if (did != d->id)
 		return false;
-	slot = vtd_reader_slot();
-	vtd_reader_enter(slot);
+	slot = svf_reader_slot();
+	svf_reader_enter(slot);
 	pte = vtd_pt_walk(&vd->pt, iova, &level, &reads);
-	vtd_reader_exit(slot);
+	svf_reader_exit(slot);
 	return pte && (pte & VTD_PTE_ADDR_MASK) == pa;
 }
 
@@ -769,13 +772,13 @@ static bool vtd_unpin_safe(struct svf_domain *d, uint64_t iova, uint64_t phys, u
 	last = iova + len - 1 < iova ? UINT64_MAX : iova + len - 1;
 	plast = phys + len - 1 < phys ? UINT64_MAX : phys + len - 1;
 
-	slot = vtd_reader_slot();
-	vtd_reader_enter(slot);
+	slot = svf_reader_slot();
+	svf_reader_enter(slot);
 	busy = vtd_pt_any_mapped(&vd->pt, iova, last);
-	vtd_reader_exit(slot);
+	svf_reader_exit(slot);
 	if (busy)
 		return false;
-	if (vtd_iotlb_covers(&vu->iotlb, d->id, iova, last, phys, plast, still_mapped, d))
+	if (svf_iotlb_covers(&vu->iotlb, d->id, iova, last, phys, plast, still_mapped, d))
 		return false;
 	unit_lock(vu);
 	busy = vtd_queue_overlaps(&vu->queue, d->id, iova, last);
@@ -793,7 +796,7 @@ static void vtd_add_stats(const struct svf_iommu *u, struct svf_stats *s)
 	s->inv_global += ctr_read(&vu->inv_global);
 	s->waits += ctr_read(&vu->waits);
 	s->wait_sync_ns += ctr_read(&vu->wait_sync_ns);
-	for (unsigned i = 0; i <= VTD_READER_SLOTS; i++) {
+	for (unsigned i = 0; i <= SVF_READER_SLOTS; i++) {
 		s->iotlb_hits += ctr_read(&vu->stripes[i].hits);
 		s->iotlb_misses += ctr_read(&vu->stripes[i].misses);
 		walk_reads += ctr_read(&vu->stripes[i].walk_reads);
@@ -847,7 +850,7 @@ const struct svf_iommu_ops svf_vtd_ops = {
 
 unsigned svf_vtd_iotlb_count(const struct svf_iommu *u)
 {
-	return vtd_iotlb_count(&unit_of(u)->iotlb);
+	return svf_iotlb_count(&unit_of(u)->iotlb);
 }
 
 int svf_vtd_iotlb_peek(const struct svf_iommu *u, uint16_t did, uint64_t iova, uint64_t *phys,
@@ -860,10 +863,10 @@ int svf_vtd_iotlb_peek(const struct svf_iommu *u, uint16_t did, uint64_t iova, u
 	if (iova > VTD_APERTURE_LAST)
 		return -ENOENT;
 	/* Probe every size (the lookup's size hint is only a hint). */
-	for (code = VTD_TLB_4K; code <= VTD_TLB_1G; code++)
-		if (vtd_iotlb_probe(&vu->iotlb, did, iova, code, &data))
+	for (code = SVF_TLB_4K; code <= SVF_TLB_1G; code++)
+		if (svf_iotlb_probe(&vu->iotlb, did, iova, code, &data))
 			break;
-	if (code > VTD_TLB_1G)
+	if (code > SVF_TLB_1G)
 		return -ENOENT;
 	if (phys)
 		*phys = (data & VTD_PTE_ADDR_MASK) + (iova & (vtd_level_size(code) - 1));
@@ -877,11 +880,11 @@ int svf_vtd_iotlb_peek(const struct svf_iommu *u, uint16_t did, uint64_t iova, u
 unsigned svf_vtd_iotlb_set_of(const struct svf_iommu *u, uint16_t did, uint64_t iova,
 			      uint64_t leaf_size)
 {
-	const struct vtd_iotlb *t = &unit_of(u)->iotlb;
-	unsigned code = leaf_size >= (1ull << 30) ? VTD_TLB_1G :
-			leaf_size >= (1ull << 21) ? VTD_TLB_2M : VTD_TLB_4K;
+	const struct svf_iotlb *t = &unit_of(u)->iotlb;
+	unsigned code = leaf_size >= (1ull << 30) ? SVF_TLB_1G :
+			leaf_size >= (1ull << 21) ? SVF_TLB_2M : SVF_TLB_4K;
 
-	return vtd_tlb_index(t, did, iova >> vtd_tlb_shift(code));
+	return svf_tlb_index(t, did, iova >> svf_tlb_shift(code));
 }
 
 void svf_vtd_geometry(const struct svf_iommu *u, unsigned *sets, unsigned *ways,

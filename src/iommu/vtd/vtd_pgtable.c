@@ -23,7 +23,7 @@
 #include <softvfio/fault.h>
 
 #include "vtd_pgtable.h"
-#include "vtd_reader.h"
+#include "iommu_reader.h"
 
 static inline uint64_t pte_load(const uint64_t *p)
 {
@@ -40,129 +40,14 @@ static inline unsigned pte_index(uint64_t iova, unsigned level)
 	return (iova >> vtd_level_shift(level)) & 511;
 }
 
-static void pool_lock(struct vtd_pt_pages *pp)
-{
-	while (__atomic_exchange_n(&pp->lock, 1, __ATOMIC_ACQUIRE))
-		while (__atomic_load_n(&pp->lock, __ATOMIC_RELAXED))
-			vtd_cpu_relax();
-}
-
-static void pool_unlock(struct vtd_pt_pages *pp)
-{
-	__atomic_store_n(&pp->lock, 0, __ATOMIC_RELEASE);
-}
-
-static void count_alloc(struct vtd_pt_pages *pp)
-{
-	uint64_t now = __atomic_add_fetch(&pp->now, 1, __ATOMIC_RELAXED);
-	uint64_t peak = __atomic_load_n(&pp->peak, __ATOMIC_RELAXED);
-
-	while (now > peak &&
-	       !__atomic_compare_exchange_n(&pp->peak, &peak, now, false, __ATOMIC_RELAXED,
-					    __ATOMIC_RELAXED))
-		;
-}
-
-static uint64_t *table_alloc(struct vtd_pt_pages *pp)
-{
-	uint64_t *t = NULL;
-
-	if (svf_should_fail(SVF_FAULT_PT_ALLOC))
-		return NULL;
-	if (__atomic_load_n(&pp->pooled, __ATOMIC_RELAXED)) {
-		pool_lock(pp);
-		t = pp->pool;
-		if (t) {
-			pp->pool = (uint64_t *)(uintptr_t)t[0];
-			__atomic_store_n(&pp->pooled, pp->pooled - 1, __ATOMIC_RELAXED);
-		}
-		pool_unlock(pp);
-	}
-	if (!t) {
-		t = aligned_alloc(VTD_PAGE_SIZE, VTD_PAGE_SIZE);
-		if (!t)
-			return NULL;
-	}
-	/* Zeroed before it is linked: the linking store is a release. */
-	memset(t, 0, VTD_PAGE_SIZE);
-	count_alloc(pp);
-	return t;
-}
-
 static uint64_t table_link(const uint64_t *t)
 {
 	return ((uint64_t)(uintptr_t)t & VTD_PTE_ADDR_MASK) | VTD_PTE_R | VTD_PTE_W;
 }
 
-static void freelist_push(struct vtd_pt_freelist *fl, uint64_t *t)
+int vtd_pt_init(struct vtd_pt *pt, struct svf_pt_pages *pages)
 {
-	/* Entry 0 links the list; see the deferral invariant in the header. */
-	__atomic_store_n(&t[0], (uint64_t)(uintptr_t)fl->head, __ATOMIC_RELAXED);
-	fl->head = t;
-	if (!fl->tail)
-		fl->tail = t;
-	fl->count++;
-}
-
-void vtd_pt_freelist_splice(struct vtd_pt_freelist *dst, struct vtd_pt_freelist *src)
-{
-	if (!src->count)
-		return;
-	__atomic_store_n(&src->tail[0], (uint64_t)(uintptr_t)dst->head, __ATOMIC_RELAXED);
-	dst->head = src->head;
-	if (!dst->tail)
-		dst->tail = src->tail;
-	dst->count += src->count;
-	*src = (struct vtd_pt_freelist){ 0 };
-}
-
-void vtd_pt_freelist_release(struct vtd_pt_freelist *fl, struct vtd_pt_pages *pp)
-{
-	uint64_t *p = fl->head, *excess = NULL;
-	uint64_t n = fl->count;
-
-	if (!n)
-		return;
-	/* Pages on fl are unreachable now: plain stores may relink them. */
-	pool_lock(pp);
-	while (p && pp->pooled < VTD_PT_POOL_MAX) {
-		uint64_t *next = (uint64_t *)(uintptr_t)__atomic_load_n(&p[0], __ATOMIC_RELAXED);
-
-		p[0] = (uint64_t)(uintptr_t)pp->pool;
-		pp->pool = p;
-		__atomic_store_n(&pp->pooled, pp->pooled + 1, __ATOMIC_RELAXED);
-		p = next;
-	}
-	excess = p;
-	pool_unlock(pp);
-	while (excess) {
-		uint64_t *next = (uint64_t *)(uintptr_t)excess[0];
-
-		free(excess);
-		excess = next;
-	}
-	__atomic_sub_fetch(&pp->now, n, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&pp->freed, n, __ATOMIC_RELAXED);
-	*fl = (struct vtd_pt_freelist){ 0 };
-}
-
-void vtd_pt_pages_fini(struct vtd_pt_pages *pp)
-{
-	uint64_t *p = pp->pool;
-
-	while (p) {
-		uint64_t *next = (uint64_t *)(uintptr_t)p[0];
-
-		free(p);
-		p = next;
-	}
-	pp->pool = NULL;
-	pp->pooled = 0;
-}
-
-int vtd_pt_init(struct vtd_pt *pt, struct vtd_pt_pages *pages)
-{
-	uint64_t *root = table_alloc(pages);
+	uint64_t *root = svf_pt_page_alloc(pages);
 
 	if (!root)
 		return -ENOMEM;
@@ -178,7 +63,7 @@ uint64_t *vtd_pt_detach(struct vtd_pt *pt)
 }
 
 /* Put every table page of a detached tree on fl, children before parents. */
-static void collect_subtree(uint64_t *t, unsigned level, struct vtd_pt_freelist *fl)
+static void collect_subtree(uint64_t *t, unsigned level, struct svf_pt_freelist *fl)
 {
 	if (level > 1) {
 		for (unsigned i = 0; i < VTD_PT_ENTRIES; i++) {
@@ -188,17 +73,17 @@ static void collect_subtree(uint64_t *t, unsigned level, struct vtd_pt_freelist 
 				collect_subtree(vtd_pte_table(e), level - 1, fl);
 		}
 	}
-	freelist_push(fl, t);
+	svf_pt_freelist_push(fl, t);
 }
 
-void vtd_pt_free_tree(uint64_t *root, struct vtd_pt_pages *pages)
+void vtd_pt_free_tree(uint64_t *root, struct svf_pt_pages *pages)
 {
-	struct vtd_pt_freelist fl = { 0 };
+	struct svf_pt_freelist fl = { 0 };
 
 	if (!root)
 		return;
 	collect_subtree(root, VTD_LEVELS, &fl);
-	vtd_pt_freelist_release(&fl, pages);
+	svf_pt_freelist_release(&fl, pages);
 }
 
 /* True when no leaf exists below table t (level = t's level). */
@@ -218,7 +103,7 @@ static bool subtree_empty(const uint64_t *t, unsigned level)
 }
 
 /* Defer every page of an already unlinked, leafless subtree. */
-static void defer_subtree(uint64_t *t, unsigned level, struct vtd_pt_freelist *defer)
+static void defer_subtree(uint64_t *t, unsigned level, struct svf_pt_freelist *defer)
 {
 	if (level > 1) {
 		for (unsigned i = 0; i < VTD_PT_ENTRIES; i++) {
@@ -228,7 +113,7 @@ static void defer_subtree(uint64_t *t, unsigned level, struct vtd_pt_freelist *d
 				defer_subtree(vtd_pte_table(e), level - 1, defer);
 		}
 	}
-	freelist_push(defer, t);
+	svf_pt_freelist_push(defer, t);
 }
 
 /* The table at level `level` (>= 1) holding iova, allocating tables on the way. */
@@ -245,7 +130,7 @@ static int descend(struct vtd_pt *pt, uint64_t iova, unsigned level, uint64_t **
 		uint64_t e = pte_load(slot);
 
 		if (!(e & VTD_PTE_PRESENT)) {
-			uint64_t *nt = table_alloc(pt->pages);
+			uint64_t *nt = svf_pt_page_alloc(pt->pages);
 
 			if (!nt)
 				return -ENOMEM;
@@ -266,7 +151,7 @@ static int descend(struct vtd_pt *pt, uint64_t iova, unsigned level, uint64_t **
 }
 
 int vtd_pt_map(struct vtd_pt *pt, uint64_t iova, uint64_t paddr, unsigned level, uint64_t count,
-	       uint64_t perm, uint64_t *mapped, struct vtd_pt_freelist *defer)
+	       uint64_t perm, uint64_t *mapped, struct svf_pt_freelist *defer)
 {
 	const uint64_t size = vtd_level_size(level);
 	const uint64_t flags = perm | (level > 1 ? VTD_PTE_PS : 0);
@@ -319,7 +204,7 @@ struct unmap_ctx {
 	bool by_run;       /* stop where the next leaf is not physically contiguous */
 	uint64_t phys0;    /* with by_run: physical address of first */
 	uint64_t expect;   /* with by_run: physical address the next leaf must have */
-	struct vtd_pt_freelist *defer;
+	struct svf_pt_freelist *defer;
 };
 
 /* by_run bookkeeping for a leaf about to be cleared; false ends the run before it. */
@@ -424,7 +309,7 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
 
 			if (unmap_table(c, child, level - 1, ebase)) {
 				__atomic_store_n(&t[i], 0, __ATOMIC_RELEASE);
-				freelist_push(c->defer, child);
+				svf_pt_freelist_push(c->defer, child);
 			} else {
 				all_cleared = false;
 			}
@@ -444,7 +329,7 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
  */
 static bool unmap_fast(struct vtd_pt *pt, uint64_t *root, uint64_t iova, uint64_t last,
 		       uint64_t *first, uint64_t *unmapped, uint64_t *phys, bool *more,
-		       struct vtd_pt_freelist *defer)
+		       struct svf_pt_freelist *defer)
 {
 	uint64_t *path[VTD_LEVELS + 1];
 	uint64_t *t = root;
@@ -529,7 +414,7 @@ static bool unmap_fast(struct vtd_pt *pt, uint64_t *root, uint64_t iova, uint64_
 		a = pte_index(iova, lvl + 1);
 		b = a + 1;
 		__atomic_store_n(&parent[a], 0, __ATOMIC_RELEASE);
-		freelist_push(defer, t);
+		svf_pt_freelist_push(defer, t);
 		t = parent;
 		lvl++;
 	} while (lvl < VTD_LEVELS && clear_outside(t, a, b));
@@ -537,7 +422,7 @@ static bool unmap_fast(struct vtd_pt *pt, uint64_t *root, uint64_t iova, uint64_
 }
 
 void vtd_pt_unmap(struct vtd_pt *pt, uint64_t iova, uint64_t last, uint64_t *first,
-		  uint64_t *unmapped, uint64_t *phys, struct vtd_pt_freelist *defer)
+		  uint64_t *unmapped, uint64_t *phys, struct svf_pt_freelist *defer)
 {
 	struct unmap_ctx c = { .cur = iova, .last = last, .first = iova, .defer = defer,
 			       .by_run = phys != NULL };

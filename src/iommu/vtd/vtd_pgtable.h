@@ -17,7 +17,7 @@
  *    entry, except transiently after a failed map left an allocated table
  *    empty; the next unmap over it or a superpage map on top prunes it.
  *  - A table page unlinked from its parent goes on a deferred-free list and
- *    is freed only after a grace period (vtd_reader_synchronize), which the
+ *    is freed only after a grace period (svf_reader_synchronize), which the
  *    unit runs when a wait completes. While deferred, entry 0 of the page
  *    links the list: a 4 KiB-aligned pointer has bits 0..11 clear, so a
  *    walker still inside the page reads it as "not present".
@@ -28,21 +28,19 @@
  * release store that links it, so a walker's acquire load of the link sees
  * a zeroed page. Leaf stores are release too (free on x86) so a walker never
  * sees a half-built entry (entries are single 64-bit atomics anyway).
- * Walkers must bracket a walk with vtd_reader_enter/exit.
+ * Walkers must bracket a walk with svf_reader_enter/exit.
  *
- * Table pages come from the unit's allocator (struct vtd_pt_pages), shared
- * by its domains: the counters (pt_pages now/peak/freed) and a pool of
- * released pages. Fresh pages from the C heap cost a page fault and often a
- * brk call (microseconds each on the machines this runs on), and handing
- * 4 KiB-aligned blocks back makes the heap trim; recycling keeps table
- * churn (unmap, then map again) off both. Domains of one unit may be written
- * by different threads, so the counters are atomics and the pool has a lock.
+ * Table pages come from the unit's allocator (struct svf_pt_pages,
+ * iommu_ptpages.h), shared by its domains: the counters (pt_pages
+ * now/peak/freed) and a pool of released pages.
  */
 #ifndef SOFTVFIO_VTD_PGTABLE_H
 #define SOFTVFIO_VTD_PGTABLE_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "iommu_ptpages.h"
 
 #define VTD_PTE_R         (1ull << 0)
 #define VTD_PTE_W         (1ull << 1)
@@ -73,31 +71,9 @@ static inline uint64_t *vtd_pte_table(uint64_t pte)
 	return (uint64_t *)(uintptr_t)(pte & VTD_PTE_ADDR_MASK);
 }
 
-#define VTD_PT_POOL_MAX 16384u /* pages kept for reuse (64 MiB) */
-
-/* The unit's table-page allocator. */
-struct vtd_pt_pages {
-	uint64_t now;     /* table pages in use, deferred ones included (atomic) */
-	uint64_t peak;    /* atomic */
-	uint64_t freed;   /* released after their wait or at teardown (atomic) */
-	uint32_t lock;    /* protects pool and pooled */
-	uint64_t *pool;   /* released pages, linked through entry 0; never above peak */
-	uint64_t pooled;  /* pages on pool (read unlocked as a hint) */
-};
-
-/* Free the pool. Every table page must have been released. */
-void vtd_pt_pages_fini(struct vtd_pt_pages *pp);
-
-/* Pages waiting for a grace period; owned by whoever holds it (no lock). */
-struct vtd_pt_freelist {
-	uint64_t *head;
-	uint64_t *tail;
-	uint64_t count;
-};
-
 struct vtd_pt {
 	uint64_t *root;             /* atomic; NULL once detached for teardown */
-	struct vtd_pt_pages *pages; /* immutable: the unit's allocator */
+	struct svf_pt_pages *pages; /* immutable: the unit's allocator */
 	/*
 	 * Writer-only shortcut for chunk-by-chunk map and unmap: the level-1
 	 * table translating IOVAs [l1_base << 21, +2 MiB), or NULL. Dropped
@@ -109,13 +85,13 @@ struct vtd_pt {
 };
 
 /* Allocate the root table. 0 or -ENOMEM (SVF_FAULT_PT_ALLOC seam). */
-int vtd_pt_init(struct vtd_pt *pt, struct vtd_pt_pages *pages);
+int vtd_pt_init(struct vtd_pt *pt, struct svf_pt_pages *pages);
 
 /* Unpublish the root (walkers now find nothing); returns it for freeing. */
 uint64_t *vtd_pt_detach(struct vtd_pt *pt);
 
 /* Release a detached tree. Only after a grace period since vtd_pt_detach(). */
-void vtd_pt_free_tree(uint64_t *root, struct vtd_pt_pages *pages);
+void vtd_pt_free_tree(uint64_t *root, struct svf_pt_pages *pages);
 
 /*
  * Install count leaves at level (1: 4 KiB, 2: 2 MiB, 3: 1 GiB) from iova to
@@ -124,7 +100,7 @@ void vtd_pt_free_tree(uint64_t *root, struct vtd_pt_pages *pages);
  * *mapped = bytes installed before any failure. 0, -EEXIST, -ENOMEM.
  */
 int vtd_pt_map(struct vtd_pt *pt, uint64_t iova, uint64_t paddr, unsigned level, uint64_t count,
-	       uint64_t perm, uint64_t *mapped, struct vtd_pt_freelist *defer);
+	       uint64_t perm, uint64_t *mapped, struct svf_pt_freelist *defer);
 
 /*
  * Clear the leaves covering [iova, last] in order, stopping at the first
@@ -136,7 +112,7 @@ int vtd_pt_map(struct vtd_pt *pt, uint64_t iova, uint64_t paddr, unsigned level,
  * address of *first (valid when *unmapped is non-zero). Never fails.
  */
 void vtd_pt_unmap(struct vtd_pt *pt, uint64_t iova, uint64_t last, uint64_t *first,
-		  uint64_t *unmapped, uint64_t *phys, struct vtd_pt_freelist *defer);
+		  uint64_t *unmapped, uint64_t *phys, struct svf_pt_freelist *defer);
 
 /* True when any leaf of the table translates a page of [start, last]. Walker rules apply. */
 bool vtd_pt_any_mapped(const struct vtd_pt *pt, uint64_t start, uint64_t last);
@@ -144,7 +120,7 @@ bool vtd_pt_any_mapped(const struct vtd_pt *pt, uint64_t start, uint64_t last);
 /*
  * Walk to the leaf for iova (< 2^48). Returns the leaf entry (0 when not
  * present) with its level and the number of entries read (one per level
- * visited, for the cost model). Caller is inside vtd_reader_enter/exit.
+ * visited, for the cost model). Caller is inside svf_reader_enter/exit.
  */
 static inline uint64_t vtd_pt_walk(const struct vtd_pt *pt, uint64_t iova, unsigned *level,
 				   unsigned *reads)
@@ -201,7 +177,7 @@ uint64_t vtd_pt_read_clear_dirty(struct vtd_pt *pt, uint64_t iova, uint64_t last
 
 /*
  * Like vtd_pt_walk, but the address of the present leaf entry (or NULL).
- * Caller is inside vtd_reader_enter/exit.
+ * Caller is inside svf_reader_enter/exit.
  */
 static inline uint64_t *vtd_pt_leaf_ptr(const struct vtd_pt *pt, uint64_t iova, unsigned *level,
 					unsigned *reads)
@@ -230,11 +206,5 @@ static inline uint64_t *vtd_pt_leaf_ptr(const struct vtd_pt *pt, uint64_t iova, 
 
 /* Translation data bit (IOTLB and per-thread caches): the leaf allows writes. */
 #define VTD_DATA_WPERM (1ull << 10)
-
-/* Move every page of src onto dst; src becomes empty. */
-void vtd_pt_freelist_splice(struct vtd_pt_freelist *dst, struct vtd_pt_freelist *src);
-
-/* Release every page on fl (after a grace period) to the pool or the heap. */
-void vtd_pt_freelist_release(struct vtd_pt_freelist *fl, struct vtd_pt_pages *pages);
 
 #endif

@@ -11,7 +11,7 @@
  * the leaf-sized page number with the domain id), so a lookup probes up to
  * three sets, smallest leaf first, and skips sizes that have no entry
  * anywhere (a count per size; invalidations skip on it too, see
- * vtd_iotlb.c for why that is safe).
+ * iommu_iotlb.c for why that is safe).
  *
  * Concurrency. Each set has a sequence count and a spinlock. Lookups are
  * lock-free: read the sequence (acquire), read tags and data (relaxed),
@@ -25,12 +25,12 @@
  * invalidation and waits: the wait's processing finds no entry to remove,
  * and the late fill would then leave a stale entry behind the wait. To
  * prevent it, every wait that processes descriptors first bumps the
- * invalidation generation `gen` (vtd_iotlb_begin_invalidation), and a fill
+ * invalidation generation `gen` (svf_iotlb_begin_invalidation), and a fill
  * is refused (-EAGAIN; the caller walks again) when gen moved since the
  * caller read it before its walk. Ordering, again a store-buffer pattern:
  *   fill:  lock; seq = odd; light fence; load gen ...
  *   wait:  gen++; heavy fence; read the set's seq and tags ...
- * (light and heavy fences: vtd_reader.h; together they order like two
+ * (light and heavy fences: iommu_reader.h; together they order like two
  * seq_cst fences.)
  * Either the fill sees the new gen and backs off, or the wait sees the odd
  * (or later) sequence and processes the set under its lock, after the fill.
@@ -38,35 +38,39 @@
  * leaf store made before the bump, so it can only fill current entries.
  *
  * The generation also versions each device thread's one-entry translation
- * cache (vtd.c). A wait that processes descriptors makes gen odd before it
+ * cache (the drivers' translate paths). A wait that processes descriptors makes gen odd before it
  * removes anything and even again (release) after: a thread caches a
  * translation only under an even gen that it read (acquire) before finding
  * the translation and read again, unchanged, after; so a cached
  * translation is one no invalidation had removed when gen had that value,
  * and any later wait that removes something moves gen on. The wait's grace
- * period (vtd_reader.h) then waits out every section that may still use
+ * period (iommu_reader.h) then waits out every section that may still use
  * one.
  *
- * Lifetimes: the set array belongs to the unit (vtd_iotlb_init/fini).
+ * Lifetimes: the set array belongs to the unit (svf_iotlb_init/fini).
  * Writer-side entry points (begin_invalidation, invalidate) are called with
  * the unit lock held, so only one writer processes descriptors at a time.
  */
-#ifndef SOFTVFIO_VTD_IOTLB_H
-#define SOFTVFIO_VTD_IOTLB_H
+#ifndef SOFTVFIO_IOMMU_IOTLB_H
+#define SOFTVFIO_IOMMU_IOTLB_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vtd_pgtable.h"
-#include "vtd_reader.h"
+#include "iommu_reader.h"
 
-/* Leaf-size codes kept in the tag: 0 means an empty way. */
-#define VTD_TLB_4K 1u
-#define VTD_TLB_2M 2u
-#define VTD_TLB_1G 3u
+/*
+ * Leaf-size codes kept in the tag: 0 means an empty way. Code c caches a
+ * naturally aligned block of 4 KiB << 9 * (c - 1) bytes. A driver whose
+ * leaves have other sizes (AMD-Vi's any power of two) caches the largest
+ * block of these sizes that lies inside the leaf and holds the address used.
+ */
+#define SVF_TLB_4K 1u
+#define SVF_TLB_2M 2u
+#define SVF_TLB_1G 3u
 
-struct vtd_iotlb_set {
+struct svf_iotlb_set {
 	uint32_t seq;  /* odd while a fill or invalidation changes the set */
 	uint32_t lock; /* 0 free, 1 held */
 	uint32_t next; /* round-robin victim, under lock */
@@ -74,7 +78,7 @@ struct vtd_iotlb_set {
 	uint64_t way[]; /* tags[ways] then data[ways] */
 };
 
-struct vtd_iotlb {
+struct svf_iotlb {
 	unsigned nsets;   /* power of two; immutable */
 	unsigned ways;    /* immutable */
 	size_t stride;    /* bytes per set, a multiple of 64; immutable */
@@ -85,45 +89,61 @@ struct vtd_iotlb {
 };
 
 /* What an invalidation removes. */
-enum vtd_match_kind { VTD_MATCH_PAGES, VTD_MATCH_DOMAIN, VTD_MATCH_ALL };
+enum svf_tlb_match_kind { SVF_TLB_MATCH_PAGES, SVF_TLB_MATCH_DOMAIN, SVF_TLB_MATCH_ALL };
 
-struct vtd_match {
-	enum vtd_match_kind kind;
+struct svf_tlb_match {
+	enum svf_tlb_match_kind kind;
 	uint16_t did;
 	uint64_t first_pfn, last_pfn; /* PAGES: 4 KiB page numbers, inclusive */
 };
 
 /* sets rounded down to a power of two (at least 1). 0 or -ENOMEM. */
-int vtd_iotlb_init(struct vtd_iotlb *t, unsigned sets, unsigned ways);
-void vtd_iotlb_fini(struct vtd_iotlb *t);
+int svf_iotlb_init(struct svf_iotlb *t, unsigned sets, unsigned ways);
+void svf_iotlb_fini(struct svf_iotlb *t);
 
-static inline unsigned vtd_tlb_shift(unsigned code)
+/*
+ * Entry data: the physical base of the cached block, bits 12..51, with the
+ * read and write permissions in bits 0 and 1 and, for drivers that track
+ * dirtiness, the leaf's real write permission in bit 10 (W then means
+ * "writes need no page-table update").
+ */
+#define SVF_TLB_R         (1ull << 0)
+#define SVF_TLB_W         (1ull << 1)
+#define SVF_TLB_WPERM     (1ull << 10)
+#define SVF_TLB_ADDR_MASK 0x000ffffffffff000ull
+
+static inline unsigned svf_tlb_shift(unsigned code)
 {
-	return vtd_level_shift(code);
+	return 12 + 9 * (code - 1);
 }
 
-static inline uint64_t vtd_tlb_tag(uint16_t did, uint64_t pn, unsigned code)
+static inline uint64_t svf_tlb_size(unsigned code)
+{
+	return 1ull << svf_tlb_shift(code);
+}
+
+static inline uint64_t svf_tlb_tag(uint16_t did, uint64_t pn, unsigned code)
 {
 	return (pn << 18) | ((uint64_t)did << 2) | code;
 }
 
-static inline unsigned vtd_tlb_index(const struct vtd_iotlb *t, uint16_t did, uint64_t pn)
+static inline unsigned svf_tlb_index(const struct svf_iotlb *t, uint16_t did, uint64_t pn)
 {
 	return (unsigned)((pn ^ ((uint64_t)did * 0x9e37u)) & (t->nsets - 1));
 }
 
-static inline struct vtd_iotlb_set *vtd_tlb_set(const struct vtd_iotlb *t, unsigned idx)
+static inline struct svf_iotlb_set *svf_tlb_set(const struct svf_iotlb *t, unsigned idx)
 {
-	return (struct vtd_iotlb_set *)(t->sets + (size_t)idx * t->stride);
+	return (struct svf_iotlb_set *)(t->sets + (size_t)idx * t->stride);
 }
 
 /* One lock-free probe of one size. */
-static inline bool vtd_iotlb_probe(const struct vtd_iotlb *t, uint16_t did, uint64_t iova,
+static inline bool svf_iotlb_probe(const struct svf_iotlb *t, uint16_t did, uint64_t iova,
 				   unsigned code, uint64_t *data)
 {
-	const uint64_t pn = iova >> vtd_tlb_shift(code);
-	const uint64_t tag = vtd_tlb_tag(did, pn, code);
-	struct vtd_iotlb_set *s = vtd_tlb_set(t, vtd_tlb_index(t, did, pn));
+	const uint64_t pn = iova >> svf_tlb_shift(code);
+	const uint64_t tag = svf_tlb_tag(did, pn, code);
+	struct svf_iotlb_set *s = svf_tlb_set(t, svf_tlb_index(t, did, pn));
 	const unsigned ways = t->ways;
 
 	for (;;) {
@@ -132,7 +152,7 @@ static inline bool vtd_iotlb_probe(const struct vtd_iotlb *t, uint16_t did, uint
 		uint64_t d = 0;
 
 		if (__builtin_expect(q & 1, 0)) {
-			vtd_cpu_relax();
+			svf_cpu_relax();
 			continue;
 		}
 		for (unsigned w = 0; w < ways; w++) {
@@ -142,7 +162,7 @@ static inline bool vtd_iotlb_probe(const struct vtd_iotlb *t, uint16_t did, uint
 				break;
 			}
 		}
-		vtd_fence(__ATOMIC_ACQUIRE);
+		svf_fence(__ATOMIC_ACQUIRE);
 		if (__builtin_expect(__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == q, 1)) {
 			*data = d;
 			return hit;
@@ -152,18 +172,18 @@ static inline bool vtd_iotlb_probe(const struct vtd_iotlb *t, uint16_t did, uint
 
 /*
  * Look iova up for did, smallest leaf first. On a hit, *data = phys base |
- * VTD_PTE_R/W and *code = the leaf-size code.
+ * SVF_TLB_R/W and *code = the leaf-size code.
  */
-static inline bool vtd_iotlb_lookup(const struct vtd_iotlb *t, uint16_t did, uint64_t iova,
+static inline bool svf_iotlb_lookup(const struct svf_iotlb *t, uint16_t did, uint64_t iova,
 				    uint64_t *data, unsigned *code)
 {
-	if (vtd_iotlb_probe(t, did, iova, VTD_TLB_4K, data)) {
-		*code = VTD_TLB_4K;
+	if (svf_iotlb_probe(t, did, iova, SVF_TLB_4K, data)) {
+		*code = SVF_TLB_4K;
 		return true;
 	}
-	for (unsigned c = VTD_TLB_2M; c <= VTD_TLB_1G; c++) {
+	for (unsigned c = SVF_TLB_2M; c <= SVF_TLB_1G; c++) {
 		if (__atomic_load_n(&t->nr_size[c], __ATOMIC_RELAXED) &&
-		    vtd_iotlb_probe(t, did, iova, c, data)) {
+		    svf_iotlb_probe(t, did, iova, c, data)) {
 			*code = c;
 			return true;
 		}
@@ -171,8 +191,8 @@ static inline bool vtd_iotlb_lookup(const struct vtd_iotlb *t, uint16_t did, uin
 	return false;
 }
 
-/* The generation to pass to vtd_iotlb_fill(); read before the page walk. */
-static inline uint64_t vtd_iotlb_gen(const struct vtd_iotlb *t)
+/* The generation to pass to svf_iotlb_fill(); read before the page walk. */
+static inline uint64_t svf_iotlb_gen(const struct svf_iotlb *t)
 {
 	return __atomic_load_n(&t->gen, __ATOMIC_ACQUIRE);
 }
@@ -183,16 +203,16 @@ static inline uint64_t vtd_iotlb_gen(const struct vtd_iotlb *t)
  * When an entry with the same tag already exists (another thread filled it)
  * it is kept and *out receives its data. 0 or -EAGAIN.
  */
-int vtd_iotlb_fill(struct vtd_iotlb *t, uint16_t did, uint64_t iova, unsigned code, uint64_t data,
+int svf_iotlb_fill(struct svf_iotlb *t, uint16_t did, uint64_t iova, unsigned code, uint64_t data,
 		   uint64_t gen, uint64_t *out);
 
 /* Writer: announce that descriptors are about to be processed (gen becomes odd). */
-void vtd_iotlb_begin_invalidation(struct vtd_iotlb *t);
+void svf_iotlb_begin_invalidation(struct svf_iotlb *t);
 /* Writer: the descriptors are processed (gen becomes even). */
-void vtd_iotlb_end_invalidation(struct vtd_iotlb *t);
+void svf_iotlb_end_invalidation(struct svf_iotlb *t);
 
 /* Writer: remove the entries m selects; returns how many. */
-uint64_t vtd_iotlb_invalidate(struct vtd_iotlb *t, const struct vtd_match *m);
+uint64_t svf_iotlb_invalidate(struct svf_iotlb *t, const struct svf_tlb_match *m);
 
 /*
  * True when some entry maps a page of physical [phys, plast], or (did's
@@ -202,11 +222,11 @@ uint64_t vtd_iotlb_invalidate(struct vtd_iotlb *t, const struct vtd_match *m);
  * mapped IOVA, and the unpin being checked does not release it.
  * Lock-free scan of every set.
  */
-bool vtd_iotlb_covers(const struct vtd_iotlb *t, uint16_t did, uint64_t iova, uint64_t last,
+bool svf_iotlb_covers(const struct svf_iotlb *t, uint16_t did, uint64_t iova, uint64_t last,
 		      uint64_t phys, uint64_t plast,
 		      bool (*live)(void *arg, uint16_t did, uint64_t iova, uint64_t pa), void *arg);
 
 /* Valid entries now. */
-unsigned vtd_iotlb_count(const struct vtd_iotlb *t);
+unsigned svf_iotlb_count(const struct svf_iotlb *t);
 
 #endif

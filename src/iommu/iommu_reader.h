@@ -1,20 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reader registry for the emulated VT-d: lets device threads walk page
+ * Reader registry for the emulated IOMMUs: lets device threads walk page
  * tables without locks while the writer unlinks and frees table pages.
  *
  * Theory of operation. Every thread that translates gets a slot (a cache
  * line of its own) the first time it asks, held until the thread exits.
  * While it is inside a section it keeps its slot's sequence odd
- * (vtd_reader_enter/exit). A section covers a page walk, and on the device
+ * (svf_reader_enter/exit). A section covers a page walk, and on the device
  * path (svf_iommu_dma_begin/end) also every use of the translations taken
  * inside it: the device's reads and writes of the memory they lead to.
- * vtd_reader_synchronize() waits until every slot that was odd when it
+ * svf_reader_synchronize() waits until every slot that was odd when it
  * looked has moved on. The wait descriptor calls it after processing its
- * invalidations (vtd.c, wait_locked), which gives both guarantees the
+ * invalidations (each driver's wait), which gives both guarantees the
  * hardware gives: a table page unlinked before the wait is no longer being
  * walked, and no device access that used a translation removed by an
- * invalidation before the wait is still in flight (VT-d's drain of reads
+ * invalidation before the wait is still in flight (the drain of reads
  * and writes on IOTLB invalidation). It is a grace period in the RCU sense.
  *
  * Memory ordering (a store-buffer pattern, so both sides need a full fence):
@@ -32,19 +32,19 @@
  * The slot index doubles as an index into per-unit counter stripes: a slot
  * has one owner at a time, so its stripe can be bumped with a plain
  * load/store pair instead of a locked instruction. Threads beyond
- * VTD_READER_SLOTS share one overflow slot, counted with atomic adds (their
+ * SVF_READER_SLOTS share one overflow slot, counted with atomic adds (their
  * walks then delay a grace period until the overflow count reads zero).
  *
  * Lifetimes: the registry is process-wide and static; a slot is returned at
  * thread exit by a pthread key destructor.
  */
-#ifndef SOFTVFIO_VTD_READER_H
-#define SOFTVFIO_VTD_READER_H
+#ifndef SOFTVFIO_IOMMU_READER_H
+#define SOFTVFIO_IOMMU_READER_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#define VTD_READER_SLOTS 256 /* exclusive slots; index VTD_READER_SLOTS is the shared one */
+#define SVF_READER_SLOTS 256 /* exclusive slots; index SVF_READER_SLOTS is the shared one */
 
 /*
  * Fences. ThreadSanitizer does not model fences (GCC refuses them under
@@ -57,8 +57,8 @@
  * side (a device thread entering a section or filling the IOTLB) and a rare
  * side (the wait). Where the kernel offers membarrier(2) with
  * MEMBARRIER_CMD_PRIVATE_EXPEDITED, the hot side's fence is only a compiler
- * barrier (vtd_light_fence) and the rare side pays for both
- * (vtd_heavy_fence: a seq_cst fence, then membarrier(), which runs a full
+ * barrier (svf_light_fence) and the rare side pays for both
+ * (svf_heavy_fence: a seq_cst fence, then membarrier(), which runs a full
  * memory barrier on every CPU that is running a thread of this process
  * before it returns). Then any light fence acts as a full one with respect
  * to the heavy fence: either the other thread's barrier point comes before
@@ -71,26 +71,26 @@
  *
  * membarrier() is skipped when no thread other than the caller holds a
  * reader slot: a thread that registers later issues a seq_cst fence after
- * taking its slot (vtd_reader_register), which orders all of its later
+ * taking its slot (svf_reader_register), which orders all of its later
  * loads after the waiter's stores, exactly what the IPI would have given.
  */
 #if defined(__SANITIZE_THREAD__)
-extern uint64_t vtd_tsan_fence_word;
-#define vtd_fence(order) \
-	((void)(order), (void)__atomic_fetch_add(&vtd_tsan_fence_word, 0, __ATOMIC_SEQ_CST))
+extern uint64_t svf_tsan_fence_word;
+#define svf_fence(order) \
+	((void)(order), (void)__atomic_fetch_add(&svf_tsan_fence_word, 0, __ATOMIC_SEQ_CST))
 #else
-#define vtd_fence(order) __atomic_thread_fence(order)
+#define svf_fence(order) __atomic_thread_fence(order)
 #endif
 
 /* 1 when membarrier(2) pairs with light fences (set once, before any reader). */
-extern int vtd_asym_fences;
+extern int svf_asym_fences;
 
-static inline void vtd_light_fence(void)
+static inline void svf_light_fence(void)
 {
 #if defined(__SANITIZE_THREAD__)
-	vtd_fence(__ATOMIC_SEQ_CST);
+	svf_fence(__ATOMIC_SEQ_CST);
 #else
-	if (__builtin_expect(__atomic_load_n(&vtd_asym_fences, __ATOMIC_RELAXED), 1))
+	if (__builtin_expect(__atomic_load_n(&svf_asym_fences, __ATOMIC_RELAXED), 1))
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	else
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -98,20 +98,20 @@ static inline void vtd_light_fence(void)
 }
 
 /* The waiter's half: orders its earlier stores before its later loads against every light fence. */
-void vtd_heavy_fence(void);
+void svf_heavy_fence(void);
 
-struct vtd_reader_slot {
+struct svf_reader_slot {
 	uint64_t seq;   /* odd while the owner walks; written only by the owner */
 	uint32_t owner; /* 0 free, 1 taken */
 } __attribute__((aligned(64)));
 
 /*
  * Per-thread state: the reader slot, the section nesting depth, and the
- * last translation this thread used (vtd.c's per-thread cache, valid while
- * its IOTLB generation is current; see vtd_translate).
+ * last translation this thread used (a driver's per-thread cache, valid while
+ * its IOTLB generation is current; see vtd_translate in vtd/vtd.c).
  */
-struct vtd_tls {
-	int slot;              /* -1 until registered; VTD_READER_SLOTS = shared */
+struct svf_tls {
+	int slot;              /* -1 until registered; SVF_READER_SLOTS = shared */
 	unsigned depth;        /* nested sections; the slot is odd while > 0 */
 	const void *dom;       /* cached translation: domain, or NULL */
 	uint64_t gen;          /* IOTLB generation it was taken under */
@@ -120,18 +120,18 @@ struct vtd_tls {
 	unsigned shift;        /* leaf-size shift: 12, 21 or 30 */
 };
 
-extern struct vtd_reader_slot vtd_reader_slots[VTD_READER_SLOTS];
-extern uint64_t vtd_reader_overflow_active;
-extern __thread struct vtd_tls vtd_tls __attribute__((tls_model("initial-exec")));
+extern struct svf_reader_slot svf_reader_slots[SVF_READER_SLOTS];
+extern uint64_t svf_reader_overflow_active;
+extern __thread struct svf_tls svf_tls __attribute__((tls_model("initial-exec")));
 
-int vtd_reader_register(void);
+int svf_reader_register(void);
 
-/* This thread's slot (registers on first use); VTD_READER_SLOTS = shared. */
-static inline int vtd_reader_slot(void)
+/* This thread's slot (registers on first use); SVF_READER_SLOTS = shared. */
+static inline int svf_reader_slot(void)
 {
-	int s = vtd_tls.slot;
+	int s = svf_tls.slot;
 
-	return __builtin_expect(s >= 0, 1) ? s : vtd_reader_register();
+	return __builtin_expect(s >= 0, 1) ? s : svf_reader_register();
 }
 
 /*
@@ -139,18 +139,18 @@ static inline int vtd_reader_slot(void)
  * reach is freed and no wait that removes a translation we use completes.
  * Sections nest; only the outermost one touches the slot.
  */
-static inline void vtd_reader_enter(int slot)
+static inline void svf_reader_enter(int slot)
 {
-	if (vtd_tls.depth++)
+	if (svf_tls.depth++)
 		return;
-	if (__builtin_expect(slot < VTD_READER_SLOTS, 1)) {
-		struct vtd_reader_slot *s = &vtd_reader_slots[slot];
+	if (__builtin_expect(slot < SVF_READER_SLOTS, 1)) {
+		struct svf_reader_slot *s = &svf_reader_slots[slot];
 		uint64_t q = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
 
 		__atomic_store_n(&s->seq, q + 1, __ATOMIC_RELAXED);
-		vtd_light_fence();
+		svf_light_fence();
 	} else {
-		__atomic_add_fetch(&vtd_reader_overflow_active, 1, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&svf_reader_overflow_active, 1, __ATOMIC_SEQ_CST);
 	}
 }
 
@@ -159,24 +159,24 @@ static inline void vtd_reader_enter(int slot)
  * (table reads, and the device's reads and writes of the memory a
  * translation led to) before the sequence change a waiter acquires.
  */
-static inline void vtd_reader_exit(int slot)
+static inline void svf_reader_exit(int slot)
 {
-	if (--vtd_tls.depth)
+	if (--svf_tls.depth)
 		return;
-	if (__builtin_expect(slot < VTD_READER_SLOTS, 1)) {
-		struct vtd_reader_slot *s = &vtd_reader_slots[slot];
+	if (__builtin_expect(slot < SVF_READER_SLOTS, 1)) {
+		struct svf_reader_slot *s = &svf_reader_slots[slot];
 		uint64_t q = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
 
 		__atomic_store_n(&s->seq, q + 1, __ATOMIC_RELEASE);
 	} else {
-		__atomic_sub_fetch(&vtd_reader_overflow_active, 1, __ATOMIC_RELEASE);
+		__atomic_sub_fetch(&svf_reader_overflow_active, 1, __ATOMIC_RELEASE);
 	}
 }
 
 /* Whether this thread is inside a section. */
-static inline bool vtd_reader_inside(void)
+static inline bool svf_reader_inside(void)
 {
-	return vtd_tls.depth != 0;
+	return svf_tls.depth != 0;
 }
 
 /*
@@ -185,12 +185,12 @@ static inline bool vtd_reader_inside(void)
  * fails; spins, yielding after a while (a device section may hold a long
  * DMA). Must not be called inside a section.
  */
-void vtd_reader_synchronize(void);
+void svf_reader_synchronize(void);
 
 /* Whether a thread other than the caller holds a reader slot now (a hint). */
-bool vtd_reader_others(void);
+bool svf_reader_others(void);
 
-static inline void vtd_cpu_relax(void)
+static inline void svf_cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The emulated IOTLB (the model, its ordering argument and lifetimes are in
- * vtd_iotlb.h).
+ * iommu_iotlb.h).
  *
  * Invariant kept for the size counts: nr_size[c] is raised before an entry
  * of size c becomes visible and lowered only after one is removed, so it
@@ -18,49 +18,49 @@
 
 #include <softvfio/fault.h>
 
-#include "vtd_iotlb.h"
+#include "iommu_iotlb.h"
 
 static uint64_t iotlb_gen_base = 1;
 
-static inline uint64_t *set_tags(struct vtd_iotlb_set *s)
+static inline uint64_t *set_tags(struct svf_iotlb_set *s)
 {
 	return s->way;
 }
 
-static inline uint64_t *set_data(struct vtd_iotlb_set *s, unsigned ways)
+static inline uint64_t *set_data(struct svf_iotlb_set *s, unsigned ways)
 {
 	return s->way + ways;
 }
 
-static void set_lock(struct vtd_iotlb_set *s)
+static void set_lock(struct svf_iotlb_set *s)
 {
 	while (__atomic_exchange_n(&s->lock, 1, __ATOMIC_ACQUIRE))
 		while (__atomic_load_n(&s->lock, __ATOMIC_RELAXED))
-			vtd_cpu_relax();
+			svf_cpu_relax();
 }
 
-static void set_unlock(struct vtd_iotlb_set *s)
+static void set_unlock(struct svf_iotlb_set *s)
 {
 	__atomic_store_n(&s->lock, 0, __ATOMIC_RELEASE);
 }
 
 /* Make the sequence odd before changing the set (lock held). */
-static void set_write_begin(struct vtd_iotlb_set *s)
+static void set_write_begin(struct svf_iotlb_set *s)
 {
 	uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
 
 	__atomic_store_n(&s->seq, q + 1, __ATOMIC_RELAXED);
-	vtd_fence(__ATOMIC_RELEASE);
+	svf_fence(__ATOMIC_RELEASE);
 }
 
-static void set_write_end(struct vtd_iotlb_set *s)
+static void set_write_end(struct svf_iotlb_set *s)
 {
 	uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
 
 	__atomic_store_n(&s->seq, q + 1, __ATOMIC_RELEASE);
 }
 
-int vtd_iotlb_init(struct vtd_iotlb *t, unsigned sets, unsigned ways)
+int svf_iotlb_init(struct svf_iotlb *t, unsigned sets, unsigned ways)
 {
 	size_t stride;
 
@@ -69,7 +69,7 @@ int vtd_iotlb_init(struct vtd_iotlb *t, unsigned sets, unsigned ways)
 		sets = 1;
 	while (sets & (sets - 1))
 		sets &= sets - 1; /* round down to a power of two */
-	stride = sizeof(struct vtd_iotlb_set) + 2 * sizeof(uint64_t) * ways;
+	stride = sizeof(struct svf_iotlb_set) + 2 * sizeof(uint64_t) * ways;
 	stride = (stride + 63) & ~(size_t)63;
 	if (svf_should_fail(SVF_FAULT_ALLOC))
 		return -ENOMEM;
@@ -81,7 +81,7 @@ int vtd_iotlb_init(struct vtd_iotlb *t, unsigned sets, unsigned ways)
 	t->ways = ways;
 	/*
 	 * Generations of different units never meet (2^32 waits each), so a
-	 * device thread's cached translation (vtd.c) tagged with a unit's
+	 * device thread's cached translation (a driver's per-thread cache) tagged with a unit's
 	 * generation can never look current on a later unit that took the
 	 * freed unit's address.
 	 */
@@ -90,18 +90,18 @@ int vtd_iotlb_init(struct vtd_iotlb *t, unsigned sets, unsigned ways)
 	return 0;
 }
 
-void vtd_iotlb_fini(struct vtd_iotlb *t)
+void svf_iotlb_fini(struct svf_iotlb *t)
 {
 	free(t->sets);
 	t->sets = NULL;
 }
 
-int vtd_iotlb_fill(struct vtd_iotlb *t, uint16_t did, uint64_t iova, unsigned code, uint64_t data,
+int svf_iotlb_fill(struct svf_iotlb *t, uint16_t did, uint64_t iova, unsigned code, uint64_t data,
 		   uint64_t gen, uint64_t *out)
 {
-	const uint64_t pn = iova >> vtd_tlb_shift(code);
-	const uint64_t tag = vtd_tlb_tag(did, pn, code);
-	struct vtd_iotlb_set *s = vtd_tlb_set(t, vtd_tlb_index(t, did, pn));
+	const uint64_t pn = iova >> svf_tlb_shift(code);
+	const uint64_t tag = svf_tlb_tag(did, pn, code);
+	struct svf_iotlb_set *s = svf_tlb_set(t, svf_tlb_index(t, did, pn));
 	uint64_t *tags = set_tags(s), *dat = set_data(s, t->ways);
 	unsigned victim = t->ways;
 
@@ -128,7 +128,7 @@ int vtd_iotlb_fill(struct vtd_iotlb *t, uint16_t did, uint64_t iova, unsigned co
 	/*
 	 * Odd sequence and raised size hint, then the light fence, then the
 	 * generation check: the fill's half of the store-buffer pattern
-	 * (vtd_iotlb.h; the wait's half is a heavy fence). The fence also
+	 * (iommu_iotlb.h; the wait's half is a heavy fence). The fence also
 	 * orders the odd sequence before the way stores below, as a seqlock
 	 * writer must.
 	 */
@@ -136,7 +136,7 @@ int vtd_iotlb_fill(struct vtd_iotlb *t, uint16_t did, uint64_t iova, unsigned co
 			 __ATOMIC_RELAXED);
 	if (raise)
 		__atomic_add_fetch(&t->nr_size[code], 1, __ATOMIC_RELAXED);
-	vtd_light_fence();
+	svf_light_fence();
 	if (__atomic_load_n(&t->gen, __ATOMIC_RELAXED) != gen) {
 		if (raise)
 			__atomic_sub_fetch(&t->nr_size[code], 1, __ATOMIC_RELAXED);
@@ -154,15 +154,15 @@ int vtd_iotlb_fill(struct vtd_iotlb *t, uint16_t did, uint64_t iova, unsigned co
 	return 0;
 }
 
-void vtd_iotlb_begin_invalidation(struct vtd_iotlb *t)
+void svf_iotlb_begin_invalidation(struct svf_iotlb *t)
 {
 	/* Odd while descriptors are being processed. */
 	__atomic_add_fetch(&t->gen, 1, __ATOMIC_SEQ_CST);
-	/* The writer's half of the store-buffer pattern (vtd_iotlb.h). */
-	vtd_heavy_fence();
+	/* The writer's half of the store-buffer pattern (iommu_iotlb.h). */
+	svf_heavy_fence();
 }
 
-void vtd_iotlb_end_invalidation(struct vtd_iotlb *t)
+void svf_iotlb_end_invalidation(struct svf_iotlb *t)
 {
 	/*
 	 * Even again. Release: a device thread that reads this value with
@@ -173,18 +173,18 @@ void vtd_iotlb_end_invalidation(struct vtd_iotlb *t)
 			 __ATOMIC_RELEASE);
 }
 
-static inline bool tag_matches(uint64_t tag, const struct vtd_match *m)
+static inline bool tag_matches(uint64_t tag, const struct svf_tlb_match *m)
 {
 	unsigned code = tag & 3, s;
 	uint64_t first, last;
 
 	if (!code)
 		return false;
-	if (m->kind == VTD_MATCH_ALL)
+	if (m->kind == SVF_TLB_MATCH_ALL)
 		return true;
 	if (((tag >> 2) & 0xffff) != m->did)
 		return false;
-	if (m->kind == VTD_MATCH_DOMAIN)
+	if (m->kind == SVF_TLB_MATCH_DOMAIN)
 		return true;
 	s = 9 * (code - 1);
 	first = (tag >> 18) << s;
@@ -192,7 +192,7 @@ static inline bool tag_matches(uint64_t tag, const struct vtd_match *m)
 	return first <= m->last_pfn && last >= m->first_pfn;
 }
 
-static uint64_t inv_set(struct vtd_iotlb *t, struct vtd_iotlb_set *s, const struct vtd_match *m)
+static uint64_t inv_set(struct svf_iotlb *t, struct svf_iotlb_set *s, const struct svf_tlb_match *m)
 {
 	uint64_t *tags = set_tags(s);
 	uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
@@ -204,7 +204,7 @@ static uint64_t inv_set(struct vtd_iotlb *t, struct vtd_iotlb_set *s, const stru
 
 		for (unsigned w = 0; w < t->ways && !any; w++)
 			any = tag_matches(__atomic_load_n(&tags[w], __ATOMIC_RELAXED), m);
-		vtd_fence(__ATOMIC_ACQUIRE);
+		svf_fence(__ATOMIC_ACQUIRE);
 		if (!any && __atomic_load_n(&s->seq, __ATOMIC_RELAXED) == q)
 			return 0;
 	}
@@ -226,37 +226,37 @@ static uint64_t inv_set(struct vtd_iotlb *t, struct vtd_iotlb_set *s, const stru
 	return n;
 }
 
-static uint64_t inv_all_sets(struct vtd_iotlb *t, const struct vtd_match *m)
+static uint64_t inv_all_sets(struct svf_iotlb *t, const struct svf_tlb_match *m)
 {
 	uint64_t n = 0;
 
 	for (unsigned i = 0; i < t->nsets; i++)
-		n += inv_set(t, vtd_tlb_set(t, i), m);
+		n += inv_set(t, svf_tlb_set(t, i), m);
 	return n;
 }
 
-uint64_t vtd_iotlb_invalidate(struct vtd_iotlb *t, const struct vtd_match *m)
+uint64_t svf_iotlb_invalidate(struct svf_iotlb *t, const struct svf_tlb_match *m)
 {
 	uint64_t n = 0;
 	bool any = false;
 
 	/* Sizes with no entry are skipped: safe after the generation fence (see top). */
-	for (unsigned code = VTD_TLB_4K; code <= VTD_TLB_1G; code++)
+	for (unsigned code = SVF_TLB_4K; code <= SVF_TLB_1G; code++)
 		any |= __atomic_load_n(&t->nr_size[code], __ATOMIC_RELAXED) != 0;
 	if (!any)
 		return 0;
-	if (m->kind != VTD_MATCH_PAGES ||
+	if (m->kind != SVF_TLB_MATCH_PAGES ||
 	    m->last_pfn - m->first_pfn + 1 >= t->nsets) {
 		/* Every set may hold a match (the 4 KiB run alone spans them all). */
 		n = inv_all_sets(t, m);
 	} else {
-		for (unsigned code = VTD_TLB_4K; code <= VTD_TLB_1G; code++) {
+		for (unsigned code = SVF_TLB_4K; code <= SVF_TLB_1G; code++) {
 			unsigned s = 9 * (code - 1);
 
 			if (!__atomic_load_n(&t->nr_size[code], __ATOMIC_RELAXED))
 				continue;
 			for (uint64_t pn = m->first_pfn >> s; pn <= m->last_pfn >> s; pn++)
-				n += inv_set(t, vtd_tlb_set(t, vtd_tlb_index(t, m->did, pn)), m);
+				n += inv_set(t, svf_tlb_set(t, svf_tlb_index(t, m->did, pn)), m);
 		}
 	}
 	/* Writers are serialized by the unit lock: no locked add needed. */
@@ -268,42 +268,42 @@ uint64_t vtd_iotlb_invalidate(struct vtd_iotlb *t, const struct vtd_match *m)
 }
 
 /* A consistent copy of one set's ways. */
-static void set_snapshot(const struct vtd_iotlb *t, struct vtd_iotlb_set *s, uint64_t *tags,
+static void set_snapshot(const struct svf_iotlb *t, struct svf_iotlb_set *s, uint64_t *tags,
 			 uint64_t *dat)
 {
 	for (;;) {
 		uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
 
 		if (q & 1) {
-			vtd_cpu_relax();
+			svf_cpu_relax();
 			continue;
 		}
 		for (unsigned w = 0; w < t->ways; w++) {
 			tags[w] = __atomic_load_n(&s->way[w], __ATOMIC_RELAXED);
 			dat[w] = __atomic_load_n(&s->way[t->ways + w], __ATOMIC_RELAXED);
 		}
-		vtd_fence(__ATOMIC_ACQUIRE);
+		svf_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == q)
 			return;
 	}
 }
 
-bool vtd_iotlb_covers(const struct vtd_iotlb *t, uint16_t did, uint64_t iova, uint64_t last,
+bool svf_iotlb_covers(const struct svf_iotlb *t, uint16_t did, uint64_t iova, uint64_t last,
 		      uint64_t phys, uint64_t plast,
 		      bool (*live)(void *arg, uint16_t did, uint64_t iova, uint64_t pa), void *arg)
 {
 	uint64_t tags[64], dat[64];
 
 	for (unsigned i = 0; i < t->nsets; i++) {
-		set_snapshot(t, vtd_tlb_set(t, i), tags, dat);
+		set_snapshot(t, svf_tlb_set(t, i), tags, dat);
 		for (unsigned w = 0; w < t->ways; w++) {
 			unsigned code = tags[w] & 3;
 
 			if (!code)
 				continue;
-			uint64_t size = vtd_level_size(code);
-			uint64_t pbase = dat[w] & VTD_PTE_ADDR_MASK;
-			uint64_t ibase = (tags[w] >> 18) << vtd_tlb_shift(code);
+			uint64_t size = svf_tlb_size(code);
+			uint64_t pbase = dat[w] & SVF_TLB_ADDR_MASK;
+			uint64_t ibase = (tags[w] >> 18) << svf_tlb_shift(code);
 
 			if (pbase <= plast && pbase + size - 1 >= phys &&
 			    !(live && live(arg, (tags[w] >> 2) & 0xffff, ibase, pbase)))
@@ -316,13 +316,13 @@ bool vtd_iotlb_covers(const struct vtd_iotlb *t, uint16_t did, uint64_t iova, ui
 	return false;
 }
 
-unsigned vtd_iotlb_count(const struct vtd_iotlb *t)
+unsigned svf_iotlb_count(const struct svf_iotlb *t)
 {
 	uint64_t tags[64], dat[64];
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < t->nsets; i++) {
-		set_snapshot(t, vtd_tlb_set(t, i), tags, dat);
+		set_snapshot(t, svf_tlb_set(t, i), tags, dat);
 		for (unsigned w = 0; w < t->ways; w++)
 			n += (tags[w] & 3) != 0;
 	}

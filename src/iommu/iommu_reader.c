@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Reader registry: slot allocation, asymmetric fences and grace periods
- * (see vtd_reader.h for the ordering argument).
+ * (see iommu_reader.h for the ordering argument).
  *
  * Invariants: a slot's owner field is 1 exactly while some live thread holds
- * the slot in its vtd_tls.slot; slot.seq is written only by that owner;
+ * the slot in its svf_tls.slot; slot.seq is written only by that owner;
  * reader_hwm is one past the highest slot ever handed out, so a grace
  * period scans only slots that can have been used; reader_owned counts the
  * threads that hold a slot (the shared one included) and is raised, with a
@@ -18,14 +18,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "vtd_reader.h"
+#include "iommu_reader.h"
 
-struct vtd_reader_slot vtd_reader_slots[VTD_READER_SLOTS];
-uint64_t vtd_reader_overflow_active __attribute__((aligned(64)));
-__thread struct vtd_tls vtd_tls __attribute__((tls_model("initial-exec"))) = { .slot = -1 };
-int vtd_asym_fences;
+struct svf_reader_slot svf_reader_slots[SVF_READER_SLOTS];
+uint64_t svf_reader_overflow_active __attribute__((aligned(64)));
+__thread struct svf_tls svf_tls __attribute__((tls_model("initial-exec"))) = { .slot = -1 };
+int svf_asym_fences;
 #if defined(__SANITIZE_THREAD__)
-uint64_t vtd_tsan_fence_word;
+uint64_t svf_tsan_fence_word;
 #endif
 
 static unsigned reader_hwm;
@@ -39,10 +39,10 @@ static void reader_release(void *arg)
 {
 	int slot = (int)(intptr_t)arg - 1;
 
-	if (slot >= 0 && slot < VTD_READER_SLOTS)
-		__atomic_store_n(&vtd_reader_slots[slot].owner, 0, __ATOMIC_RELEASE);
+	if (slot >= 0 && slot < SVF_READER_SLOTS)
+		__atomic_store_n(&svf_reader_slots[slot].owner, 0, __ATOMIC_RELEASE);
 	__atomic_sub_fetch(&reader_owned, 1, __ATOMIC_RELEASE);
-	vtd_tls.slot = -1;
+	svf_tls.slot = -1;
 }
 
 /*
@@ -59,7 +59,7 @@ static void reader_init(void)
 
 	if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
 	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
-		__atomic_store_n(&vtd_asym_fences, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&svf_asym_fences, 1, __ATOMIC_RELAXED);
 #endif
 }
 
@@ -72,17 +72,17 @@ static void take_key(int value)
 		(void)pthread_setspecific(reader_key, (void *)(intptr_t)value);
 }
 
-int vtd_reader_register(void)
+int svf_reader_register(void)
 {
-	int got = VTD_READER_SLOTS;
+	int got = SVF_READER_SLOTS;
 
 	pthread_once(&reader_once, reader_init);
-	for (int i = 0; i < VTD_READER_SLOTS; i++) {
+	for (int i = 0; i < SVF_READER_SLOTS; i++) {
 		uint32_t free_val = 0;
 
-		if (__atomic_load_n(&vtd_reader_slots[i].owner, __ATOMIC_RELAXED))
+		if (__atomic_load_n(&svf_reader_slots[i].owner, __ATOMIC_RELAXED))
 			continue;
-		if (!__atomic_compare_exchange_n(&vtd_reader_slots[i].owner, &free_val, 1, false,
+		if (!__atomic_compare_exchange_n(&svf_reader_slots[i].owner, &free_val, 1, false,
 						 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 			continue;
 		unsigned hwm = __atomic_load_n(&reader_hwm, __ATOMIC_RELAXED);
@@ -95,21 +95,21 @@ int vtd_reader_register(void)
 	}
 	take_key(got + 1);
 	__atomic_add_fetch(&reader_owned, 1, __ATOMIC_SEQ_CST);
-	/* Pairs with the fence of a heavy fence that skipped membarrier (vtd_reader.h). */
-	vtd_fence(__ATOMIC_SEQ_CST);
-	vtd_tls.slot = got;
+	/* Pairs with the fence of a heavy fence that skipped membarrier (iommu_reader.h). */
+	svf_fence(__ATOMIC_SEQ_CST);
+	svf_tls.slot = got;
 	return got;
 }
 
-void vtd_heavy_fence(void)
+void svf_heavy_fence(void)
 {
-	vtd_fence(__ATOMIC_SEQ_CST);
+	svf_fence(__ATOMIC_SEQ_CST);
 #if !defined(__SANITIZE_THREAD__) && defined(SYS_membarrier)
 	pthread_once(&reader_once, reader_init);
-	if (__atomic_load_n(&vtd_asym_fences, __ATOMIC_RELAXED)) {
+	if (__atomic_load_n(&svf_asym_fences, __ATOMIC_RELAXED)) {
 		uint64_t others = __atomic_load_n(&reader_owned, __ATOMIC_SEQ_CST);
 
-		if (vtd_tls.slot >= 0)
+		if (svf_tls.slot >= 0)
 			others--;
 		if (others)
 			(void)syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
@@ -117,33 +117,33 @@ void vtd_heavy_fence(void)
 #endif
 }
 
-bool vtd_reader_others(void)
+bool svf_reader_others(void)
 {
 	uint64_t n = __atomic_load_n(&reader_owned, __ATOMIC_RELAXED);
 
-	return n > (vtd_tls.slot >= 0 ? 1u : 0u);
+	return n > (svf_tls.slot >= 0 ? 1u : 0u);
 }
 
-void vtd_reader_synchronize(void)
+void svf_reader_synchronize(void)
 {
-	vtd_heavy_fence();
+	svf_heavy_fence();
 	unsigned n = __atomic_load_n(&reader_hwm, __ATOMIC_ACQUIRE);
 
 	for (unsigned i = 0; i < n; i++) {
-		if ((int)i == vtd_tls.slot)
+		if ((int)i == svf_tls.slot)
 			continue; /* our own section (a caller bug) cannot end while we wait */
-		uint64_t q = __atomic_load_n(&vtd_reader_slots[i].seq, __ATOMIC_ACQUIRE);
+		uint64_t q = __atomic_load_n(&svf_reader_slots[i].seq, __ATOMIC_ACQUIRE);
 		unsigned spins = 0;
 
 		if (!(q & 1))
 			continue;
-		while (__atomic_load_n(&vtd_reader_slots[i].seq, __ATOMIC_ACQUIRE) == q) {
+		while (__atomic_load_n(&svf_reader_slots[i].seq, __ATOMIC_ACQUIRE) == q) {
 			if (++spins < 1024)
-				vtd_cpu_relax();
+				svf_cpu_relax();
 			else
 				sched_yield(); /* the reader may be preempted mid-DMA */
 		}
 	}
-	while (__atomic_load_n(&vtd_reader_overflow_active, __ATOMIC_ACQUIRE) != 0)
+	while (__atomic_load_n(&svf_reader_overflow_active, __ATOMIC_ACQUIRE) != 0)
 		sched_yield();
 }
