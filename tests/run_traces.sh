@@ -153,9 +153,9 @@ else
 	cat "$tmp/diff" "$tmp/err" 2>/dev/null
 fi
 
-# `softvfio bench` with a trace among tiny workloads: the JSON has the issue's
+# `softvfio bench` with a trace among tiny workloads: the JSON has the summary
 # keys for every workload and policy, and the chart is well-formed SVG.
-# (Structure only: no figure and no time is checked; conventions.md #13.)
+# (Structure only: no figure and no time is checked.)
 if "$bin" bench -w lifecycle:size=4M,layout=frag4k -w small:count=16,size=4K \
 	-w churn:count=64,depth=8 --trace "$dir/spec-example.trace" --progress never \
 	--json "$tmp/bench.json" --svg "$tmp/bench.svg" >"$tmp/out" 2>"$tmp/err" &&

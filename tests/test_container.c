@@ -122,7 +122,7 @@ static void test_many_mappings_share_waits(void **state)
 	many_mappings(SVF_POLICY_BATCHED, &batched);
 	many_mappings(SVF_POLICY_GATHER, &gather);
 	assert_int_equal(strict, 100);
-	assert_int_equal(batched, 100); /* the seed syncs once per mapping */
+	assert_int_equal(batched, 100); /* batched syncs once per mapping */
 	assert_int_equal(gather, 1);
 }
 

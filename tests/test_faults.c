@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The fault-injection walk (conventions.md #8): run a scenario with the Nth
+ * The fault-injection walk: run a scenario with the Nth
  * injection point failing, for N = 1, 2, ... until the scenario runs with no
  * point fired. After each run the container must be consistent
  * (svf_container_check), hold exactly the pins of its surviving mappings,

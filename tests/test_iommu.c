@@ -2,7 +2,7 @@
 /*
  * The IOMMU core: page-size splitting, the gather (merging, what it covers,
  * an empty one never reaching the driver), unmap_fast versus unmap, and the
- * unpin check that enforces design.md's first invariant.
+ * unpin check that enforces docs/design.md's first invariant.
  */
 #include <errno.h>
 #include <string.h>

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Conformance of the VFIO user API (softvfio_ioctl) to
- * shared/spec/type1-semantics.md, row by row.
+ * Conformance of the VFIO user API (softvfio_ioctl) to the tables of
+ * docs/uapi.md, row by row ("row N" below is a row of the request's table).
  *
- * Every documented errno has a test expecting exactly it (conventions.md
- * #2), and where two rows fail at once a test checks that the earlier row
- * decides, choosing pairs whose errnos differ whenever the spec allows it.
+ * Every documented errno has a test expecting exactly it, and where two
+ * rows fail at once a test checks that the earlier row decides, choosing
+ * pairs whose errnos differ whenever the tables allow it.
  *
- * Variants (conventions.md #10): each test runs as one cmocka test per
+ * Variants: each test runs as one cmocka test per
  * variant, the const variant struct being its initial state. MAP/UNMAP
  * semantics run for every flush policy that waits synchronously (strict,
  * batched, gather) on both pinning backends; tests that need real memory

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * An emulated DMA engine behind the IOMMU (design.md layer 6): a device
+ * An emulated DMA engine behind the IOMMU (layer 6 of docs/design.md): a device
  * assigned to a container, reaching memory only through the container's
  * first domain, as a passed-through PCI device reaches guest memory.
  *

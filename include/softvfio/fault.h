@@ -7,8 +7,7 @@
  * when it answers true, fails exactly as the real operation would (ENOMEM for
  * an allocation, the driver's errno for a driver operation). A test arms the
  * seam with "fail the Nth point from now" and walks N = 1, 2, ... until a
- * scenario runs with no point fired, checking the invariants after each run
- * (conventions.md #8).
+ * scenario runs with no point fired, checking the invariants after each run.
  *
  * Built with -Dfault_injection=false the seam compiles to a constant false
  * and costs nothing. With it on (the default, so tests can walk it), an

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * softvfio IOMMU core: the driver-independent API (design.md layer 4).
+ * softvfio IOMMU core: the driver-independent API (layer 4 of docs/design.md).
  *
  * A *unit* is one emulated IOMMU (its IOTLB, its invalidation queue, its cost
  * model, its counters). A *domain* is one I/O address space on a unit: one
@@ -10,9 +10,10 @@
  * Range vocabulary: the API takes (iova, len); inside, a range is
  * [start, last] and "end" is exclusive.
  *
- * Unmap contract (the seed): svf_iommu_unmap_fast() clears the translation
- * and adds what it actually removed (a whole superpage when the request falls
- * inside one) to the caller's gather, and may queue invalidations, but never
+ * Unmap contract (as in Linux's fast unmap for type1, docs/design.md):
+ * svf_iommu_unmap_fast() clears the translation and adds what it actually
+ * removed (a whole superpage when the request falls inside one) to the
+ * caller's gather, and may queue invalidations, but never
  * waits. Until svf_iommu_iotlb_sync() on that gather returns, the device may
  * still translate the removed range through its IOTLB, so the pages behind it
  * must stay pinned. svf_iommu_unmap() is unmap_fast followed by a sync.
@@ -120,7 +121,7 @@ int svf_iommu_map(struct svf_domain *d, uint64_t iova, uint64_t paddr, uint64_t 
  * adjacent or overlapping ranges become one range and a disjoint range
  * flushes (queues the invalidation of) the previous one first, as Linux's
  * iommu_iotlb_gather_add_page does; without merge every added range is
- * queued for invalidation at once (the seed on a driver that flushes per
+ * queued for invalidation at once (batched, on a driver that flushes per
  * unmap). Either way nothing waits until svf_iommu_iotlb_sync().
  */
 struct svf_gather {
@@ -153,7 +154,7 @@ int svf_iommu_unmap_fast(struct svf_domain *d, uint64_t iova, uint64_t len,
  * unmap_fast of the physically contiguous run of translations that starts
  * at iova, at most maxlen bytes: the walk that removes the leaves also ends
  * the chunk where the next leaf is not physically contiguous, so finding
- * and removing a chunk costs one page-table descent (the seed's "look up,
+ * and removing a chunk costs one page-table descent (Linux's "look up,
  * extend while contiguous, unmap_fast" in one step). *first receives the
  * IOVA of the first leaf removed (below iova inside a superpage), *phys its
  * physical address, *unmapped the bytes removed from *first on (0 when iova
@@ -241,7 +242,7 @@ void svf_iommu_dma_begin(struct svf_domain *d);
 void svf_iommu_dma_end(struct svf_domain *d);
 
 /*
- * The unpin check (design.md invariant 1): true when no IOTLB entry of the
+ * The unpin check (docs/design.md invariant 1): true when no IOTLB entry of the
  * unit, no page-table entry of d for [iova, iova+len), and no invalidation
  * queued but not yet waited for could still translate to the pages
  * [phys, phys+len). Counts and reports a violation when false. Only does

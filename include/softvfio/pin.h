@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * softvfio pinning (design.md layer 3): user virtual addresses to pinned
+ * softvfio pinning (layer 3 of docs/design.md): user virtual addresses to pinned
  * page frames and back, behind one interface with two backends.
  *
  * process   - real pages of the calling process. Pinning mlock()s them (the

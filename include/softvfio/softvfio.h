@@ -40,10 +40,10 @@ extern "C" {
 
 struct svf_container;
 
-/* Flush policies (design.md): how the unmap path waits for the IOTLB. */
+/* Flush policies (docs/design.md): how the unmap path waits for the IOTLB. */
 enum svf_policy {
-	SVF_POLICY_STRICT = 0, /* wait after every chunk, unpin at once (type1 before the seed) */
-	SVF_POLICY_BATCHED,    /* the seed: unmap_fast, queue, one wait per batch, then unpin */
+	SVF_POLICY_STRICT = 0, /* wait after every chunk, unpin at once (type1 before fast unmap) */
+	SVF_POLICY_BATCHED,    /* fast unmap: unmap_fast, queue, one wait per batch, then unpin */
 	SVF_POLICY_GATHER,     /* batched + merged invalidations, batches span mappings */
 	SVF_POLICY_LAZY,       /* flush queue: unmap returns before the wait; flushed when full or by a timer */
 	SVF_POLICY_NR,
@@ -133,7 +133,7 @@ struct svf_domain *svf_container_domain(struct svf_container *c, unsigned n);
  * Returns the ioctl's non-negative result (0, or 1 for a supported
  * extension), or a negative errno exactly as Linux's ioctl would set errno:
  * -ENOTTY for an unknown request, -EINVAL, -EEXIST, -ENOSPC, -ENOMEM,
- * -EFAULT, -EOVERFLOW, -EBUSY, -ENOENT, -EACCES, per shared/spec.
+ * -EFAULT, -EOVERFLOW, -EBUSY, -ENOENT, -EACCES, in the order of docs/uapi.md.
  */
 long softvfio_ioctl(struct svf_container *c, unsigned long request, void *arg);
 
@@ -144,7 +144,7 @@ void svf_container_get_stats(struct svf_container *c, struct svf_stats *out);
 unsigned svf_container_nr_mappings(struct svf_container *c);
 
 /*
- * Whole-structure consistency check (conventions.md #12): mapping tree
+ * Whole-structure consistency check: mapping tree
  * ordered and disjoint, every page of every mapping translated in every
  * domain to its pinned frame, pin and locked-memory totals equal to what
  * the mappings hold. Returns 0 or -EUCLEAN with a message on stderr.

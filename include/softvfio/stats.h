@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * softvfio counters: where the seed's argument lives.
+ * softvfio counters: what the flush policies are compared by.
  *
  * One plain struct, filled by svf_container_get_stats() as the sum over the
  * container and every IOMMU unit its domains sit on. Counters only grow,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Check mode (design.md invariants 1 and 2, made countable): what a device
+ * Check mode (docs/design.md invariants 1 and 2, made countable): what a device
  * consults on every access to tell whether it reached a page that nothing
  * pins any more, or a page through an IOVA whose unmap had already returned.
  *

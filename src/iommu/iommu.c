@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * IOMMU core: the driver-independent half of design.md layer 4.
+ * IOMMU core: the driver-independent half of layer 4 of docs/design.md.
  *
  * Owns what Linux's drivers/iommu/iommu.c owns: argument checks against the
  * aperture and the smallest page size, splitting a map into the largest
@@ -13,8 +13,8 @@
  *    invalidation is not yet queued;
  *  - g->queued == true  => descriptors were queued for g->dom since the last
  *    wait, so a sync must wait even when the range part is empty;
- *  - a sync with neither returns without touching the driver (the seed's
- *    review: no empty gather reaches the driver).
+ *  - a sync with neither returns without touching the driver (Linux's
+ *    fast-unmap path syncs an empty gather on its error path; we never do).
  *  - if queueing an invalidation fails, the range is not dropped: the gather
  *    falls back to a domain-selective invalidation at the next sync, so a
  *    failed queue never lets a stale translation survive a successful sync.
@@ -208,7 +208,7 @@ int svf_domain_resv_regions(const struct svf_domain *d, struct svf_resv_region *
 
 /*
  * Common range check: 4 KiB aligned, non-empty, no wrap, inside the aperture.
- * Computes last once (conventions.md #3).
+ * Computes last once, with the overflow check, so no caller recomputes it.
  */
 static int check_range(const struct svf_domain *d, uint64_t iova, uint64_t len, uint64_t *last)
 {

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Between the IOMMU core (iommu.c) and its drivers (vtd.c): the unit and
- * domain objects and the driver ops (conventions.md #4: backends behind an
- * ops struct).
+ * domain objects and the driver ops (every backend sits behind an ops
+ * struct).
  *
  * The core owns argument checking, page-size splitting, gather handling and
  * counters of calls; the driver owns the emulated hardware (page table,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Pinning front end (design.md layer 3; contract in <softvfio/pin.h>).
+ * Pinning front end (layer 3 of docs/design.md; contract in <softvfio/pin.h>).
  *
  * This file owns what both backends share: argument checks, the pinner
  * lock, the fault-injection point of every pin, locked-memory accounting,

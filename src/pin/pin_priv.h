@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Between the pinning front end (pin.c) and its backends (pin_process.c,
- * pin_synthetic.c): the pinner object and the backend ops (conventions.md #4).
+ * pin_synthetic.c): the pinner object and the backend ops.
  *
  * Division of work. pin.c owns argument checks, the pinner lock, the
  * fault-injection point of every pin, locked-memory accounting (the

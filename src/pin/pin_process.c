@@ -75,7 +75,7 @@
  *   - a frame's ptr is one word, written with release: a reader gets the
  *     old or the new value, never a torn mix. Reading a frame while it is
  *     being unpinned may return NULL or the old address; the container
- *     never lets a device reach a frame it is unpinning (design.md).
+ *     never lets a device reach a frame it is unpinning (docs/design.md, invariant 1).
  *
  * Caveats, by design: the backend owns the mlock state of the pages it
  * pins (unpinning a page the caller had mlocked itself leaves it unlocked);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The type1 container (design.md layer 2): user DMA mappings in an rb-tree
+ * The type1 container (layer 2 of docs/design.md): user DMA mappings in an rb-tree
  * ordered by IOVA, the attached domains, the map path and the unmap path.
  *
  * Map: pin the user range in physically contiguous runs; map each run into
@@ -8,7 +8,8 @@
  * domains of the failing run first, then the completed prefix through the
  * ordinary unmap path, which invalidates it) and give the entry back.
  *
- * Unmap (the seed, done right): for each mapping removed, domains other
+ * Unmap (the fast-unmap patch, "vfio/type1: Adopt fast IOTLB flush
+ * interface when unmap IOVAs", done right): for each mapping removed, domains other
  * than domains[0] are unmapped with a waiting unmap first; then
  * domains[0] is walked in physically contiguous chunks, each removed with
  * unmap_fast into c->gather and recorded on the preallocated pending list
@@ -19,7 +20,7 @@
  * returned, and the next unmap of the range finishes it.
  *
  * Policies: strict waits and unpins per chunk; batched syncs at the end of
- * every mapping (the seed); gather merges adjacent ranges in the gather and
+ * every mapping (as the fast-unmap patch); gather merges adjacent ranges in the gather and
  * syncs only when the list is full or at the end of the request, so many
  * small mappings share waits; lazy is gather whose pending list is a flush
  * queue (flushq.h): the request returns without syncing, and the queue is
@@ -233,7 +234,7 @@ static uint64_t pin_vaddr_at(const struct svf_dma *dma, uint64_t iova)
 /*
  * Remove the physically contiguous chunk at iova (up to end) from d0 with a
  * waiting unmap and unpin what it removed at once: the strict policy's
- * step, and the seed's fallback for a chunk whose fast unmap failed.
+ * step, and the fast-unmap patch's fallback for a chunk whose fast unmap failed.
  * *hole is set (and nothing done) when iova is not mapped. *n receives the
  * bytes removed, also on error. 0 or the driver's errno.
  */
@@ -285,7 +286,7 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 		int frc;
 
 		if (c->policy == SVF_POLICY_STRICT) {
-			/* Before the seed: every chunk waits. */
+			/* As type1 before the fast-unmap patch: every chunk waits. */
 			rc = unmap_chunk_waiting(c, dma, d0, iova, end, &n, &hole);
 			iova += hole ? SVF_PGSIZE : n; /* a hole: left by an earlier failed unmap */
 			if (rc)
@@ -294,7 +295,7 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 			continue;
 		}
 
-		/* The seed: one descent finds the physical chunk and unmaps it, no wait. */
+		/* Fast unmap: one descent finds the physical chunk and unmaps it, no wait. */
 		rc = svf_iommu_unmap_fast_run(d0, iova, end - iova, &c->gather, &first, &phys, &n);
 		if (n) {
 			c->st.chunks_unmapped++;
@@ -332,7 +333,7 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 		}
 	}
 	if (c->policy == SVF_POLICY_BATCHED) {
-		/* The seed syncs once per mapping, at its end (lazy leaves it to flushq.h). */
+		/* Batched syncs once per mapping, at its end (lazy leaves it to flushq.h). */
 		rc = pending_flush(c);
 		if (rc)
 			return rc;
@@ -535,7 +536,7 @@ int svf_type1_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64
 	struct svf_dma *dma, *ovl;
 	int rc;
 
-	/* Row 7: overlap, before the IOVA-range check and before pinning. */
+	/* MAP rows 7-12 of docs/uapi.md. Row 7: overlap, before the IOVA range and pinning. */
 	ovl = dma_first_ending_after(c, iova);
 	if (ovl && ovl->iova <= last)
 		return -EEXIST;
@@ -619,7 +620,7 @@ static int vaddr_same_pages(struct svf_container *c, struct svf_dma *dma, uint64
 }
 
 /*
- * MAP_DMA with FLAG_VADDR (row 6): re-attach a vaddr to exactly the mapping
+ * MAP_DMA with FLAG_VADDR (docs/uapi.md MAP row 6): re-attach a vaddr to exactly the mapping
  * whose vaddr was invalidated. Pins and translations never changed, and
  * unpinning keeps using the vaddr the pages were pinned through.
  */
@@ -667,6 +668,7 @@ static int invalidate_vaddrs(struct svf_container *c, struct svf_dma *first, uin
 	return 0;
 }
 
+/* UNMAP rows 5-13 of docs/uapi.md, in order (rows 1-4 are checked in uapi.c). */
 int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint32_t flags,
 		    const struct vfio_bitmap *bm, uint64_t *unmapped)
 {
@@ -729,7 +731,7 @@ again:
 			goto again;
 		}
 		if (bm) {
-			/* Row 12: mappings removed before a failed write stay removed. */
+			/* UNMAP row 12: mappings removed before a failed write stay removed. */
 			rc = svf_dirty_report(c, dma, iova, (uint64_t *)(uintptr_t)bm->data, bm->size);
 			if (rc)
 				break;

@@ -110,7 +110,7 @@ struct svf_container {
 	struct svf_domain *domains[SVF_MAX_DOMAINS]; /* domains[0] is the unmap walk's source */
 	unsigned nr_domains;
 
-	/* The seed's batch: preallocated, never grown on the unmap path. */
+	/* The fast-unmap batch (docs/design.md): preallocated, never grown on the unmap path. */
 	struct svf_pending *pending;
 	struct svf_pin_region *pending_pins; /* scratch for the batched unpin */
 	unsigned nr_pending;
@@ -119,7 +119,7 @@ struct svf_container {
 	struct svf_stats st;            /* container-side counters */
 
 	/*
-	 * Issue 5 (device, lazy): the DMA state devices and check mode use
+	 * Devices and the lazy policy: the DMA state devices and check mode use
 	 * (dmacheck.h; created with the container in check mode, else by the
 	 * first device; written under lock, read by device threads as that
 	 * header says) and the lazy policy's flush timer (flushq.h; lazy only,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The VFIO user API (design.md layer 1): decodes <linux/vfio.h> requests,
- * checks their arguments in Linux's order (shared/spec/type1-semantics.md,
+ * The VFIO user API (layer 1 of docs/design.md): decodes <linux/vfio.h>
+ * requests, checks their arguments in Linux's order (the numbered tables of
+ * docs/uapi.md: "row N" below is a row of the request's table there, and
  * the first failing row decides the errno) and hands them to the type1
  * container. Returns what Linux's ioctl would: a non-negative result, or
  * -errno where Linux sets errno.

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The softvfio command: the benchmark of every flush policy (run, bench),
- * replay vfio-trace files and the bundled example session, the unmap
- * benchmark of the seed issue.
+ * replay vfio-trace files and the bundled example session, the single-mapping
+ * unmap benchmark (bench-unmap).
  *
  * Exit status: 0 when the command did its job (an operation's errno in a
  * trace is a result, not a failure), 1 when the environment failed it
@@ -81,7 +81,7 @@ static const char replay_help[] =
 	"  dma read IOVA SIZE | dma write IOVA SIZE BYTE\n"
 	"                               a device DMA through the IOMMU; prints\n"
 	"                               sum=0x... (read) or 'fault iova=0x...'\n"
-	"\nThe format is specified in shared/spec/vfio-trace.md and docs/softvfio.1.md.\n"
+	"\nThe format is described in docs/vfio-trace.md and softvfio(1).\n"
 	"\n"
 	"Options:\n"
 	"  --driver D      emulated IOMMU driver (default vtd)\n"
@@ -120,7 +120,7 @@ static const char run_help[] =
 	"  - 8192 mappings of 4 KiB and 4096 of 64 KiB, unmapped one by one, then all;\n"
 	"  - vIOMMU churn: 100000 buffers of 4 KiB, 256 in flight;\n"
 	"  - the bundled VMM session as a trace.\n"
-	"It prints a table per workload and the issue's targets, and draws the chart to\n"
+	"It prints a table per workload and the targets, and draws the chart to\n"
 	"softvfio-bench.svg in the current directory (it says where). About 20 s.\n"
 	"\n"
 	"Options:\n"
@@ -178,7 +178,7 @@ static const char bench_help[] =
 	"(page-selective, domain, global), IOTLB waits, CPU time (process CPU clock),\n"
 	"modeled device time (the emulated VT-d's cost model), pages unmapped per CPU\n"
 	"second, peak pinned pages and peak bookkeeping bytes (container + pinner), and\n"
-	"under each policy its ratios to strict. Then the issue's targets as measured.\n"
+	"under each policy its ratios to strict. Then the targets as measured.\n"
 	"Figures only: nothing is asserted; the exit status does not depend on them.\n"
 	"\n"
 	"Options:\n"
@@ -206,14 +206,14 @@ static const char bench_help[] =
 static const char bench_unmap_help[] =
 	"Usage: softvfio bench-unmap [OPTIONS]\n"
 	"\n"
-	"The unmap benchmark of the seed issue. For each flush policy, on the\n"
+	"One large mapping unmapped under each flush policy. For each policy, on the\n"
 	"synthetic pinning backend: map ONE mapping of SIZE bytes (with the frag4k\n"
 	"layout every 4 KiB page is physically apart, so it is mapped, invalidated\n"
 	"and unpinned page by page), then time one VFIO_IOMMU_UNMAP_DMA of it with\n"
 	"the thread CPU clock around the ioctl only. Prints per policy: pages, waits,\n"
 	"invalidation descriptors (page/domain/global), CPU ns in total and per page,\n"
 	"modeled device ns, peak bookkeeping bytes (container + pinner) and the\n"
-	"process's peak RSS; then the issue's targets, each PASS or MISS:\n"
+	"process's peak RSS; then the targets, each PASS or MISS:\n"
 	"  - batched waits <= strict waits / BATCH\n"
 	"  - unmap CPU time per page < 30 ns (batched and gather; the target is\n"
 	"    defined with the cost model off)\n"

@@ -2,7 +2,7 @@
 /*
  * The vfio-trace v1 replayer: parse a whole trace, then run it op by op
  * through softvfio_ioctl() on one type1v2 container. See replay.h for the
- * theory of operation and shared/spec/vfio-trace.md for the format.
+ * theory of operation and docs/vfio-trace.md for the format.
  *
  * Two phases, never mixed: svf_trace_parse() only reads text and reports
  * the first syntax error; svf_trace_replay() only runs what parsed. A result

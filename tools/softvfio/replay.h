@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The vfio-trace v1 replayer (shared/spec/vfio-trace.md), and the few helpers
+ * The vfio-trace v1 replayer (docs/vfio-trace.md), and the few helpers
  * the softvfio command shares between its subcommands.
  *
  * Theory of operation. A trace is parsed whole before anything runs: the

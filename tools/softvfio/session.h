@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The example VMM session bundled in the softvfio command: a vfio-trace v1
- * text (shared/spec/vfio-trace.md) in which a VMM maps a guest's RAM and
+ * text (docs/vfio-trace.md) in which a VMM maps a guest's RAM and
  * ROM, is refused what Linux refuses, unmaps and shuts down.
  * `softvfio run --session` replays it; `softvfio run` times it under every
  * flush policy as one of its workloads.

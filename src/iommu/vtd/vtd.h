@@ -3,9 +3,8 @@
  * The emulated Intel VT-d driver: what the core and the tests may see.
  *
  * The core reaches the driver only through svf_vtd_ops (iommu/iommu_driver.h). The
- * rest of this header is the test-only introspection API (conventions.md
- * #9): IOTLB contents, the invalidation queue, the descriptor log and the
- * mask arithmetic. None of it changes driver state or counters, so a test
+ * rest of this header is the test-only introspection API: IOTLB contents,
+ * the invalidation queue, the descriptor log and the mask arithmetic. None of it changes driver state or counters, so a test
  * can look without disturbing what it measures.
  *
  * Threading: the introspection calls are meant for the thread that drives

@@ -46,7 +46,7 @@
 /* ------------------------------------------------------------------------ */
 
 const struct svf_workload svf_bench_default_workloads[] = {
-	/* The fully fragmented guest: every 4 KiB page its own chunk. */
+	/* The fully fragmented guest: every 4 KiB page its own chunk. */
 	{ .kind = SVF_WL_LIFECYCLE, .backend = SVF_BACKEND_SYNTHETIC, .layout = SVF_LAYOUT_FRAG4K,
 	  .size = 8 * GiB, .dma = true },
 	/* A guest backed by 2 MiB huge pages, as most VMMs back a large guest. */

@@ -28,7 +28,7 @@
  * process CPU time around it (CLOCK_PROCESS_CPUTIME_ID: every thread of the
  * library counts); the modeled device time is the emulated IOMMU's cost
  * model (it only counts: it does not spin, so CPU time is the same with the
- * model on or off). Nothing is asserted (conventions.md #13).
+ * model on or off). Nothing is asserted.
  *
  * Ownership: svf_bench() allocates the results and frees them before it
  * returns; workloads and their trace texts belong to the caller.

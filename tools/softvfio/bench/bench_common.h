@@ -4,8 +4,8 @@
  * bench): clocks, counter deltas, bookkeeping and memory samples, and the
  * way figures are written for people (bytes, durations, rates, ratios).
  *
- * Nothing here asserts anything: benchmarks print figures
- * (conventions.md #13).
+ * Nothing here asserts anything: benchmarks print figures; tests never
+ * check time.
  */
 #ifndef SOFTVFIO_BENCH_COMMON_H
 #define SOFTVFIO_BENCH_COMMON_H

@@ -231,7 +231,7 @@ void svf_bench_print_targets(const struct svf_bench_entry *e, size_t n, int cost
 
 	if (!frag && !runs)
 		return;
-	fputs("targets (the issue's; figures, not assertions):\n", out);
+	fputs("targets (figures, not assertions):\n", out);
 	if (frag) {
 		const struct svf_bench_result *s = &frag->res[SVF_POLICY_STRICT];
 		const struct svf_bench_result *b = &frag->res[SVF_POLICY_BATCHED];

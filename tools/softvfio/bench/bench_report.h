@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What softvfio bench prints and writes: the per-workload tables (every
- * figure of every policy, and its ratio to strict), the issue's targets as
+ * figure of every policy, and its ratio to strict), the targets as
  * measured, the scaling table, and the JSON file.
  *
  * JSON: an array with one object per workload,
  *   {"workload": ID, "guest_bytes": N, ..., "results": [
  *     {"policy": "strict", "regions": N, "inv_descriptors": N, "waits": N,
  *      "cpu_ns": N, "modeled_ns": N, "pages": N, ...}, ...]}
- * with the keys the issue names first and more after them (see
+ * with the summary keys first and more after them (see
  * docs/softvfio.1.md); a policy that did not run is left out of "results"
  * and named in "skipped".
  */
@@ -26,7 +26,7 @@ void svf_bench_print_header(const struct svf_bench_opts *o, unsigned npolicies, 
 /* One workload's table: a row per policy and a row of ratios to strict under it. */
 void svf_bench_print_entry(const struct svf_bench_entry *e, const bool policy[SVF_POLICY_NR],
 			   FILE *out);
-/* The issue's targets, for the workloads they are defined on (when present). */
+/* The targets (docs/benchmarks.md), for the workloads they are defined on (when present). */
 void svf_bench_print_targets(const struct svf_bench_entry *e, size_t n, int cost, FILE *out);
 /* CPU per page and memory by guest size, over the lifecycle workloads. */
 void svf_bench_print_scaling(const struct svf_bench_entry *e, size_t n,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `softvfio bench-translate`: what a device pays to translate, and what an
- * unmap pays while devices run (issue 5's performance figures). Prints
+ * unmap pays while devices run (docs/benchmarks.md). Prints
  * figures; asserts nothing.
  */
 #ifndef SOFTVFIO_BENCH_TRANSLATE_H

@@ -181,7 +181,7 @@ static void print_targets(const struct svf_bench_unmap_opts *o,
 	unsigned batch = o->batch ? o->batch : SVF_DEFAULT_BATCH_CAP;
 	bool any = false;
 
-	fputs("\ntargets (the issue's; figures, not assertions):\n", out);
+	fputs("\ntargets (figures, not assertions):\n", out);
 	if (strict->ran && batched->ran) {
 		uint64_t limit = strict->waits / batch;
 

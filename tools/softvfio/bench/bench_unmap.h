@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * softvfio bench-unmap: the unmap benchmark of the seed issue.
+ * softvfio bench-unmap: one large mapping unmapped under each flush policy.
  *
  * For each flush policy, on the synthetic pinning backend (no memory behind
  * the mapping, a chosen physical layout): map one mapping of the given size,
  * then time one VFIO_IOMMU_UNMAP_DMA of it, with the thread's CPU clock
  * around the ioctl only, and report the counter deltas (waits, invalidation
  * descriptors by kind, modeled device time), bookkeeping and peak RSS. Then
- * check the issue's targets and print PASS or MISS for each: a benchmark
- * prints figures and never asserts (conventions.md #13).
+ * check the targets (docs/benchmarks.md) and print PASS or MISS for each:
+ * a benchmark prints figures and never asserts.
  */
 #ifndef SOFTVFIO_BENCH_UNMAP_H
 #define SOFTVFIO_BENCH_UNMAP_H
