@@ -22,6 +22,7 @@
 #include "bench_common.h"
 #include "bench_translate.h"
 #include "bench_dirty.h"
+#include "bench_real.h"
 #include "bench_unmap.h"
 #include "replay.h"
 #include "session.h"
@@ -45,6 +46,7 @@ static const char main_help[] =
 	"  bench-unmap      time unmapping one large, fragmented mapping per flush policy\n"
 	"  bench-translate  translation cost per page, unmap latency while devices DMA\n"
 	"  bench-dirty      GET_BITMAP cost, IOMMU dirty tracking against Linux's mode\n"
+	"  bench-real       real-memory map and unmap beside this machine's floor\n"
 	"  help [COMMAND]   show this text, or a command's\n"
 	"\n"
 	"Run 'softvfio COMMAND --help' for a command's options.\n"
@@ -857,6 +859,7 @@ static const struct command {
 	{ "bench-unmap", cmd_bench_unmap, bench_unmap_help },
 	{ "bench-translate", svf_bench_translate_main, svf_bench_translate_help },
 	{ "bench-dirty", svf_bench_dirty_main, svf_bench_dirty_help },
+	{ "bench-real", svf_bench_real_main, svf_bench_real_help },
 };
 
 static const struct command *find_command(const char *name)
