@@ -1,10 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "helpers.h"
+
+void th_log_stderr(void *opaque, enum svf_log_level level, const char *msg)
+{
+	(void)opaque;
+	(void)level;
+	fprintf(stderr, "softvfio: %s\n", msg);
+}
+
+/* Every suite shows the library's diagnostics, as the command does. */
+__attribute__((constructor)) static void th_install_log(void)
+{
+	svf_set_log_fn(th_log_stderr, NULL);
+}
 
 int th_open(const struct th_opts *o, struct th_fixture *f)
 {

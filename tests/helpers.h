@@ -15,6 +15,8 @@
 
 #include <softvfio/softvfio.h>
 
+#include "svf_test.h"
+
 struct th_opts {
 	enum svf_policy policy;
 	enum svf_backend backend;
@@ -49,6 +51,9 @@ long th_dma_avail(struct svf_container *c);
 /* Anonymous rw memory of len bytes (page aligned); th_free_mem unmaps it. */
 void *th_alloc_mem(size_t len);
 void th_free_mem(void *p, size_t len);
+
+/* The suites' log callback (installed before main): "softvfio: MSG" on stderr. */
+void th_log_stderr(void *opaque, enum svf_log_level level, const char *msg);
 
 /* Stats of c. */
 struct svf_stats th_stats(struct svf_container *c);

@@ -5,6 +5,7 @@
  * unpin check that enforces docs/design.md's first invariant.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -202,12 +203,31 @@ static void test_gather_nomerge(void **state)
  * The first invariant, enforced: after unmap_fast the device may still hold
  * the translation, so unpinning then is a violation; after the sync it is not.
  */
+/* The library prints nothing: its diagnostics reach the log callback. */
+struct log_capture {
+	unsigned n;
+	enum svf_log_level level;
+	char last[256];
+};
+
+static void capture_log(void *opaque, enum svf_log_level level, const char *msg)
+{
+	struct log_capture *lc = opaque;
+
+	lc->n++;
+	lc->level = level;
+	snprintf(lc->last, sizeof(lc->last), "%s", msg);
+}
+
 static void test_unpin_check(void **state)
 {
 	struct env *e = *state;
+	struct log_capture lc = { 0 };
 	struct svf_gather g;
 	struct svf_stats a, b;
 	uint64_t unmapped, phys;
+
+	svf_set_log_fn(capture_log, &lc);
 
 	assert_int_equal(svf_iommu_map(e->d, 0x40000000000ULL, 0x90000000, PG,
 				       SVF_PROT_READ | SVF_PROT_WRITE), 0);
@@ -226,6 +246,13 @@ static void test_unpin_check(void **state)
 	assert_int_equal(svf_iommu_translate(e->d, 0x40000000000ULL, SVF_PROT_READ, &phys), -ENOENT);
 	b = unit_stats(e);
 	assert_int_equal(b.invariant_violations - a.invariant_violations, 2);
+	svf_set_log_fn(th_log_stderr, NULL);
+	/* One line per violation, with the frame and the IOVA. */
+	assert_int_equal(lc.n, 2);
+	assert_int_equal(lc.level, SVF_LOG_ERR);
+	assert_non_null(strstr(lc.last, "INVARIANT VIOLATION: unpin of phys 0x90000000+0x1000 "
+					"(iova 0x40000000000"));
+	assert_null(strchr(lc.last, '\n'));
 }
 
 /*

@@ -37,7 +37,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <softvfio/fault.h>
+#include "svf_test.h"
 #include <softvfio/pin.h>
 
 #define PG SVF_PAGE_SIZE

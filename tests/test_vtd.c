@@ -19,7 +19,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include <softvfio/fault.h>
+#include "svf_test.h"
 
 #include "iommu_driver.h"
 #include "vtd.h"

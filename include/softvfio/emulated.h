@@ -82,9 +82,6 @@ int svf_pin_pages(struct svf_emu_device *dev, uint64_t iova, unsigned npage, int
  */
 int svf_unpin_pages(struct svf_emu_device *dev, uint64_t iova, unsigned npage);
 
-/* Pins held by emulated devices in c now, in pages (test introspection). */
-uint64_t svf_container_external_pins(struct svf_container *c);
-
 #ifdef __cplusplus
 }
 #endif

@@ -166,14 +166,21 @@ int svf_iommu_unmap_fast_run(struct svf_domain *d, uint64_t iova, uint64_t maxle
 
 /*
  * Invalidate everything in g and wait for it. An empty gather returns 0
- * without touching the driver. Afterwards g is empty and reusable.
- * Returns 0 or a driver errno (the gather is still emptied: the range was
- * given to the hardware; a failed wait is reported, and the caller must
- * not free the pages behind it).
+ * without touching the driver. On success g is empty and reusable.
+ * Returns 0; -EINVAL (g holds ranges of another domain); or a driver errno.
+ * On a driver error g is not empty: its range was queued (or, where queueing
+ * failed, is kept as a domain-wide invalidation still to do), and the next
+ * sync on g invalidates and waits again. Until a sync of g has returned 0 the
+ * caller must keep the pages behind its ranges pinned.
  */
 int svf_iommu_iotlb_sync(struct svf_domain *d, struct svf_gather *g);
 
-/* unmap_fast then iotlb_sync on a private gather. */
+/*
+ * unmap_fast then iotlb_sync on a private gather (a failed sync is retried
+ * once). Returns unmap_fast's errno if it failed, else the sync's (0 or a
+ * driver errno; then the removed range may still be cached: keep its pages
+ * pinned).
+ */
 int svf_iommu_unmap(struct svf_domain *d, uint64_t iova, uint64_t len, uint64_t *unmapped);
 
 /* Invalidate the whole domain and wait. Returns 0 or a driver errno. */
@@ -240,17 +247,6 @@ int svf_iommu_translate(struct svf_domain *d, uint64_t iova, int access, uint64_
  */
 void svf_iommu_dma_begin(struct svf_domain *d);
 void svf_iommu_dma_end(struct svf_domain *d);
-
-/*
- * The unpin check (docs/design.md invariant 1): true when no IOTLB entry of the
- * unit, no page-table entry of d for [iova, iova+len), and no invalidation
- * queued but not yet waited for could still translate to the pages
- * [phys, phys+len). Counts and reports a violation when false. Only does
- * work when the unit was created with check_unpin.
- */
-bool svf_iommu_check_unpin(struct svf_domain *d, uint64_t iova, uint64_t phys, uint64_t len);
-/* Whether d's unit verifies unpins (so callers can skip the per-region call). */
-bool svf_iommu_checks_unpin(const struct svf_domain *d);
 
 #ifdef __cplusplus
 }

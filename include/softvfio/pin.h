@@ -59,6 +59,15 @@ struct svf_pinner_config {
 	uint64_t memlock_limit_override;
 };
 
+/*
+ * Create a pinner. Returns 0; -EINVAL (cfg or out NULL, unknown backend,
+ * unknown layout, synthetic phys_base not page aligned or out of range);
+ * -ENOMEM. The process backend also returns the errno of opening
+ * /proc/self/pagemap (e.g. -ENOENT without procfs), -EOPNOTSUPP (the page
+ * size is not 4 KiB, or the kernel lacks MADV_POPULATE_READ), another errno
+ * of that madvise on a page of the caller's stack, or -EIO (pagemap gives no
+ * entry for a present page).
+ */
 int svf_pinner_create(const struct svf_pinner_config *cfg, struct svf_pinner **out);
 /* Frees the pinner. Every pin must have been released. Never fails. */
 void svf_pinner_destroy(struct svf_pinner *p);
@@ -144,12 +153,6 @@ int svf_pinner_enable_check(struct svf_pinner *p);
  * pinned); UINT64_MAX when check mode is off.
  */
 uint64_t svf_pinner_pin_state(struct svf_pinner *p, uint64_t phys);
-
-/* Pin reference count of the page at phys (test introspection). */
-uint64_t svf_pinner_refcount(struct svf_pinner *p, uint64_t phys);
-/* Pages pinned now (sum of references) and bytes charged now. */
-uint64_t svf_pinner_pinned_pages(const struct svf_pinner *p);
-uint64_t svf_pinner_locked_bytes(const struct svf_pinner *p);
 /* Heap bytes the pinner holds for bookkeeping. */
 uint64_t svf_pinner_bookkeeping_bytes(const struct svf_pinner *p);
 

@@ -27,8 +27,8 @@
 #include <linux/vfio.h>
 
 #include <softvfio/emulated.h>
-#include <softvfio/fault.h>
 #include <softvfio/iommu.h>
+#include <softvfio/log.h>
 #include <softvfio/pin.h>
 #include <softvfio/stats.h>
 
@@ -105,11 +105,19 @@ struct svf_container_config {
 void svf_container_default_config(struct svf_container_config *cfg);
 
 /*
- * Create a container (cfg NULL: defaults). Returns 0, -EINVAL (bad config),
- * -ENOMEM, or an errno from creating the pinner or the default domain.
+ * Create a container (cfg NULL: defaults). Returns 0; -EINVAL (unknown
+ * policy); -ENOMEM; -EBUSY (dma_check with a caller's pinner that holds
+ * pins already); -EAGAIN (lazy: the timer thread could not be started); or
+ * the errno of creating the default pinner (svf_pinner_create) or the
+ * default unit and domain (svf_iommu_create, svf_domain_alloc). On error
+ * nothing is left behind.
  */
 int svf_container_create(const struct svf_container_config *cfg, struct svf_container **out);
-/* Unmaps everything (as UNMAP_DMA with FLAG_ALL), detaches and frees what it owns. Never fails. */
+/*
+ * Unmaps everything (as UNMAP_DMA with FLAG_ALL), detaches and frees what it
+ * owns. Never fails: what cannot be released (a sync that keeps failing)
+ * stays pinned and is logged (svf_set_log_fn).
+ */
 void svf_container_destroy(struct svf_container *c);
 
 /*
@@ -117,11 +125,24 @@ void svf_container_destroy(struct svf_container *c);
  * Allowed before or after VFIO_SET_IOMMU; attached after, it receives every
  * existing mapping (pinned pages are looked up again and mapped in runs).
  * The caller keeps ownership of d and must detach it before freeing it.
- * Returns 0, -EBUSY (already attached), -EINVAL (page sizes incompatible),
- * -ENOMEM, or the driver's errno of a failed map (nothing stays mapped).
+ * Returns 0; -EBUSY (already attached); -ENOSPC (16 domains attached);
+ * -EINVAL (d cannot map 4 KiB pages, or an existing mapping lies outside
+ * d's aperture or in a reserved region); -ENOMEM; the driver's errno of a
+ * failed map; or, for the first domain of a container whose mappings were
+ * made with only emulated devices attached, the pinner's errno (-EFAULT,
+ * -ENOMEM). On error nothing stays mapped in d or pinned for it.
  */
 int svf_container_attach_domain(struct svf_container *c, struct svf_domain *d);
-/* Detach: unmaps every mapping from d (with a waiting unmap). Never fails; -ENOENT if not attached. */
+/*
+ * Detach d: unmaps every mapping from it (with a waiting unmap). When d is
+ * the container's last domain and no emulated device is attached, every
+ * mapping is dropped, as when Linux's last group leaves. An unmap that fails
+ * on the way is logged (svf_set_log_fn), not returned: d is detached anyway.
+ * Returns 0; -ENOENT (d is not attached); or, when d is the last domain and
+ * emulated devices stay, the errno of giving the pages they pinned pins of
+ * their own (-ENOMEM, -EFAULT from the pinner): then nothing changed and d
+ * stays attached.
+ */
 int svf_container_detach_domain(struct svf_container *c, struct svf_domain *d);
 /* The nth attached domain, or NULL. */
 struct svf_domain *svf_container_domain(struct svf_container *c, unsigned n);
@@ -139,17 +160,6 @@ long softvfio_ioctl(struct svf_container *c, unsigned long request, void *arg);
 
 /* Counters summed over the container, its pinner share and every unit. */
 void svf_container_get_stats(struct svf_container *c, struct svf_stats *out);
-
-/* Mappings now held, and the valid IOVA ranges (test and tool helpers). */
-unsigned svf_container_nr_mappings(struct svf_container *c);
-
-/*
- * Whole-structure consistency check: mapping tree
- * ordered and disjoint, every page of every mapping translated in every
- * domain to its pinned frame, pin and locked-memory totals equal to what
- * the mappings hold. Returns 0 or -EUCLEAN with a message on stderr.
- */
-int svf_container_check(struct svf_container *c);
 
 #ifdef __cplusplus
 }

@@ -67,7 +67,7 @@ struct svf_stats {
 					 returned before the request began (0 unless lazy) */
 };
 
-/* Writes s as one JSON object (no trailing newline). Returns 0 or -errno. */
+/* Writes s as one JSON object (no trailing newline). Returns 0, or -EIO when a write to f failed. */
 int svf_stats_write_json(const struct svf_stats *s, FILE *f);
 
 #ifdef __cplusplus

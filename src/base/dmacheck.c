@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include <softvfio/fault.h>
+#include "fault.h"
 
 #include "dmacheck.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The fault-injection seam (see <softvfio/fault.h>).
+ * The fault-injection seam (see fault.h; armed through svf_test.h).
  *
  * State is three process-wide atomics: whether the seam is armed, the number
  * of the point that must fail, and the number of points passed. A point
@@ -8,7 +8,8 @@
  */
 #include <errno.h>
 
-#include <softvfio/fault.h>
+#include "fault.h"
+#include "svf_test.h"
 
 #if defined(SOFTVFIO_FAULT_INJECTION) && SOFTVFIO_FAULT_INJECTION
 

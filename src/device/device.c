@@ -37,7 +37,7 @@
 #include <string.h>
 
 #include <softvfio/device.h>
-#include <softvfio/fault.h>
+#include "fault.h"
 
 #include "container_priv.h"
 #include "dmacheck.h"

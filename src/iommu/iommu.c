@@ -24,12 +24,13 @@
  * entirely in the driver.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fault.h"
 #include "iommu_driver.h"
-#include <softvfio/fault.h>
+#include "log.h"
+#include "svf_test.h"
 
 static const struct svf_iommu_ops *const drivers[] = {
 	&svf_vtd_ops,
@@ -289,7 +290,7 @@ err_undo:
 		int urc = svf_iommu_unmap(d, iova, done, &unmapped);
 
 		if (urc)
-			fprintf(stderr, "softvfio: undo of failed map at 0x%llx left %llu bytes (%d)\n",
+			svf_log(SVF_LOG_ERR, "undo of failed map at 0x%llx left %llu bytes (%d)",
 				(unsigned long long)iova, (unsigned long long)(done - unmapped), urc);
 	}
 	return rc;
@@ -540,9 +541,9 @@ bool svf_iommu_check_unpin(struct svf_domain *d, uint64_t iova, uint64_t phys, u
 	if (u->ops->unpin_safe(d, iova, phys, len))
 		return true;
 	atomic_fetch_add_explicit(&u->invariant_violations, 1, memory_order_relaxed);
-	fprintf(stderr,
-		"softvfio: INVARIANT VIOLATION: unpin of phys 0x%llx+0x%llx (iova 0x%llx, domain %u) "
-		"while a translation may remain\n",
+	svf_log(SVF_LOG_ERR,
+		"INVARIANT VIOLATION: unpin of phys 0x%llx+0x%llx (iova 0x%llx, domain %u) "
+		"while a translation may remain",
 		(unsigned long long)phys, (unsigned long long)len, (unsigned long long)iova,
 		(unsigned)d->id);
 	return false;

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <softvfio/fault.h>
+#include "fault.h"
 
 #include "iommu_iotlb.h"
 

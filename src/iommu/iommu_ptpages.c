@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <softvfio/fault.h>
+#include "fault.h"
 
 #include "iommu_ptpages.h"
 #include "iommu_reader.h"

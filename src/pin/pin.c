@@ -42,10 +42,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <softvfio/fault.h>
-
 #include "dmacheck.h"
+#include "fault.h"
 #include "pin_priv.h"
+#include "svf_test.h"
 
 _Thread_local const struct svf_pinner *svf_pin_lock_holder;
 

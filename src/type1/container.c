@@ -40,7 +40,6 @@
  * Lock: c->lock, taken by the public entry points and by uapi.c.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -48,8 +47,11 @@
 #include "container_priv.h"
 #include "dirty.h"
 #include "dmacheck.h"
-#include "flushq.h"
 #include "emulated_priv.h"
+#include "fault.h"
+#include "flushq.h"
+#include "log.h"
+#include "svf_test.h"
 
 static int svf_dma_cmp(const struct svf_dma *a, const struct svf_dma *b)
 {
@@ -119,6 +121,7 @@ static bool range_bisects(struct svf_container *c, uint64_t iova, uint64_t last)
 
 struct svf_dma *svf_type1_dma_find(struct svf_container *c, uint64_t iova)
 {
+	SVF_TYPE1_ASSERT_LOCKED(c);
 	return dma_find(c, iova);
 }
 
@@ -132,11 +135,13 @@ static void account_pin(struct svf_container *c, uint64_t pages)
 
 void svf_type1_account_pin(struct svf_container *c, uint64_t pages)
 {
+	SVF_TYPE1_ASSERT_LOCKED(c);
 	account_pin(c, pages);
 }
 
 void svf_type1_account_unpin(struct svf_container *c, uint64_t pages)
 {
+	SVF_TYPE1_ASSERT_LOCKED(c);
 	c->st.pages_unpinned += pages;
 	c->st.pinned_now -= pages;
 }
@@ -397,6 +402,7 @@ int svf_type1_iova_ranges(struct svf_container *c, struct svf_iova_range *r, uns
 	size_t nresv = 0;
 	unsigned n = 0;
 
+	SVF_TYPE1_ASSERT_LOCKED(c);
 	*nr = 0;
 	if (!c->nr_domains)
 		return 0;
@@ -465,6 +471,7 @@ uint64_t svf_type1_pgsize_bitmap(struct svf_container *c)
 {
 	uint64_t bm = ~(SVF_PGSIZE - 1);
 
+	SVF_TYPE1_ASSERT_LOCKED(c);
 	for (unsigned i = 0; i < c->nr_domains; i++)
 		bm &= svf_domain_pgsize_bitmap(c->domains[i]);
 	/* Linux clears the bits below PAGE_SIZE and sets PAGE_SIZE. */
@@ -522,7 +529,7 @@ err_unwind:
 			urc = pending_flush(c);
 		if (urc) {
 			/* Keep what could not be undone as the mapping; report the map error. */
-			fprintf(stderr, "softvfio: map undo failed (%d); 0x%llx left mapped\n", urc,
+			svf_log(SVF_LOG_ERR, "map undo failed (%d); 0x%llx left mapped", urc,
 				(unsigned long long)(iova - done));
 		}
 	}
@@ -536,6 +543,7 @@ int svf_type1_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64
 	struct svf_dma *dma, *ovl;
 	int rc;
 
+	SVF_TYPE1_ASSERT_LOCKED(c);
 	/* MAP rows 7-12 of docs/uapi.md. Row 7: overlap, before the IOVA range and pinning. */
 	ovl = dma_first_ending_after(c, iova);
 	if (ovl && ovl->iova <= last)
@@ -583,7 +591,7 @@ int svf_type1_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64
 			if (!urc)
 				urc = pending_flush(c);
 			if (urc)
-				fprintf(stderr, "softvfio: map undo after bitmap failure: %d\n", urc);
+				svf_log(SVF_LOG_ERR, "map undo after bitmap failure: %d", urc);
 			return rc;
 		}
 	}
@@ -629,6 +637,7 @@ int svf_type1_map_vaddr(struct svf_container *c, uint64_t iova, uint64_t vaddr, 
 	struct svf_dma *dma = dma_first_ending_after(c, iova);
 	int rc;
 
+	SVF_TYPE1_ASSERT_LOCKED(c);
 	if (!dma || dma->iova > iova + size - 1)
 		return -ENOENT;
 	if (!dma->vaddr_invalid || dma->iova != iova || dma->size != size)
@@ -678,6 +687,7 @@ int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint3
 	struct svf_dma *dma;
 	int rc = 0, frc;
 
+	SVF_TYPE1_ASSERT_LOCKED(c);
 	*unmapped = 0;
 	if (iova & mask) /* row 5 */
 		return -EINVAL;
@@ -759,6 +769,7 @@ int svf_type1_dirty_get(struct svf_container *c, uint64_t iova, uint64_t size,
 	struct svf_dma *dma;
 	int rc;
 
+	SVF_TYPE1_ASSERT_LOCKED(c);
 	if (bm->pgsize != SVF_PGSIZE)
 		return -EINVAL;
 	if ((iova | size) & (SVF_PGSIZE - 1))
@@ -906,12 +917,13 @@ static void remove_all(struct svf_container *c)
 			return;
 	}
 	if (c->nr_dmas || c->nr_pending)
-		fprintf(stderr, "softvfio: %u mappings and %u pending regions could not be released\n",
+		svf_log(SVF_LOG_ERR, "%u mappings and %u pending regions could not be released",
 			c->nr_dmas, c->nr_pending);
 }
 
 void svf_type1_release_backend(struct svf_container *c)
 {
+	SVF_TYPE1_ASSERT_LOCKED(c);
 	remove_all(c);
 	c->type = 0;
 }
@@ -967,7 +979,7 @@ static int replay_into(struct svf_container *c, struct svf_domain *d)
 err_undo:
 	RB_FOREACH(dma, svf_dma_tree, &c->dmas) {
 		if (unmap_domain_range(d, dma->iova, dma->iova + dma->size))
-			fprintf(stderr, "softvfio: attach undo failed on domain %u\n", svf_domain_id(d));
+			svf_log(SVF_LOG_ERR, "attach undo failed on domain %u", svf_domain_id(d));
 	}
 	return rc;
 }
@@ -1001,11 +1013,11 @@ static int pin_all_into_first(struct svf_container *c, struct svf_domain *d)
 		if (undo == dma)
 			break;
 		if (unmap_unpin_range(c, undo, undo->iova, undo->iova + undo->size, &done))
-			fprintf(stderr, "softvfio: attach undo failed at 0x%llx\n",
+			svf_log(SVF_LOG_ERR, "attach undo failed at 0x%llx",
 				(unsigned long long)undo->iova);
 	}
 	if (pending_flush(c))
-		fprintf(stderr, "softvfio: attach undo: pending sync failed\n");
+		svf_log(SVF_LOG_ERR, "attach undo: pending sync failed");
 	c->nr_domains--;
 	return rc;
 }
@@ -1084,19 +1096,19 @@ int svf_container_detach_domain(struct svf_container *c, struct svf_domain *d)
 			uint64_t done;
 
 			if (unmap_unpin_range(c, dma, dma->iova, dma->iova + dma->size, &done))
-				fprintf(stderr, "softvfio: detach: unmap of 0x%llx failed\n",
+				svf_log(SVF_LOG_ERR, "detach: unmap of 0x%llx failed",
 					(unsigned long long)dma->iova);
 		}
 		if (pending_flush(c))
-			fprintf(stderr, "softvfio: detach: pending sync failed\n");
+			svf_log(SVF_LOG_ERR, "detach: pending sync failed");
 	} else {
 		struct svf_dma *dma;
 
 		if (i == 0 && pending_flush(c))
-			fprintf(stderr, "softvfio: detach: pending sync failed\n");
+			svf_log(SVF_LOG_ERR, "detach: pending sync failed");
 		RB_FOREACH(dma, svf_dma_tree, &c->dmas)
 			if (unmap_domain_range(d, dma->iova, dma->iova + dma->size))
-				fprintf(stderr, "softvfio: detach: unmap failed on domain %u\n",
+				svf_log(SVF_LOG_ERR, "detach: unmap failed on domain %u",
 					svf_domain_id(d));
 	}
 	memmove(&c->domains[i], &c->domains[i + 1], (c->nr_domains - i - 1) * sizeof(c->domains[0]));
@@ -1154,8 +1166,7 @@ void svf_container_get_stats(struct svf_container *c, struct svf_stats *out)
 #define CHECK(cond, ...)                                                   \
 	do {                                                               \
 		if (!(cond)) {                                             \
-			fprintf(stderr, "softvfio: check failed: " __VA_ARGS__); \
-			fputc('\n', stderr);                               \
+			svf_log(SVF_LOG_ERR, "check failed: " __VA_ARGS__); \
 			rc = -EUCLEAN;                                     \
 			goto out;                                          \
 		}                                                          \

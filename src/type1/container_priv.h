@@ -5,11 +5,15 @@
  *
  * Lock: c->lock (a mutex) protects every field below except those marked
  * immutable. uapi.c takes it around each request; the container.c entry
- * points named svf_type1_* expect it held (asserted in debug builds).
+ * points named svf_type1_* (other than lock and unlock) expect it held, and
+ * assert at their top that it is held (by some thread: a trylock must fail;
+ * compiled out with NDEBUG).
  */
 #ifndef SOFTVFIO_CONTAINER_PRIV_H
 #define SOFTVFIO_CONTAINER_PRIV_H
 
+#include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -128,6 +132,9 @@ struct svf_container {
 	struct svf_dmacheck *dmachk;
 	struct svf_flushq *flushq;
 };
+
+/* The debug check of the svf_type1_* entry points: c->lock is held. */
+#define SVF_TYPE1_ASSERT_LOCKED(c) assert(pthread_mutex_trylock(&(c)->lock) == EBUSY)
 
 /* container.c, lock held */
 int svf_type1_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64_t size,

@@ -34,6 +34,7 @@
 
 #include "container_priv.h"
 #include "dirty.h"
+#include "fault.h"
 
 static uint64_t dma_pages(const struct svf_dma *dma)
 {

@@ -26,6 +26,8 @@
 #include "container_priv.h"
 #include "dirty.h"
 #include "emulated_priv.h"
+#include "fault.h"
+#include "svf_test.h"
 
 static int svf_vpfn_cmp(const struct svf_vpfn *a, const struct svf_vpfn *b)
 {

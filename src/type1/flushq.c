@@ -11,9 +11,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include <softvfio/fault.h>
-
 #include "container_priv.h"
+#include "fault.h"
 #include "flushq.h"
 
 struct svf_flushq {

@@ -23,6 +23,7 @@
 
 #include "container_priv.h"
 #include "dirty.h"
+#include "fault.h"
 
 #ifndef offsetofend
 #define offsetofend(T, m) (offsetof(T, m) + sizeof(((T *)0)->m))
@@ -247,7 +248,14 @@ static long get_info(struct svf_container *c, struct vfio_iommu_type1_info *uinf
 	}
 	avail->avail = c->dma_avail;
 
-	svf_type1_iova_ranges(c, r, SVF_MAX_IOVA_RANGES, &nr);
+	/*
+	 * -ENOSPC would mean more valid ranges than r holds, which cannot
+	 * happen while each domain reports at most four reserved regions
+	 * (SVF_MAX_IOVA_RANGES); checked rather than trusted.
+	 */
+	rc = svf_type1_iova_ranges(c, r, SVF_MAX_IOVA_RANGES, &nr);
+	if (rc)
+		goto out;
 	if (nr) {
 		struct vfio_iommu_type1_info_cap_iova_range *ir =
 			cap_add(&cb, sizeof(*ir) + nr * sizeof(ir->iova_ranges[0]),

@@ -892,11 +892,20 @@ static int cmd_help(int argc, char **argv)
 	return 0;
 }
 
+/* The library's diagnostics (<softvfio/log.h>): one line each on stderr. */
+static void log_to_stderr(void *opaque, enum svf_log_level level, const char *msg)
+{
+	(void)opaque;
+	(void)level;
+	fprintf(stderr, "softvfio: %s\n", msg);
+}
+
 int main(int argc, char **argv)
 {
 	const struct command *cmd;
 
 	opterr = 0;
+	svf_set_log_fn(log_to_stderr, NULL);
 	if (argc < 2) {
 		fputs(main_help, stderr);
 		return EXIT_USAGE;

@@ -38,7 +38,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <softvfio/fault.h>
+#include "fault.h"
 
 #include "vtd.h"
 #include "iommu_iotlb.h"

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <softvfio/fault.h>
+#include "fault.h"
 
 #include "vtd_pgtable.h"
 #include "iommu_reader.h"

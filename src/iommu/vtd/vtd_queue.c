@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <softvfio/fault.h>
+#include "fault.h"
 
 #include "vtd_queue.h"
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * softvfio fault injection: one seam for every allocation, pin and driver
- * operation.
+ * The fault-injection seam: one for every allocation, pin and driver
+ * operation of the library. Internal: not installed; the calls that arm it
+ * are in svf_test.h.
  *
  * Every fallible step inside softvfio asks svf_should_fail(site) first and,
  * when it answers true, fails exactly as the real operation would (ENOMEM for
@@ -16,8 +17,8 @@
  * Threading: the counter is a process-wide atomic. Arm it only while no
  * device thread is running, or expect device-side points to be counted too.
  */
-#ifndef SOFTVFIO_FAULT_H
-#define SOFTVFIO_FAULT_H
+#ifndef SVF_BASE_FAULT_H
+#define SVF_BASE_FAULT_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -56,20 +57,6 @@ static inline bool svf_should_fail(enum svf_fault_site site)
 	return false;
 }
 #endif
-
-/*
- * Arm the seam: the nth point reached from now (n >= 1) fails, counting only
- * points whose site bit is set in site_mask (0 means every site). Reset the
- * count of points passed. Returns 0, or -ENOTSUP when built without fault
- * injection.
- */
-int svf_fault_arm(uint64_t nth, uint32_t site_mask);
-
-/* Disarm. Returns true when the armed point fired since svf_fault_arm(). */
-bool svf_fault_disarm(void);
-
-/* Points passed since the last svf_fault_arm() (counting is on only while armed). */
-uint64_t svf_fault_points_passed(void);
 
 #ifdef __cplusplus
 }
