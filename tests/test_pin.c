@@ -532,6 +532,144 @@ static void test_proc_efault_hole(void **state)
 	munmap(buf, 4 * PG);
 }
 
+/*
+ * Pins inside a limit-sampling window (one MAP_DMA): the first pin locks
+ * the whole request ahead of need; when the window closes, VmLck must be
+ * exactly the pinned pages again, whether the request ended at its end, at
+ * a hole, at a PROT_NONE page, at a read-only page of a write pin, or at
+ * the memory limit.
+ */
+enum win_case { WIN_WHOLE, WIN_HOLE, WIN_PROT_NONE, WIN_READONLY, WIN_LIMIT };
+
+/* The limit case runs in a child without CAP_IPC_LOCK, where cmocka cannot report. */
+static bool win_in_child;
+#define WCHECK(cond)                                                                \
+	do {                                                                        \
+		if (win_in_child)                                                   \
+			CHILD_CHECK(cond);                                          \
+		else                                                                \
+			assert_true(cond);                                          \
+	} while (0)
+
+static void window_case(enum win_case wc)
+{
+	const uint64_t n = 64, bad = 40;
+	struct svf_pinner_config cfg = { .backend = SVF_BACKEND_PROCESS };
+	struct svf_pin_region r[64];
+	uint8_t *buf = map_anon(n, PROT_READ | PROT_WRITE);
+	uint64_t va = (uintptr_t)buf, done = 0, nr = 0, phys, got;
+	struct svf_pinner *p;
+	long base;
+	int ret = 0;
+
+	if (wc == WIN_LIMIT)
+		cfg.memlock_limit_override = 20 * PG;
+	WCHECK(svf_pinner_create(&cfg, &p) == 0);
+	memset(buf, 1, n * PG);
+	if (wc == WIN_HOLE)
+		WCHECK(munmap(buf + bad * PG, PG) == 0);
+	if (wc == WIN_PROT_NONE)
+		WCHECK(mprotect(buf + bad * PG, PG, PROT_NONE) == 0);
+	if (wc == WIN_READONLY)
+		WCHECK(mprotect(buf + bad * PG, PG, PROT_READ) == 0);
+	base = vmlck_kb();
+	svf_pinner_sample_begin(p);
+	while (done < n) {
+		ret = svf_pin_run(p, va + done * PG, n - done, true, &phys, &got);
+		if (ret)
+			break;
+		r[nr++] = (struct svf_pin_region){ .vaddr = va + done * PG, .phys = phys, .npages = got };
+		done += got;
+	}
+	svf_pinner_sample_end(p);
+	switch (wc) {
+	case WIN_WHOLE:
+		WCHECK(ret == 0);
+		WCHECK(done == n);
+		break;
+	case WIN_LIMIT:
+		WCHECK(ret == -ENOMEM);
+		WCHECK(done <= 20);
+		break;
+	default:
+		WCHECK(ret == -EFAULT);
+		WCHECK(done == bad);
+	}
+	WCHECK(svf_pinner_pinned_pages(p) == done);
+	WCHECK(vmlck_kb() == base + 4 * (long)done);
+	svf_unpin_runs(p, r, nr); /* one call: adjacent regions share their munlock */
+	WCHECK(vmlck_kb() == base);
+	WCHECK(svf_pinner_pinned_pages(p) == 0);
+	WCHECK(svf_pinner_locked_bytes(p) == 0);
+	svf_pinner_destroy(p);
+	munmap(buf, n * PG);
+}
+
+static void test_proc_window_whole(void **state)
+{
+	(void)state;
+	svf_pinner_destroy(new_process_pinner()); /* skips where the backend cannot run */
+	window_case(WIN_WHOLE);
+}
+static void test_proc_window_hole(void **state) { (void)state; window_case(WIN_HOLE); }
+static void test_proc_window_prot_none(void **state) { (void)state; window_case(WIN_PROT_NONE); }
+static void test_proc_window_readonly(void **state) { (void)state; window_case(WIN_READONLY); }
+static void child_window_limit(void)
+{
+	win_in_child = true;
+	CHILD_CHECK(drop_caps(1ULL << CAP_IPC_LOCK) == 0);
+	window_case(WIN_LIMIT);
+}
+
+static void test_proc_window_limit(void **state)
+{
+	(void)state;
+	svf_pinner_destroy(new_process_pinner()); /* skips where the backend cannot run */
+	run_child(child_window_limit);
+}
+
+/* A window's lock spares pages another pin holds, and an unpin munlocks only at zero. */
+static void test_proc_window_shared_pages(void **state)
+{
+	struct svf_pinner *p = new_process_pinner();
+	uint8_t *buf = map_anon(16, PROT_READ | PROT_WRITE);
+	uint64_t va = (uintptr_t)buf, phys[16], got, done;
+	long base;
+
+	(void)state;
+	memset(buf, 1, 16 * PG);
+	base = vmlck_kb();
+	/* pages 4..7 pinned outside any window */
+	pin_all(p, va + 4 * PG, 4, true);
+	assert_int_equal(vmlck_kb(), base + 16);
+	/* a window over pages 0..15 that fails at a hole made at page 12 */
+	assert_int_equal(munmap(buf + 12 * PG, PG), 0);
+	svf_pinner_sample_begin(p);
+	for (done = 0; done < 16; done += got) {
+		if (svf_pin_run(p, va + done * PG, 16 - done, true, &phys[done], &got))
+			break;
+		svf_unpin_run(p, va + done * PG, phys[done], got); /* a map undone at once */
+	}
+	svf_pinner_sample_end(p);
+	assert_int_equal(done, 12);
+	assert_int_equal(vmlck_kb(), base + 16); /* only the pages pinned outside stay locked */
+	assert_int_equal(svf_pinner_pinned_pages(p), 4);
+	assert_int_equal(svf_pinner_lookup(p, va + 4 * PG, &phys[0]), 0);
+	svf_unpin_run(p, va + 4 * PG, phys[0], 1);
+	assert_int_equal(svf_pinner_lookup(p, va + 5 * PG, &phys[1]), 0);
+	if (phys[1] == phys[0] + PG) {
+		svf_unpin_run(p, va + 5 * PG, phys[1], 3);
+	} else {
+		for (unsigned i = 5; i < 8; i++) {
+			assert_int_equal(svf_pinner_lookup(p, va + i * PG, &phys[2]), 0);
+			svf_unpin_run(p, va + i * PG, phys[2], 1);
+		}
+	}
+	assert_int_equal(vmlck_kb(), base);
+	svf_pinner_destroy(p);
+	munmap(buf, 16 * PG);
+}
+
 static void test_proc_efault_prot_none(void **state)
 {
 	struct svf_pinner *p = new_process_pinner();
@@ -1286,6 +1424,12 @@ int main(void)
 		cmocka_unit_test(test_memlock_limit),
 		cmocka_unit_test(test_memlock_cap_ipc_lock),
 		cmocka_unit_test(test_sample_window),
+		cmocka_unit_test(test_proc_window_whole),
+		cmocka_unit_test(test_proc_window_hole),
+		cmocka_unit_test(test_proc_window_prot_none),
+		cmocka_unit_test(test_proc_window_readonly),
+		cmocka_unit_test(test_proc_window_limit),
+		cmocka_unit_test(test_proc_window_shared_pages),
 		cmocka_unit_test(test_proc_pfnless_pagemap),
 		cmocka_unit_test(test_synth_contig),
 		cmocka_unit_test(test_synth_frag4k),

@@ -174,6 +174,8 @@ static bool memlock_limit_pages(const struct svf_pinner *p, uint64_t *limit)
 void svf_pinner_sample_begin(struct svf_pinner *p)
 {
 	pin_lock(p);
+	if (p->sample_open && p->ops->window_end)
+		p->ops->window_end(p); /* another thread's window: it pins on without one */
 	p->sample_open = true;
 	p->sample_thread = pthread_self();
 	p->sample_have_limit = false;
@@ -184,19 +186,17 @@ void svf_pinner_sample_begin(struct svf_pinner *p)
 void svf_pinner_sample_end(struct svf_pinner *p)
 {
 	pin_lock(p);
-	p->sample_open = false;
+	if (svf_pin_in_window(p) && p->ops->window_end)
+		p->ops->window_end(p);
+	if (svf_pin_in_window(p))
+		p->sample_open = false;
 	pin_unlock(p);
-}
-
-static bool in_window(const struct svf_pinner *p)
-{
-	return p->sample_open && pthread_equal(p->sample_thread, pthread_self());
 }
 
 /* Charge npages to the process-wide count. 0 or -ENOMEM (over the limit). */
 static int locked_charge(struct svf_pinner *p, uint64_t npages)
 {
-	const bool window = in_window(p);
+	const bool window = svf_pin_in_window(p);
 	uint64_t limit = 0, cur, next;
 	bool limited, cap_known = false, cap = false;
 
@@ -393,6 +393,8 @@ void svf_unpin_run(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t
 	if (p->check)
 		svf_shadow_unpin(p->check, phys >> SVF_PAGE_SHIFT, npages);
 	p->ops->unpin(p, vaddr, phys, npages);
+	if (p->ops->unpin_done)
+		p->ops->unpin_done(p);
 	atomic_fetch_sub_explicit(&p->pinned_pages, npages, memory_order_relaxed);
 	locked_uncharge(p, npages);
 	atomic_fetch_add_explicit(&p->unpins, 1, memory_order_relaxed);
@@ -420,6 +422,8 @@ void svf_unpin_runs(struct svf_pinner *p, const struct svf_pin_region *r, size_t
 			p->ops->unpin(p, r[i].vaddr, r[i].phys, np);
 		total += np;
 	}
+	if (p->ops->unpin_done)
+		p->ops->unpin_done(p);
 	atomic_fetch_sub_explicit(&p->pinned_pages, total, memory_order_relaxed);
 	locked_uncharge(p, total);
 	atomic_fetch_add_explicit(&p->unpins, n, memory_order_relaxed);

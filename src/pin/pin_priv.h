@@ -56,6 +56,19 @@ struct svf_pin_ops {
 	void (*pin_abort)(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t npages);
 	/* Release npages pinned pages (all, or part of, one committed run). */
 	void (*unpin)(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t npages);
+	/*
+	 * Optional. After the last unpin of one svf_unpin_run/svf_unpin_runs
+	 * call: finish what unpin deferred (the process backend merges the
+	 * munlocks of adjacent regions into one call). Never fails.
+	 */
+	void (*unpin_done)(struct svf_pinner *p);
+	/*
+	 * Optional. The calling thread's limit-sampling window (one MAP_DMA)
+	 * closes, or another thread's opens: give back what pins made inside
+	 * it took ahead of need (the process backend locks the whole request
+	 * at its first pin and unlocks here what no pin came to hold).
+	 */
+	void (*window_end)(struct svf_pinner *p);
 
 	/* The frame vaddr would pin to, without pinning. 0 or -EFAULT. */
 	int (*lookup)(struct svf_pinner *p, uint64_t vaddr, uint64_t *phys);
@@ -113,6 +126,12 @@ static inline void svf_pin_assert_held(const struct svf_pinner *p)
 {
 	assert(svf_pin_lock_holder == p);
 	(void)p;
+}
+
+/* Lock held: whether the calling thread has the limit-sampling window open. */
+static inline bool svf_pin_in_window(const struct svf_pinner *p)
+{
+	return p->sample_open && pthread_equal(p->sample_thread, pthread_self());
 }
 
 /* Heap bookkeeping: every backend allocation goes through these. */

@@ -30,6 +30,24 @@
  *     at the first frame that is not the previous one plus one.
  * Batches start at 16 pages and double up to 512 per call, so a fragmented
  * region costs O(1) extra work per short run and a long run O(pages).
+ *
+ * Whole-request locking (window_try, window_prepare). Inside a
+ * limit-sampling window (svf_pinner_sample_begin: one MAP_DMA), the first
+ * pin mlock()s the whole request at once, checks write access over it
+ * with one MADV_POPULATE_WRITE, and every pin of the window then reads its
+ * frames from a bulk pagemap read (WIN_PM pages a call) without another
+ * system call: a MAP_DMA costs about what the kernel's own lock + pagemap
+ * read of the range costs, and a THP-backed range is locked whole instead
+ * of in runs that split its huge pages. When that lock fails, or a page
+ * of the window cannot be pinned, the batch path above takes over from
+ * that page, so failures and their errnos are exactly the batch path's.
+ * Invariant: while win_locked, [win_next, win_end) is mlocked for the
+ * window; the pins move win_next; window_end (the window closes) and an
+ * aborted window run munlock what of it no pin holds.
+ *
+ * Unpin munlocks the pages whose last pin went in maximal ranges, and
+ * merges adjacent ranges of one svf_unpin_runs call (the regions of one
+ * unmap batch) into one munlock (munlock_defer, flushed by unpin_done).
  * A later page that fails ends the run short; the next call then fails on
  * it, as type1 does. Any other failure (memory) fails the whole call.
  *
@@ -115,6 +133,7 @@
 
 #define BATCH_MIN 16
 #define BATCH_MAX 512
+#define WIN_PM    4096 /* pagemap entries per bulk read inside a window */
 
 #define RADIX_SHIFT 9
 #define RADIX_FAN (1u << RADIX_SHIFT)
@@ -157,6 +176,23 @@ struct proc {
 	struct radix vpages;       /* vpage_leaf by vpn; lock only */
 	uint64_t pm[BATCH_MAX];    /* pagemap scratch; lock */
 	uint64_t munlock_errors;   /* munlock failures (memory unmapped while pinned); lock */
+
+	/*
+	 * Whole-request locking (see window_try), lock only. While win_locked,
+	 * [win_next, win_end) is mlocked on behalf of the open window and pins
+	 * at win_next are served from win_pm, which holds the pagemap entries
+	 * of the pages [win_pm_vpn, win_pm_vpn + win_pm_n) read after the lock.
+	 */
+	bool win_tried;            /* the first pin of this window tried the whole-request lock */
+	bool win_locked;
+	bool win_write;            /* the window's lock was checked for write pins */
+	bool win_run;              /* the last prepare was served by the window */
+	uint64_t win_next, win_end; /* vaddrs */
+	uint64_t win_pm_vpn, win_pm_n;
+	uint64_t win_pm[WIN_PM];
+
+	/* An munlock deferred by unpin so that adjacent regions share one call; lock. */
+	uint64_t ml_start, ml_len;
 };
 
 /* ---- radix tree ---- */
@@ -408,14 +444,14 @@ static int populate(uint64_t va, uint64_t n, bool write, uint64_t *ok)
 	return 0;
 }
 
-/* Read n pagemap entries from va into s->pm. A failed read reads as absent. */
-static void pagemap_read(struct proc *s, uint64_t va, uint64_t n)
+/* Read n pagemap entries from va into pm. A failed read reads as absent. */
+static void pagemap_read_into(struct proc *s, uint64_t va, uint64_t n, uint64_t *pm)
 {
 	size_t want = n * sizeof(uint64_t), got = 0;
 	off_t off = (off_t)((va >> SVF_PAGE_SHIFT) * sizeof(uint64_t));
 
 	while (got < want) {
-		ssize_t r = pread(s->pagemap_fd, (char *)s->pm + got, want - got, off + (off_t)got);
+		ssize_t r = pread(s->pagemap_fd, (char *)pm + got, want - got, off + (off_t)got);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -424,7 +460,12 @@ static void pagemap_read(struct proc *s, uint64_t va, uint64_t n)
 		got += (size_t)r;
 	}
 	for (size_t i = got / sizeof(uint64_t); i < n; i++)
-		s->pm[i] = 0;
+		pm[i] = 0;
+}
+
+static void pagemap_read(struct proc *s, uint64_t va, uint64_t n)
+{
+	pagemap_read_into(s, va, n, s->pm);
 }
 
 /* ---- per-page state ---- */
@@ -547,6 +588,127 @@ static uint64_t batch_contig(struct svf_pinner *p, uint64_t va, uint64_t n, uint
 	return i;
 }
 
+/* Lock held: give back the window's lock of the pages no pin came to hold. */
+static void window_close(struct svf_pinner *p)
+{
+	struct proc *s = p->priv;
+
+	if (s->win_locked && s->win_next < s->win_end)
+		munlock_unheld(p, s->win_next, (s->win_end - s->win_next) >> SVF_PAGE_SHIFT);
+	s->win_locked = false;
+	s->win_pm_n = 0;
+}
+
+static void proc_window_end(struct svf_pinner *p)
+{
+	struct proc *s = p->priv;
+
+	svf_pin_assert_held(p);
+	window_close(p);
+	s->win_tried = false;
+}
+
+/*
+ * The first pin of a window (one MAP_DMA) locks the whole request at once:
+ * one mlock() of [vaddr, vaddr + npages) (which faults the pages in, as
+ * Linux's pin does, and locks whole huge pages where the range covers
+ * them, instead of splitting them with locks of smaller runs), for a write
+ * pin one MADV_POPULATE_WRITE over it (GUP's write-permission check; on
+ * pages the lock just faulted in for write it only walks), and then pages
+ * are read from pagemap in bulk as the pins reach them. Anything that
+ * fails here (a hole, no access, the kernel's own lock limit) leaves
+ * nothing locked and lets the batch path below find the failing page and
+ * its errno exactly as before.
+ */
+static void window_try(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bool write)
+{
+	struct proc *s = p->priv;
+
+	s->win_tried = true;
+	if (sys_mlock(vaddr, npages * PS) != 0) {
+		/* mlock keeps what it locked before it failed (up to a hole, or all of the VMAs
+		 * when populating failed): undo it, sparing what other pins hold */
+		munlock_unheld(p, vaddr, npages);
+		return;
+	}
+	if (write && madvise_nointr(vaddr, npages * PS, MADV_POPULATE_WRITE) != 0) {
+		munlock_unheld(p, vaddr, npages);
+		return;
+	}
+	s->win_locked = true;
+	s->win_write = write;
+	s->win_next = vaddr;
+	s->win_end = vaddr + npages * PS;
+	s->win_pm_n = 0;
+}
+
+/*
+ * A run at the window's next page, from the cached frames: no system call
+ * but one pagemap read per WIN_PM pages. 1 when the window cannot serve it
+ * (the caller takes the batch path), else 0 or -ENOMEM.
+ */
+static int window_prepare(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bool write,
+			  uint64_t *phys, uint64_t *pinned)
+{
+	struct proc *s = p->priv;
+	uint64_t vpn0 = vaddr >> SVF_PAGE_SHIFT, n, i, first = 0;
+	struct vpage_leaf *vl = NULL;
+	struct frame_leaf *fl = NULL;
+	int ret;
+
+	if (!s->win_locked || vaddr != s->win_next || write != s->win_write)
+		return 1;
+	n = (s->win_end - vaddr) >> SVF_PAGE_SHIFT;
+	if (npages < n)
+		n = npages;
+	for (i = 0; i < n; i++) {
+		uint64_t vpn = vpn0 + i, pfn, e;
+		unsigned vi = vpn & RADIX_MASK;
+
+		if (vpn - s->win_pm_vpn >= s->win_pm_n || vpn < s->win_pm_vpn) {
+			uint64_t left = (s->win_end >> SVF_PAGE_SHIFT) - vpn;
+
+			s->win_pm_vpn = vpn;
+			s->win_pm_n = left < WIN_PM ? left : WIN_PM;
+			pagemap_read_into(s, vpn << SVF_PAGE_SHIFT, s->win_pm_n, s->win_pm);
+		}
+		if (i == 0 || vi == 0)
+			vl = vpage_leaf(p, vpn);
+		if (vl && vl->count[vi]) {
+			if (vl->count[vi] == UINT32_MAX)
+				break; /* a count that would overflow ends the run */
+			pfn = vl->pfn[vi];
+		} else {
+			e = s->win_pm[vpn - s->win_pm_vpn];
+			if (!(e & PM_PRESENT))
+				break;
+			pfn = s->pfns_real ? (e & PM_PFN_MASK) : vpn;
+			if (!pfn)
+				break;
+		}
+		if (i == 0)
+			first = pfn;
+		else if (pfn != first + i)
+			break;
+		if (i == 0 || (pfn & RADIX_MASK) == 0)
+			fl = radix_find(&s->frames, pfn);
+		if (fl && fl->ref[pfn & RADIX_MASK] == UINT32_MAX)
+			break;
+	}
+	if (i == 0) {
+		/* The page the map will fail on: let the batch path say how. */
+		window_close(p);
+		return 1;
+	}
+	ret = ensure_leaves(p, vpn0, first, i);
+	if (ret)
+		return ret;
+	s->win_run = true;
+	*phys = first << SVF_PAGE_SHIFT;
+	*pinned = i;
+	return 0;
+}
+
 static int proc_prepare(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bool write,
 			uint64_t *phys, uint64_t *pinned)
 {
@@ -555,6 +717,15 @@ static int proc_prepare(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, b
 	int ret = 0;
 
 	svf_pin_assert_held(p);
+	s->win_run = false;
+	if (svf_pin_in_window(p)) {
+		if (!s->win_tried)
+			window_try(p, vaddr, npages, write);
+		ret = window_prepare(p, vaddr, npages, write, phys, pinned);
+		if (ret <= 0)
+			return ret;
+		ret = 0;
+	}
 	while (done < npages) {
 		uint64_t va = vaddr + done * PS;
 		uint64_t want = npages - done < batch ? npages - done : batch;
@@ -629,8 +800,14 @@ out_undo:
 
 static void proc_abort(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t npages)
 {
+	struct proc *s = p->priv;
+
 	(void)phys;
 	svf_pin_assert_held(p);
+	if (s->win_run) {
+		window_close(p); /* the map fails here: the rest of its lock goes too */
+		return;
+	}
 	munlock_unheld(p, vaddr, npages);
 }
 
@@ -642,6 +819,8 @@ static void proc_commit(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uin
 	struct frame_leaf *fl = NULL;
 
 	svf_pin_assert_held(p);
+	if (s->win_run && s->win_locked && vaddr == s->win_next)
+		s->win_next += npages * PS; /* held by their pins from now on */
 	for (uint64_t i = 0; i < npages; i++) {
 		uint64_t vpn = vpn0 + i, pfn = pfn0 + i;
 		unsigned vi = vpn & RADIX_MASK, fi = pfn & RADIX_MASK;
@@ -695,13 +874,16 @@ static void alias_unlink(struct svf_pinner *p, struct frame_leaf *fl, unsigned f
 	}
 }
 
-/* Drop one pin of (vpn, pfn). True when it was the virtual page's last. */
-static bool unpin_page(struct svf_pinner *p, uint64_t vpn, uint64_t pfn)
+/*
+ * Drop one pin of (vpn, pfn) whose leaves are vl and fl (either may be NULL
+ * for a caller bug). True when it was the virtual page's last; *dropped
+ * when that freed vl.
+ */
+static bool unpin_page(struct svf_pinner *p, struct vpage_leaf *vl, struct frame_leaf *fl,
+		       uint64_t vpn, uint64_t pfn, bool *dropped)
 {
 	struct proc *s = p->priv;
 	unsigned vi = vpn & RADIX_MASK, fi = pfn & RADIX_MASK;
-	struct vpage_leaf *vl = vpage_leaf(p, vpn);
-	struct frame_leaf *fl = radix_find(&s->frames, pfn);
 	bool pinned = vl && vl->count[vi] && vl->pfn[vi] == pfn && fl && fl->ref[fi];
 
 	/* Unpinning what was not pinned is a caller bug: catch it, then do no harm. */
@@ -713,9 +895,30 @@ static bool unpin_page(struct svf_pinner *p, uint64_t vpn, uint64_t pfn)
 		return false;
 	alias_unlink(p, fl, fi, vpn, vl->next[vi]);
 	vl->next[vi] = 0;
-	if (--vl->used == 0)
+	if (--vl->used == 0) {
 		radix_drop_leaf(p, &s->vpages, vpn);
+		*dropped = true;
+	}
 	return true;
+}
+
+static void munlock_flush(struct proc *s)
+{
+	if (s->ml_len && sys_munlock(s->ml_start, s->ml_len) != 0)
+		s->munlock_errors++;
+	s->ml_len = 0;
+}
+
+/* munlock [va, va + len) now or with the next adjacent range (proc_unpin_done at the latest). */
+static void munlock_defer(struct proc *s, uint64_t va, uint64_t len)
+{
+	if (s->ml_len && s->ml_start + s->ml_len == va) {
+		s->ml_len += len;
+		return;
+	}
+	munlock_flush(s);
+	s->ml_start = va;
+	s->ml_len = len;
 }
 
 static void proc_unpin(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t npages)
@@ -723,20 +926,40 @@ static void proc_unpin(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint
 	struct proc *s = p->priv;
 	uint64_t vpn0 = vaddr >> SVF_PAGE_SHIFT, pfn0 = phys >> SVF_PAGE_SHIFT;
 	uint64_t start = 0, len = 0;
+	struct vpage_leaf *vl = NULL;
+	struct frame_leaf *fl = NULL;
 
 	svf_pin_assert_held(p);
 	/* munlock the pages whose last pin went, in maximal ranges */
 	for (uint64_t i = 0; i <= npages; i++) {
-		if (i < npages && unpin_page(p, vpn0 + i, pfn0 + i)) {
-			if (!len)
-				start = vaddr + i * PS;
-			len += PS;
-			continue;
+		uint64_t vpn = vpn0 + i, pfn = pfn0 + i;
+		bool dropped = false;
+
+		if (i < npages) {
+			/* leaves looked up only at leaf edges, or after one was freed */
+			if (!vl || (vpn & RADIX_MASK) == 0)
+				vl = vpage_leaf(p, vpn);
+			if (!fl || (pfn & RADIX_MASK) == 0)
+				fl = radix_find(&s->frames, pfn);
+			if (unpin_page(p, vl, fl, vpn, pfn, &dropped)) {
+				if (dropped)
+					vl = NULL;
+				if (!len)
+					start = vaddr + i * PS;
+				len += PS;
+				continue;
+			}
 		}
-		if (len && sys_munlock(start, len) != 0)
-			s->munlock_errors++;
+		if (len)
+			munlock_defer(s, start, len);
 		len = 0;
 	}
+}
+
+static void proc_unpin_done(struct svf_pinner *p)
+{
+	svf_pin_assert_held(p);
+	munlock_flush(p->priv);
 }
 
 static int proc_lookup(struct svf_pinner *p, uint64_t vaddr, uint64_t *phys)
@@ -870,6 +1093,8 @@ const struct svf_pin_ops svf_pin_process_ops = {
 	.pin_commit = proc_commit,
 	.pin_abort = proc_abort,
 	.unpin = proc_unpin,
+	.unpin_done = proc_unpin_done,
+	.window_end = proc_window_end,
 	.lookup = proc_lookup,
 	.phys_to_ptr = proc_phys_to_ptr,
 	.refcount = proc_refcount,
