@@ -154,7 +154,12 @@ struct svf_domain *svf_container_domain(struct svf_container *c, unsigned n);
  * Returns the ioctl's non-negative result (0, or 1 for a supported
  * extension), or a negative errno exactly as Linux's ioctl would set errno:
  * -ENOTTY for an unknown request, -EINVAL, -EEXIST, -ENOSPC, -ENOMEM,
- * -EFAULT, -EOVERFLOW, -EBUSY, -ENOENT, -EACCES, in the order of docs/uapi.md.
+ * -EFAULT, -EOVERFLOW, -EBUSY, -ENOENT, -EACCES, -ENODEV (SET_IOMMU with a
+ * type no driver offers), in the order of docs/uapi.md.
+ * Every pointer the request carries (the struct, a capability buffer, a
+ * dirty bitmap) is read and written as Linux's copy_from_user/copy_to_user
+ * would: memory the process cannot read or write gives -EFAULT, never a
+ * signal; a bitmap outside the user address space gives -EINVAL.
  */
 long softvfio_ioctl(struct svf_container *c, unsigned long request, void *arg);
 

@@ -742,7 +742,7 @@ again:
 		}
 		if (bm) {
 			/* UNMAP row 12: mappings removed before a failed write stay removed. */
-			rc = svf_dirty_report(c, dma, iova, (uint64_t *)(uintptr_t)bm->data, bm->size);
+			rc = svf_dirty_report(c, dma, iova, (void *)(uintptr_t)bm->data, bm->size);
 			if (rc)
 				break;
 		}
@@ -778,12 +778,16 @@ int svf_type1_dirty_get(struct svf_container *c, uint64_t iova, uint64_t size,
 		return -EINVAL;
 	if (range_bisects(c, iova, last))
 		return -EINVAL;
+	/* Deliver every mapping's bits first; reset them only once all were delivered. */
 	for (dma = dma_first_ending_after(c, iova); dma && dma->iova <= last;
 	     dma = RB_NEXT(svf_dma_tree, &c->dmas, dma)) {
-		rc = svf_dirty_report(c, dma, iova, (uint64_t *)(uintptr_t)bm->data, bm->size);
+		rc = svf_dirty_report(c, dma, iova, (void *)(uintptr_t)bm->data, bm->size);
 		if (rc)
 			return rc;
 	}
+	for (dma = dma_first_ending_after(c, iova); dma && dma->iova <= last;
+	     dma = RB_NEXT(svf_dma_tree, &c->dmas, dma))
+		svf_dirty_reset(c, dma);
 	return 0;
 }
 
@@ -1079,6 +1083,8 @@ int svf_container_detach_domain(struct svf_container *c, struct svf_domain *d)
 		rc = -ENOENT;
 		goto out;
 	}
+	/* Hardware dirty tracking: what d's page tables recorded must not leave with d. */
+	svf_dirty_fold_domain(c, d);
 	if (c->nr_domains == 1 && !c->nr_emus) {
 		/* The container's last group leaving releases the backend, as in Linux. */
 		svf_type1_release_backend(c);

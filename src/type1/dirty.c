@@ -16,12 +16,20 @@
  * the mapping's own bitmap only carries pages pinned by emulated devices.
  * START clears the D bits first, so only writes after it are reported.
  *
- * Reporting ORs a mapping's bits into the caller's zeroed bitmap at the
- * mapping's page offset from the start of the query. A mapping that starts
- * inside a 64-bit word of the caller's bitmap shares that word with the
- * mapping before it; bits are merged with OR, never stored as a whole
- * shifted word, so no stale bits from one mapping land on another's pages
- * (a bug real kernels have shipped).
+ * Reporting writes a mapping's bits into the caller's bitmap at the
+ * mapping's page offset from the start of the query, as whole 64-bit words
+ * (what the caller left in them does not survive). A mapping that starts
+ * inside a word shares it with what precedes it: the bits below the mapping
+ * are read back and kept. The shift is computed into a scratch buffer, never
+ * into the mapping's own bitmap, so no stale bits from one report land on
+ * another's pages (a bug real kernels have shipped). The caller's bitmap is
+ * reached only through uaccess.h: a bad pointer is -EFAULT, not a crash.
+ *
+ * Nothing is lost on a failed report: D bits are first moved into the
+ * mapping's bitmap (which a failed write leaves as it is), and a report
+ * resets a mapping's bitmap only once the whole request was delivered
+ * (svf_dirty_reset). A domain leaving while tracking in hardware has its D
+ * bits folded in first (svf_dirty_fold_domain).
  *
  * Memory: (pages + 63) / 64 words per mapping, allocated behind the fault
  * seam; START is all or nothing.
@@ -35,6 +43,7 @@
 #include "container_priv.h"
 #include "dirty.h"
 #include "fault.h"
+#include "uaccess.h"
 
 static uint64_t dma_pages(const struct svf_dma *dma)
 {
@@ -163,38 +172,103 @@ void svf_dirty_stop(struct svf_container *c)
 	c->dirty_tracking = false;
 }
 
-int svf_dirty_report(struct svf_container *c, struct svf_dma *dma, uint64_t base,
-		     uint64_t *user, uint64_t user_bytes)
+/*
+ * Move what the page tables recorded for dma into its own bitmap (read and
+ * clear). From there a report delivers it; a report that fails leaves it
+ * there, so a D bit once read is never lost. A domain that cannot be read
+ * makes every page dirty: over-reporting is safe, under-reporting is not.
+ */
+static void fold_domain(struct svf_domain *d, struct svf_dma *dma)
+{
+	if (svf_iommu_read_clear_dirty(d, dma->iova, dma->size, dma->iova, dma->bitmap, NULL))
+		bits_set(dma->bitmap, 0, dma_pages(dma));
+}
+
+void svf_dirty_fold_domain(struct svf_container *c, struct svf_domain *d)
+{
+	struct svf_dma *dma;
+
+	if (!c->dirty_tracking || !svf_domain_hw_dirty(d))
+		return;
+	RB_FOREACH(dma, svf_dma_tree, &c->dmas)
+		if (dma->bitmap)
+			fold_domain(d, dma);
+}
+
+/* Output word i of dma's bits shifted left by shift (bit 0 = page shift of the word run). */
+static uint64_t shifted_word(const uint64_t *bm, uint64_t n, uint64_t i, unsigned shift)
+{
+	uint64_t nin = bitmap_words(n), w = 0;
+
+	if (i < nin)
+		w = bm[i] << shift;
+	if (shift && i >= 1 && i - 1 < nin)
+		w |= bm[i - 1] >> (64 - shift);
+	return w;
+}
+
+#define REPORT_CHUNK_WORDS 256 /* words written to the caller per copy */
+
+int svf_dirty_report(struct svf_container *c, struct svf_dma *dma, uint64_t base, void *user,
+		     uint64_t user_bytes)
 {
 	uint64_t first = (dma->iova - base) / SVF_PGSIZE, n = dma_pages(dma);
+	uint64_t word0 = first / 64, nout, endbits, leftover = 0;
+	unsigned shift = (unsigned)(first % 64);
+	uint64_t buf[REPORT_CHUNK_WORDS];
+	int rc;
 
 	if (!dma->bitmap)
 		return 0;
+	nout = bitmap_words(n + shift);
 	/* The caller checked the bitmap's size against the query; stay inside it anyway. */
-	if (first + n > user_bytes * 8)
+	if (word0 + nout > user_bytes / 8)
 		return -EFAULT;
 	if (svf_should_fail(SVF_FAULT_COPY))
 		return -EFAULT;
 	if (svf_dirty_hw_mode(c)) {
 		/* The page tables know what the device wrote; every domain's writes count. */
-		for (unsigned d = 0; d < c->nr_domains; d++) {
-			int rc = svf_iommu_read_clear_dirty(c->domains[d], dma->iova, dma->size,
-							    base, user, NULL);
-
-			if (rc)
-				return rc;
-		}
+		for (unsigned d = 0; d < c->nr_domains; d++)
+			fold_domain(c->domains[d], dma);
+	} else if (c->nr_domains) {
+		/*
+		 * Some domain cannot tell what the device wrote, so every page
+		 * pinned for it may be dirty (also right after such a domain
+		 * joined a container that tracked in hardware).
+		 */
+		bits_set(dma->bitmap, 0, n);
 	}
-	for (uint64_t i = 0; i < n; i += 64) {
-		uint64_t w = dma->bitmap[i / 64], take = n - i < 64 ? n - i : 64;
-		uint64_t at = first + i, word = at / 64, shift = at % 64;
-
-		if (take < 64)
-			w &= (1ULL << take) - 1; /* never carry bits past the mapping */
-		user[word] |= w << shift;
-		if (shift && (w >> (64 - shift)))
-			user[word + 1] |= w >> (64 - shift);
+	/*
+	 * Whole words are written, as Linux does: the bits of the first word
+	 * below the mapping belong to what precedes it (an earlier mapping of
+	 * this report) and are kept; everything else in the words is the
+	 * mapping's, so whatever the caller left there does not come back.
+	 */
+	if (shift) {
+		rc = svf_copy_from_user(&leftover, (uint64_t *)user + word0, sizeof(leftover));
+		if (rc)
+			return rc;
+		leftover &= (1ULL << shift) - 1;
 	}
-	populate(c, dma); /* reported pages stay dirty while pinned */
+	endbits = (n + shift) % 64;
+	for (uint64_t o = 0; o < nout; o += REPORT_CHUNK_WORDS) {
+		uint64_t m = nout - o < REPORT_CHUNK_WORDS ? nout - o : REPORT_CHUNK_WORDS;
+
+		for (uint64_t k = 0; k < m; k++)
+			buf[k] = shifted_word(dma->bitmap, n, o + k, shift);
+		if (o == 0)
+			buf[0] |= leftover;
+		if (o + m == nout && endbits)
+			buf[m - 1] &= (1ULL << endbits) - 1; /* never carry bits past the mapping */
+		rc = svf_copy_to_user((uint64_t *)user + word0 + o, buf, m * sizeof(uint64_t));
+		if (rc)
+			return rc;
+	}
 	return 0;
+}
+
+void svf_dirty_reset(struct svf_container *c, struct svf_dma *dma)
+{
+	if (dma->bitmap)
+		populate(c, dma); /* reported pages stay dirty while pinned */
 }

@@ -24,6 +24,7 @@
 #include "container_priv.h"
 #include "dirty.h"
 #include "fault.h"
+#include "uaccess.h"
 
 #ifndef offsetofend
 #define offsetofend(T, m) (offsetof(T, m) + sizeof(((T *)0)->m))
@@ -61,24 +62,34 @@ static long check_extension(struct svf_container *c, unsigned long ext)
 	}
 }
 
+/*
+ * Linux's order: a container without a group, or with a driver already set,
+ * is EINVAL whatever the type; then each registered driver is offered the
+ * type. type1 claims every extension it reports (so VFIO_UNMAP_ALL reaches
+ * its open, which refuses it: EINVAL); a type no driver claims is ENODEV.
+ */
 static long set_iommu(struct svf_container *c, unsigned long type)
 {
-	if (type != VFIO_TYPE1_IOMMU && type != VFIO_TYPE1v2_IOMMU)
-		return -EINVAL;
-	/* Linux: no group in the container, or a driver already set. */
 	if ((!c->nr_domains && !c->nr_emus) || c->type)
 		return -EINVAL;
+	if (type == VFIO_UNMAP_ALL)
+		return -EINVAL;
+	if (type != VFIO_TYPE1_IOMMU && type != VFIO_TYPE1v2_IOMMU)
+		return -ENODEV;
 	c->type = (int)type;
 	return 0;
 }
 
-static long map_dma(struct svf_container *c, struct vfio_iommu_type1_dma_map *m)
+static long map_dma(struct svf_container *c, void *arg)
 {
 	const uint32_t known = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE |
 			       VFIO_DMA_MAP_FLAG_VADDR;
+	struct vfio_iommu_type1_dma_map map, *m = &map;
 	uint64_t end;
 	int prot = 0;
 
+	if (svf_copy_from_user(m, arg, offsetofend(struct vfio_iommu_type1_dma_map, size)))
+		return -EFAULT;
 	if (m->argsz < offsetofend(struct vfio_iommu_type1_dma_map, size) || (m->flags & ~known))
 		return -EINVAL; /* row 1 */
 	if (!m->size) /* row 2 */
@@ -118,64 +129,78 @@ static bool bitmap_fits(uint64_t size, const struct vfio_bitmap *bm)
 	return npages && bm->size && bm->size <= DIRTY_BITMAP_SIZE_MAX && bm->size >= need;
 }
 
-static long unmap_dma(struct svf_container *c, struct vfio_iommu_type1_dma_unmap *u)
+static long unmap_dma(struct svf_container *c, void *arg)
 {
+	const size_t minsz = offsetofend(struct vfio_iommu_type1_dma_unmap, size);
 	const uint32_t known = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | VFIO_DMA_UNMAP_FLAG_ALL |
 			       VFIO_DMA_UNMAP_FLAG_VADDR;
-	const struct vfio_bitmap *bm = NULL;
+	struct vfio_iommu_type1_dma_unmap u;
+	struct vfio_bitmap bitmap, *bm = NULL;
 	uint64_t unmapped;
 	int rc;
 
-	if (u->argsz < offsetofend(struct vfio_iommu_type1_dma_unmap, size) || (u->flags & ~known))
+	if (svf_copy_from_user(&u, arg, minsz))
+		return -EFAULT;
+	if (u.argsz < minsz || (u.flags & ~known))
 		return -EINVAL; /* row 1 */
-	if (u->flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) { /* rows 2, 3 */
-		if (u->flags & (VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR))
+	if (u.flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) { /* rows 2, 3 */
+		if (u.flags & (VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR))
 			return -EINVAL;
-		if (u->argsz < sizeof(*u) + sizeof(*bm))
+		if (u.argsz < minsz + sizeof(bitmap))
 			return -EINVAL;
-		bm = (struct vfio_bitmap *)u->data;
-		if (!bitmap_fits(u->size, bm))
+		if (svf_copy_from_user(&bitmap, (char *)arg + minsz, sizeof(bitmap)))
+			return -EFAULT;
+		if (!svf_access_ok((uintptr_t)bitmap.data, bitmap.size))
+			return -EINVAL;
+		bm = &bitmap;
+		if (!bitmap_fits(u.size, bm))
 			return -EINVAL;
 	}
-	if ((u->flags & VFIO_DMA_UNMAP_FLAG_VADDR) && c->nr_emus) /* row 4 */
+	if ((u.flags & VFIO_DMA_UNMAP_FLAG_VADDR) && c->nr_emus) /* row 4 */
 		return -EBUSY;
-	rc = svf_type1_unmap(c, u->iova, u->size, u->flags, bm, &unmapped);
+	rc = svf_type1_unmap(c, u.iova, u.size, u.flags, bm, &unmapped);
 	if (rc)
 		return rc;
-	u->size = unmapped; /* written back only on success */
-	return 0;
+	u.size = unmapped; /* written back only on success */
+	return svf_copy_to_user(arg, &u, minsz) ? -EFAULT : 0;
 }
 
-static long dirty_pages(struct svf_container *c, struct vfio_iommu_type1_dirty_bitmap *d)
+static long dirty_pages(struct svf_container *c, void *arg)
 {
+	const size_t minsz = offsetofend(struct vfio_iommu_type1_dirty_bitmap, flags);
 	const uint32_t known = VFIO_IOMMU_DIRTY_PAGES_FLAG_START | VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP |
 			       VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
-	struct vfio_iommu_type1_dirty_bitmap_get *g;
+	struct vfio_iommu_type1_dirty_bitmap_get g;
+	struct vfio_iommu_type1_dirty_bitmap d;
 	uint64_t last;
 
-	if (c->type != VFIO_TYPE1v2_IOMMU)
+	if (c->type != VFIO_TYPE1v2_IOMMU) /* before the argument is even read */
 		return -EACCES;
-	if (d->argsz < offsetofend(struct vfio_iommu_type1_dirty_bitmap, flags) ||
-	    (d->flags & ~known))
+	if (svf_copy_from_user(&d, arg, minsz))
+		return -EFAULT;
+	if (d.argsz < minsz || (d.flags & ~known))
 		return -EINVAL;
-	if (!d->flags || (d->flags & (d->flags - 1))) /* exactly one flag */
+	if (!d.flags || (d.flags & (d.flags - 1))) /* exactly one flag */
 		return -EINVAL;
-	if (d->flags & VFIO_IOMMU_DIRTY_PAGES_FLAG_START)
+	if (d.flags & VFIO_IOMMU_DIRTY_PAGES_FLAG_START)
 		return svf_dirty_start(c);
-	if (d->flags & VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP) {
+	if (d.flags & VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP) {
 		svf_dirty_stop(c);
 		return 0;
 	}
-	if (d->argsz - sizeof(*d) < sizeof(*g))
+	if (d.argsz - minsz < sizeof(g))
 		return -EINVAL;
-	g = (struct vfio_iommu_type1_dirty_bitmap_get *)d->data;
-	if (!g->size)
+	if (svf_copy_from_user(&g, (char *)arg + minsz, sizeof(g)))
+		return -EFAULT;
+	if (!g.size)
 		return -EINVAL;
-	if (__builtin_add_overflow(g->iova, g->size - 1, &last))
+	if (__builtin_add_overflow(g.iova, g.size - 1, &last))
 		return -EOVERFLOW;
-	if (!bitmap_fits(g->size, &g->bitmap))
+	if (!svf_access_ok((uintptr_t)g.bitmap.data, g.bitmap.size))
 		return -EINVAL;
-	return svf_type1_dirty_get(c, g->iova, g->size, &g->bitmap);
+	if (!bitmap_fits(g.size, &g.bitmap))
+		return -EINVAL;
+	return svf_type1_dirty_get(c, g.iova, g.size, &g.bitmap);
 }
 
 /* Capability chain, built in a scratch buffer then copied (Linux's vfio_info_cap). */
@@ -209,24 +234,23 @@ static void *cap_add(struct capbuf *cb, size_t size, uint16_t id, uint16_t versi
 	return h;
 }
 
-static long get_info(struct svf_container *c, struct vfio_iommu_type1_info *uinfo)
+static long get_info(struct svf_container *c, void *uinfo)
 {
 	const size_t minsz = offsetofend(struct vfio_iommu_type1_info, iova_pgsizes);
 	const size_t capsz = offsetofend(struct vfio_iommu_type1_info, cap_offset);
-	struct vfio_iommu_type1_info info;
+	struct vfio_iommu_type1_info info = { 0 };
 	struct capbuf cb = { .last = SIZE_MAX };
 	struct svf_iova_range r[SVF_MAX_IOVA_RANGES];
-	size_t copy = minsz;
+	size_t copy;
 	unsigned nr;
 	int rc = 0;
 
-	memcpy(&info, uinfo, minsz);
+	if (svf_copy_from_user(&info, uinfo, minsz))
+		return -EFAULT;
 	if (info.argsz < minsz)
 		return -EINVAL;
-	if (info.argsz >= capsz) {
-		copy = capsz;
-		info.cap_offset = 0;
-	}
+	/* Linux: cap_offset is written back only when argsz covers it (backward compatibility). */
+	copy = info.argsz >= capsz ? capsz : minsz;
 	info.flags = VFIO_IOMMU_INFO_PGSIZES;
 	info.iova_pgsizes = svf_type1_pgsize_bitmap(c);
 
@@ -286,14 +310,15 @@ static long get_info(struct svf_container *c, struct vfio_iommu_type1_info *uinf
 				break;
 			at = next;
 		}
-		if (svf_should_fail(SVF_FAULT_COPY)) {
+		if (svf_should_fail(SVF_FAULT_COPY) ||
+		    svf_copy_to_user((uint8_t *)uinfo + sizeof(info), cb.buf, cb.size)) {
 			rc = -EFAULT;
 			goto out;
 		}
-		memcpy((uint8_t *)uinfo + sizeof(info), cb.buf, cb.size);
 		info.cap_offset = sizeof(info);
 	}
-	memcpy(uinfo, &info, copy);
+	if (svf_copy_to_user(uinfo, &info, copy))
+		rc = -EFAULT;
 out:
 	free(cb.buf);
 	return rc;
@@ -303,17 +328,7 @@ static long backend_ioctl(struct svf_container *c, unsigned long request, void *
 {
 	if (!c->type)
 		return -EINVAL; /* no backend yet: the container passes nothing on */
-	switch (request) {
-	case VFIO_IOMMU_GET_INFO:
-	case VFIO_IOMMU_MAP_DMA:
-	case VFIO_IOMMU_UNMAP_DMA:
-	case VFIO_IOMMU_DIRTY_PAGES:
-		if (!arg)
-			return -EFAULT; /* copy_from_user of a NULL pointer */
-		break;
-	default:
-		return -ENOTTY;
-	}
+	/* Each request reads its argument through uaccess.h: a bad pointer is -EFAULT. */
 	switch (request) {
 	case VFIO_IOMMU_GET_INFO:
 		return get_info(c, arg);
