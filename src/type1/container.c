@@ -88,6 +88,17 @@ void svf_type1_unlock(struct svf_container *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/*
+ * The last IOVA of a mapping. Ranges inside the container are [iova, last]:
+ * a mapping may end exactly at 2^64 (a container without an IOMMU domain
+ * has no aperture), where iova + size wraps to 0, so no comparison here
+ * uses an exclusive end.
+ */
+static inline uint64_t dma_last(const struct svf_dma *d)
+{
+	return d->iova + (d->size - 1);
+}
+
 /* The first mapping whose range ends after iova (so it contains or follows it). */
 static struct svf_dma *dma_first_ending_after(struct svf_container *c, uint64_t iova)
 {
@@ -95,7 +106,7 @@ static struct svf_dma *dma_first_ending_after(struct svf_container *c, uint64_t 
 	struct svf_dma *d = RB_NFIND(svf_dma_tree, &c->dmas, &key);
 	struct svf_dma *prev = d ? RB_PREV(svf_dma_tree, &c->dmas, d) : RB_MAX(svf_dma_tree, &c->dmas);
 
-	if (prev && prev->iova + prev->size > iova)
+	if (prev && dma_last(prev) >= iova)
 		return prev;
 	return d;
 }
@@ -116,7 +127,7 @@ static bool range_bisects(struct svf_container *c, uint64_t iova, uint64_t last)
 	if (dma && dma->iova != iova)
 		return true;
 	dma = dma_find(c, last);
-	return dma && dma->iova + dma->size - 1 != last;
+	return dma && dma_last(dma) != last;
 }
 
 struct svf_dma *svf_type1_dma_find(struct svf_container *c, uint64_t iova)
@@ -1049,7 +1060,7 @@ int svf_container_attach_domain(struct svf_container *c, struct svf_domain *d)
 	/* Existing mappings must fit the new domain's aperture and reserved regions. */
 	c->domains[c->nr_domains++] = d;
 	RB_FOREACH(dma, svf_dma_tree, &c->dmas) {
-		if (!iova_range_valid(c, dma->iova, dma->iova + dma->size - 1)) {
+		if (!iova_range_valid(c, dma->iova, dma_last(dma))) {
 			rc = -EINVAL;
 			break;
 		}
@@ -1191,7 +1202,7 @@ int svf_container_check(struct svf_container *c)
 		CHECK(dma->size && !(dma->size % SVF_PGSIZE) && !(dma->iova % SVF_PGSIZE),
 		      "mapping 0x%llx size 0x%llx misaligned", (unsigned long long)dma->iova,
 		      (unsigned long long)dma->size);
-		CHECK(!prev || prev->iova + prev->size <= dma->iova, "mappings overlap at 0x%llx",
+		CHECK(!prev || dma_last(prev) < dma->iova, "mappings overlap at 0x%llx",
 		      (unsigned long long)dma->iova);
 		prev = dma;
 		if (!c->nr_domains) {
