@@ -1,25 +1,37 @@
 # softvfio: the two set-up commands of the README.
 #   make run    install what the build needs (Debian 12, as root), build, run the main job
 #   make check  the same install step, build, run every test
-# Extra: make asan (unit tests under ASan+UBSan), make tsan, make bench, make clean.
+# Extra: make asan (unit tests under ASan+UBSan), make tsan, make bench, make install, make clean.
+#
+# Side effect: every target that builds first runs `deps`, which may call
+# apt-get update and apt-get install (as root) for the Debian packages in
+# DEB_PKGS that are missing. Skip it with `make run DEPS=` or by setting
+# SOFTVFIO_NO_DEPS=1 in the environment; then install DEB_PKGS yourself.
 
 BUILD      ?= build
 MESON      ?= meson
-# libtsan2: GCC's ThreadSanitizer runtime, for make tsan.
+SOFTVFIO    = $(BUILD)/tools/softvfio/softvfio
+ifeq ($(SOFTVFIO_NO_DEPS),1)
+DEPS       ?=
+else
+DEPS       ?= deps
+endif
+# libtsan2: GCC's ThreadSanitizer runtime, for make tsan. groff-base: the man-page check.
 DEB_PKGS   := gcc make meson ninja-build pkg-config libcmocka-dev libbsd-dev linux-libc-dev python3 \
-              libtsan2
+              libtsan2 groff-base
 
-.PHONY: all deps build run check asan tsan bench clean
+.PHONY: all deps build run check asan tsan bench install clean
 
 all: build
 
 # Install only what is missing; apt-get update once, only when something is.
+# This is the one place where the build calls apt-get (see the top of this file).
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
+	  echo "make deps: apt-get install:$$missing (skip with DEPS= or SOFTVFIO_NO_DEPS=1)"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "need root to install:$$missing" >&2; exit 1; fi; \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
@@ -28,27 +40,31 @@ deps:
 $(BUILD)/build.ninja:
 	$(MESON) setup $(BUILD)
 
-build: deps $(BUILD)/build.ninja
+build: $(DEPS) $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 run: build
-	./$(BUILD)/softvfio run
+	./$(SOFTVFIO) run
 
 check: build
 	$(MESON) test -C $(BUILD) --print-errorlogs
 
-asan: deps
+asan: $(DEPS)
 	[ -f $(BUILD)-asan/build.ninja ] || $(MESON) setup $(BUILD)-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 	ninja -C $(BUILD)-asan
 	$(MESON) test -C $(BUILD)-asan --print-errorlogs
 
-tsan: deps
+tsan: $(DEPS)
 	[ -f $(BUILD)-tsan/build.ninja ] || CC=gcc $(MESON) setup $(BUILD)-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debugoptimized
 	ninja -C $(BUILD)-tsan
 	$(MESON) test -C $(BUILD)-tsan --print-errorlogs
 
 bench: build
-	./$(BUILD)/softvfio bench
+	./$(SOFTVFIO) bench
+
+# Headers, libraries (static and shared), softvfio.pc, the command and the man pages.
+install: build
+	$(MESON) install -C $(BUILD) --no-rebuild
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan

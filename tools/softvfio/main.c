@@ -915,8 +915,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
-		printf("softvfio %s\n", SOFTVFIO_VERSION);
-		return 0;
+		printf("softvfio %s (libsoftvfio %s, linked statically)\nbuild: %s\n",
+		       SOFTVFIO_VERSION, SOFTVFIO_VERSION, SVF_BUILD_OPTIONS);
+		return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
 	}
 	if (strcmp(argv[1], "help") == 0)
 		return cmd_help(argc - 1, argv + 1);

@@ -9,7 +9,7 @@
  *     {"policy": "strict", "regions": N, "inv_descriptors": N, "waits": N,
  *      "cpu_ns": N, "modeled_ns": N, "pages": N, ...}, ...]}
  * with the summary keys first and more after them (see
- * docs/softvfio.1.md); a policy that did not run is left out of "results"
+ * man/softvfio.1); a policy that did not run is left out of "results"
  * and named in "skipped".
  */
 #ifndef SOFTVFIO_BENCH_REPORT_H
