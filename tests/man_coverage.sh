@@ -80,7 +80,7 @@ for p in softvfio.3 softvfio_ioctl.3; do
 done
 map="$src/src/libsoftvfio.map"
 for page in "$mandir"/svf_*.3 "$mandir"/softvfio_ioctl.3; do
-	names=$(awk '/^\.SH NAME/ { on = 1; next } /^\.SH/ { on = 0 } on' "$page" |
+	names=$(awk '/^\.SH NAME/ { on = 1; next } /^\.SH/ { on = 0 } on' "$page" | tr '\n' ' ' |
 		sed -e 's/\\-.*//' | tr ',' '\n' | tr -d ' ')
 	for n in $names; do
 		grep -q -E "(^|[[:space:];])$n;" "$map" ||
