@@ -87,4 +87,18 @@ void svf_dmacheck_returned(struct svf_dmacheck *k);
 /* Adds the counters into s. */
 void svf_dmacheck_add_stats(const struct svf_dmacheck *k, struct svf_stats *s);
 
+struct svf_container;
+struct svf_domain;
+struct svf_pinner;
+
+/*
+ * What a device of container c works with, from the container (type1's
+ * container.c; the device layer sees no container field): c's first
+ * domain, its pinner, and its DMA state, which this creates (without the
+ * stamp table) when check mode did not. Takes the container lock.
+ * 0, -ENODEV (c has no domain), -ENOMEM.
+ */
+int svf_container_dma_state(struct svf_container *c, struct svf_domain **dom,
+			    struct svf_pinner **pinner, struct svf_dmacheck **k);
+
 #endif

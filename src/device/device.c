@@ -37,10 +37,10 @@
 #include <string.h>
 
 #include <softvfio/device.h>
-#include "fault.h"
+#include <softvfio/softvfio.h>
 
-#include "container_priv.h"
 #include "dmacheck.h"
+#include "fault.h"
 
 #define DEV_MAX_THREADS  64u
 #define DEV_DEFAULT_DEPTH 64u
@@ -391,27 +391,6 @@ static void free_threads(struct svf_device *dev, unsigned n)
 	free(dev->threads);
 }
 
-/* The container's DMA state, created on first use. */
-static int container_dma_state(struct svf_container *c, struct svf_domain **dom,
-			       struct svf_pinner **pinner, struct svf_dmacheck **k)
-{
-	int rc = 0;
-
-	svf_type1_lock(c);
-	if (!c->nr_domains) {
-		rc = -ENODEV;
-		goto out;
-	}
-	if (!c->dmachk)
-		rc = svf_dmacheck_create(false, &c->dmachk);
-	*dom = c->domains[0];
-	*pinner = c->pinner;
-	*k = c->dmachk;
-out:
-	svf_type1_unlock(c);
-	return rc;
-}
-
 int svf_device_create(struct svf_container *c, const struct svf_device_config *ucfg,
 		      struct svf_device **out)
 {
@@ -441,7 +420,7 @@ int svf_device_create(struct svf_container *c, const struct svf_device_config *u
 	dev->depth = cfg.queue_depth;
 	dev->slice = cfg.slice_bytes;
 	dev->nfaults_max = cfg.fault_records;
-	rc = container_dma_state(c, &dev->dom, &dev->pinner, &dev->k);
+	rc = svf_container_dma_state(c, &dev->dom, &dev->pinner, &dev->k);
 	if (rc)
 		goto err_dev;
 	dev->memory = svf_pinner_backend(dev->pinner) == SVF_BACKEND_PROCESS;

@@ -47,18 +47,11 @@
 #include "container_priv.h"
 #include "dirty.h"
 #include "dmacheck.h"
-#include "emulated_priv.h"
 #include "fault.h"
 #include "flushq.h"
 #include "log.h"
 #include "svf_test.h"
-
-static int svf_dma_cmp(const struct svf_dma *a, const struct svf_dma *b)
-{
-	return a->iova < b->iova ? -1 : a->iova > b->iova;
-}
-
-RB_GENERATE(svf_dma_tree, svf_dma, node, svf_dma_cmp)
+#include "vpfn.h"
 
 const char *svf_policy_name(enum svf_policy p)
 {
@@ -136,27 +129,6 @@ struct svf_dma *svf_type1_dma_find(struct svf_container *c, uint64_t iova)
 	return dma_find(c, iova);
 }
 
-static void account_pin(struct svf_container *c, uint64_t pages)
-{
-	c->st.pages_pinned += pages;
-	c->st.pinned_now += pages;
-	if (c->st.pinned_now > c->st.pinned_peak)
-		c->st.pinned_peak = c->st.pinned_now;
-}
-
-void svf_type1_account_pin(struct svf_container *c, uint64_t pages)
-{
-	SVF_TYPE1_ASSERT_LOCKED(c);
-	account_pin(c, pages);
-}
-
-void svf_type1_account_unpin(struct svf_container *c, uint64_t pages)
-{
-	SVF_TYPE1_ASSERT_LOCKED(c);
-	c->st.pages_unpinned += pages;
-	c->st.pinned_now -= pages;
-}
-
 /* Unpin a region that no domain can translate any more (checked). */
 static void unpin_region(struct svf_container *c, uint64_t iova, uint64_t phys, uint64_t len,
 			 uint64_t vaddr)
@@ -210,6 +182,24 @@ static int pending_flush(struct svf_container *c)
 	}
 	pending_unpin(c);
 	return 0;
+}
+
+/*
+ * Lazy: the flush timer's callback (flushq.h), lock held. A request may have
+ * flushed the queue since the timer was armed; only a flush of something
+ * counts as one by the timer.
+ */
+static int timer_flush(void *opaque)
+{
+	struct svf_container *c = opaque;
+	int rc;
+
+	if (!c->nr_pending && svf_gather_is_empty(&c->gather))
+		return 0;
+	rc = pending_flush(c);
+	if (!rc)
+		c->st.lazy_flush_timeout++;
+	return rc;
 }
 
 static void pending_add(struct svf_container *c, uint64_t iova, uint64_t phys, uint64_t len,
@@ -370,7 +360,7 @@ static void dma_free(struct svf_container *c, struct svf_dma *dma)
 	if (dma->vaddr_invalid)
 		c->vaddr_invalid_count--;
 	if (dma->nr_vpfns)
-		svf_emulated_release_dma(c, dma);
+		svf_vpfn_release_dma(c, dma);
 	svf_dirty_dma_free(c, dma);
 	RB_REMOVE(svf_dma_tree, &c->dmas, dma);
 	c->nr_dmas--;
@@ -504,7 +494,7 @@ static int pin_map_dma(struct svf_container *c, struct svf_dma *dma)
 		rc = svf_pin_run(c->pinner, vaddr, left, dma->prot & SVF_PROT_WRITE, &phys, &n);
 		if (rc)
 			goto err_unwind;
-		account_pin(c, n);
+		svf_type1_account_pin(c, n);
 		for (i = 0; i < c->nr_domains; i++) {
 			rc = svf_iommu_map(c->domains[i], iova, phys, n * SVF_PGSIZE, dma->prot);
 			if (rc)
@@ -689,6 +679,22 @@ static int invalidate_vaddrs(struct svf_container *c, struct svf_dma *first, uin
 }
 
 /* UNMAP rows 5-13 of docs/uapi.md, in order (rows 1-4 are checked in uapi.c). */
+/*
+ * Ask every emulated device to unpin in [iova, iova + len). Called with the
+ * lock held; drops it around the callbacks, which take it again to unpin.
+ */
+static void notify_emulated_unmap(struct svf_container *c, uint64_t iova, uint64_t len)
+{
+	struct svf_emu_device *devs[SVF_MAX_EMULATED];
+	unsigned n = c->nr_emus;
+
+	memcpy(devs, c->emus, n * sizeof(devs[0]));
+	pthread_mutex_unlock(&c->lock);
+	for (unsigned i = 0; i < n; i++)
+		devs[i]->ops.dma_unmap(devs[i]->opaque, iova, len);
+	pthread_mutex_lock(&c->lock);
+}
+
 int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint32_t flags,
 		    const struct vfio_bitmap *bm, uint64_t *unmapped)
 {
@@ -748,7 +754,7 @@ again:
 			}
 			have_notified = true;
 			notified = dma->iova;
-			svf_emulated_notify_unmap(c, dma->iova, dma->size);
+			notify_emulated_unmap(c, dma->iova, dma->size);
 			goto again;
 		}
 		if (bm) {
@@ -892,7 +898,8 @@ int svf_container_create(const struct svf_container_config *ucfg, struct svf_con
 			goto err_check;
 	}
 	if (c->policy == SVF_POLICY_LAZY) {
-		rc = svf_flushq_start(c, cfg.lazy_timeout_us * 1000, pending_flush, &c->flushq);
+		rc = svf_flushq_start(&c->lock, cfg.lazy_timeout_us * 1000, timer_flush, c,
+				      &c->flushq);
 		if (rc)
 			goto err_check;
 	}
@@ -1018,7 +1025,7 @@ static int pin_all_into_first(struct svf_container *c, struct svf_domain *d)
 	}
 	if (!rc) {
 		RB_FOREACH(dma, svf_dma_tree, &c->dmas)
-			svf_emulated_drop_own_pins(c, dma);
+			svf_vpfn_drop_own_pins(c, dma);
 		return 0;
 	}
 	/* pin_map_dma undid the failing mapping; undo the ones before it. */
@@ -1082,6 +1089,31 @@ out:
 	return rc;
 }
 
+/*
+ * The last IOMMU domain is leaving while emulated devices stay: pages they
+ * pinned get pins of their own. 0, or the pinner's errno (nothing changed).
+ */
+static int take_own_pins(struct svf_container *c)
+{
+	struct svf_dma *dma, *undo;
+	int rc;
+
+	RB_FOREACH(dma, svf_dma_tree, &c->dmas) {
+		rc = svf_vpfn_take_own_pins(c, dma);
+		if (rc)
+			goto err_undo;
+	}
+	return 0;
+
+err_undo:
+	RB_FOREACH(undo, svf_dma_tree, &c->dmas) {
+		if (undo == dma)
+			break;
+		svf_vpfn_drop_own_pins(c, undo);
+	}
+	return rc;
+}
+
 int svf_container_detach_domain(struct svf_container *c, struct svf_domain *d)
 {
 	unsigned i;
@@ -1106,7 +1138,7 @@ int svf_container_detach_domain(struct svf_container *c, struct svf_domain *d)
 		 */
 		struct svf_dma *dma;
 
-		rc = svf_emulated_take_own_pins(c);
+		rc = take_own_pins(c);
 		if (rc)
 			goto out;
 		RB_FOREACH(dma, svf_dma_tree, &c->dmas) {
@@ -1130,6 +1162,26 @@ int svf_container_detach_domain(struct svf_container *c, struct svf_domain *d)
 	}
 	memmove(&c->domains[i], &c->domains[i + 1], (c->nr_domains - i - 1) * sizeof(c->domains[0]));
 	c->nr_domains--;
+out:
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int svf_container_dma_state(struct svf_container *c, struct svf_domain **dom,
+			    struct svf_pinner **pinner, struct svf_dmacheck **k)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->nr_domains) {
+		rc = -ENODEV;
+		goto out;
+	}
+	if (!c->dmachk)
+		rc = svf_dmacheck_create(false, &c->dmachk);
+	*dom = c->domains[0];
+	*pinner = c->pinner;
+	*k = c->dmachk;
 out:
 	pthread_mutex_unlock(&c->lock);
 	return rc;

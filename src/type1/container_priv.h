@@ -1,13 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The type1 container's state, shared by container.c (mappings, map and
- * unmap paths) and uapi.c (the VFIO ioctl decoder).
+ * The type1 container's state. Private to src/type1/: container.c (mappings,
+ * map and unmap paths) owns it; uapi.c (the VFIO ioctl decoder), dirty.c,
+ * vpfn.c and emulated.c work on it under its lock. Layers outside type1
+ * reach a container only through functions (<softvfio/softvfio.h>,
+ * dmacheck.h's svf_container_dma_state).
+ *
+ * Order of the files, each calling only those below it: uapi.c and
+ * emulated.c on top; container.c; dirty.c, vpfn.c and flushq.c (the timer
+ * knows only the lock) below it; dma_tree.c (the mapping tree's generated
+ * functions) at the bottom.
  *
  * Lock: c->lock (a mutex) protects every field below except those marked
  * immutable. uapi.c takes it around each request; the container.c entry
  * points named svf_type1_* (other than lock and unlock) expect it held, and
  * assert at their top that it is held (by some thread: a trylock must fail;
- * compiled out with NDEBUG).
+ * compiled out with NDEBUG); the inline accounting helpers do not assert.
  */
 #ifndef SOFTVFIO_CONTAINER_PRIV_H
 #define SOFTVFIO_CONTAINER_PRIV_H
@@ -40,7 +48,7 @@ struct svf_emu_device {
 };
 
 /*
- * One IOVA page pinned by emulated devices (Linux's struct vfio_pfn).
+ * One IOVA page pinned by emulated devices (Linux's struct vfio_pfn; vpfn.c).
  * own_pin: the page was pinned through the pinner for this entry (no IOMMU
  * domain held it); otherwise the mapping's own pin keeps it.
  */
@@ -65,7 +73,7 @@ struct svf_dma {
 	int prot;               /* SVF_PROT_* */
 	bool vaddr_invalid;     /* UNMAP with FLAG_VADDR: pins and translations kept */
 	uint64_t *bitmap;       /* dirty bits, one per 4 KiB page, while tracking (dirty.c) */
-	struct svf_vpfn_tree vpfns; /* pages pinned by emulated devices (emulated.c) */
+	struct svf_vpfn_tree vpfns; /* pages pinned by emulated devices (vpfn.c) */
 	unsigned nr_vpfns;
 	/*
 	 * A failed unmap left some domains without translations for part of
@@ -151,9 +159,22 @@ int svf_type1_iova_ranges(struct svf_container *c, struct svf_iova_range *r, uns
 uint64_t svf_type1_pgsize_bitmap(struct svf_container *c);
 /* The mapping containing iova, or NULL. */
 struct svf_dma *svf_type1_dma_find(struct svf_container *c, uint64_t iova);
-/* Pages pinned through the pinner outside a mapping's own pin (emulated.c), for the counters. */
-void svf_type1_account_pin(struct svf_container *c, uint64_t pages);
-void svf_type1_account_unpin(struct svf_container *c, uint64_t pages);
+
+/* Pages pinned and unpinned through the pinner, for the counters (inline: every file of type1 counts). */
+static inline void svf_type1_account_pin(struct svf_container *c, uint64_t pages)
+{
+	c->st.pages_pinned += pages;
+	c->st.pinned_now += pages;
+	if (c->st.pinned_now > c->st.pinned_peak)
+		c->st.pinned_peak = c->st.pinned_now;
+}
+
+static inline void svf_type1_account_unpin(struct svf_container *c, uint64_t pages)
+{
+	c->st.pages_unpinned += pages;
+	c->st.pinned_now -= pages;
+}
+
 /* Drop every mapping and the backend: the container's last group left. */
 void svf_type1_release_backend(struct svf_container *c);
 void svf_type1_lock(struct svf_container *c);

@@ -1,20 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Pinning for emulated devices (Linux's vfio_pin_pages for mdev drivers);
- * the contract is in <softvfio/emulated.h>.
+ * Emulated devices (Linux's vfio_pin_pages for mdev drivers); the contract
+ * is in <softvfio/emulated.h>. This file holds the entry points: attaching
+ * and detaching a device, pinning and unpinning pages for it. The pins
+ * themselves are per-mapping entries kept by vpfn.c; container.c asks the
+ * devices to unpin before an unmap, and converts the entries when the first
+ * IOMMU domain arrives or the last one leaves. Above container.c: this file
+ * calls the container, never the other way round.
  *
- * Each mapping keeps the IOVA pages that emulated devices pinned in its own
- * rb-tree of struct svf_vpfn, with a reference count per page. Whether an
- * entry holds a pin of its own (own_pin) depends on whether an IOMMU domain
- * was attached when it was made: with one, the mapping's pin already holds
- * the page and its locked memory, so nothing is pinned or charged twice;
- * without one, the entry pins the page through the pinner and is charged.
- * container.c converts entries when the first domain arrives or the last
- * one leaves, so own_pin is true exactly when the container has no domain.
- *
- * Invariants: c->external_pins == sum of every entry's ref; an entry exists
- * only with ref >= 1; a mapping with entries is never removed by an unmap
- * (the unmap first asks the devices to unpin, then fails with -EBUSY).
+ * Invariant: a mapping with entries is never removed by an unmap (the
+ * unmap first asks the devices to unpin, then fails with -EBUSY).
  *
  * Lock: every entry point takes the container lock; the dma_unmap callbacks
  * are called by container.c with the lock dropped.
@@ -25,23 +20,9 @@
 
 #include "container_priv.h"
 #include "dirty.h"
-#include "emulated_priv.h"
 #include "fault.h"
 #include "svf_test.h"
-
-static int svf_vpfn_cmp(const struct svf_vpfn *a, const struct svf_vpfn *b)
-{
-	return a->iova < b->iova ? -1 : a->iova > b->iova;
-}
-
-RB_GENERATE(svf_vpfn_tree, svf_vpfn, node, svf_vpfn_cmp)
-
-static struct svf_vpfn *vpfn_find(struct svf_dma *dma, uint64_t iova)
-{
-	struct svf_vpfn key = { .iova = iova };
-
-	return RB_FIND(svf_vpfn_tree, &dma->vpfns, &key);
-}
+#include "vpfn.h"
 
 int svf_container_attach_emulated(struct svf_container *c, const struct svf_emu_ops *ops,
 				  void *opaque, struct svf_emu_device **out)
@@ -80,36 +61,6 @@ out:
 	return rc;
 }
 
-/* Drop one reference of v in dma; frees it (and its own pin) at zero. */
-static void vpfn_put(struct svf_container *c, struct svf_dma *dma, struct svf_vpfn *v)
-{
-	c->external_pins--;
-	if (--v->ref)
-		return;
-	if (v->own_pin) {
-		svf_unpin_run(c->pinner, dma->pin_vaddr + (v->iova - dma->iova), v->phys, 1);
-		svf_type1_account_unpin(c, 1);
-	}
-	RB_REMOVE(svf_vpfn_tree, &dma->vpfns, v);
-	dma->nr_vpfns--;
-	c->st.bookkeeping_bytes -= sizeof(*v);
-	free(v);
-}
-
-/* Release every entry of dma (the last emulated device left, or dma is going away). */
-void svf_emulated_release_dma(struct svf_container *c, struct svf_dma *dma)
-{
-	struct svf_vpfn *v, *next;
-
-	RB_FOREACH_SAFE(v, svf_vpfn_tree, &dma->vpfns, next) {
-		while (v->ref > 1) {
-			v->ref--;
-			c->external_pins--;
-		}
-		vpfn_put(c, dma, v);
-	}
-}
-
 void svf_container_detach_emulated(struct svf_emu_device *dev)
 {
 	struct svf_container *c;
@@ -129,7 +80,7 @@ void svf_container_detach_emulated(struct svf_emu_device *dev)
 		struct svf_dma *dma;
 
 		RB_FOREACH(dma, svf_dma_tree, &c->dmas)
-			svf_emulated_release_dma(c, dma);
+			svf_vpfn_release_dma(c, dma);
 	}
 	if (!c->nr_emus && !c->nr_domains && c->type)
 		svf_type1_release_backend(c);
@@ -152,10 +103,10 @@ static int check_pages(uint64_t iova, unsigned npage, uint64_t *last)
 static void unpin_one(struct svf_container *c, uint64_t iova)
 {
 	struct svf_dma *dma = svf_type1_dma_find(c, iova);
-	struct svf_vpfn *v = dma ? vpfn_find(dma, iova) : NULL;
+	struct svf_vpfn *v = dma ? svf_vpfn_find(dma, iova) : NULL;
 
 	if (v)
-		vpfn_put(c, dma, v);
+		svf_vpfn_put(c, dma, v);
 }
 
 static int pin_one(struct svf_container *c, uint64_t iova, int prot, uint64_t *phys)
@@ -170,11 +121,9 @@ static int pin_one(struct svf_container *c, uint64_t iova, int prot, uint64_t *p
 		return -EINVAL;
 	if ((dma->prot & prot) != prot)
 		return -EPERM;
-	v = vpfn_find(dma, iova);
+	v = svf_vpfn_find(dma, iova);
 	if (v) {
-		v->ref++;
-		c->external_pins++;
-		*phys = v->phys;
+		svf_vpfn_get(c, v, phys);
 		return 0;
 	}
 	if (c->nr_domains) {
@@ -190,21 +139,14 @@ static int pin_one(struct svf_container *c, uint64_t iova, int prot, uint64_t *p
 		svf_type1_account_pin(c, 1);
 		own = true;
 	}
-	if (svf_should_fail(SVF_FAULT_ALLOC) || !(v = calloc(1, sizeof(*v)))) {
+	rc = svf_vpfn_add(c, dma, iova, pa, own);
+	if (rc) {
 		if (own) {
 			svf_unpin_run(c->pinner, dma->pin_vaddr + (iova - dma->iova), pa, 1);
 			svf_type1_account_unpin(c, 1);
 		}
-		return -ENOMEM;
+		return rc;
 	}
-	v->iova = iova;
-	v->phys = pa;
-	v->ref = 1;
-	v->own_pin = own;
-	RB_INSERT(svf_vpfn_tree, &dma->vpfns, v);
-	dma->nr_vpfns++;
-	c->external_pins++;
-	c->st.bookkeeping_bytes += sizeof(*v);
 	if (dma->bitmap)
 		svf_dirty_mark(dma, iova);
 	*phys = pa;
@@ -277,67 +219,4 @@ uint64_t svf_container_external_pins(struct svf_container *c)
 	n = c->external_pins;
 	svf_type1_unlock(c);
 	return n;
-}
-
-/*
- * Ask every emulated device to unpin in [iova, iova + len). Called with the
- * lock held; drops it around the callbacks, which take it again to unpin.
- */
-void svf_emulated_notify_unmap(struct svf_container *c, uint64_t iova, uint64_t len)
-{
-	struct svf_emu_device *devs[SVF_MAX_EMULATED];
-	unsigned n = c->nr_emus;
-
-	memcpy(devs, c->emus, n * sizeof(devs[0]));
-	svf_type1_unlock(c);
-	for (unsigned i = 0; i < n; i++)
-		devs[i]->ops.dma_unmap(devs[i]->opaque, iova, len);
-	svf_type1_lock(c);
-}
-
-/*
- * The last IOMMU domain is leaving while emulated devices stay: entries that
- * relied on the mapping's pin must now hold pins of their own. 0, or the
- * pinner's errno (then nothing changed).
- */
-int svf_emulated_take_own_pins(struct svf_container *c)
-{
-	struct svf_dma *dma;
-	struct svf_vpfn *v;
-	int rc = 0;
-
-	RB_FOREACH(dma, svf_dma_tree, &c->dmas) {
-		RB_FOREACH(v, svf_vpfn_tree, &dma->vpfns) {
-			uint64_t pa, n;
-
-			if (v->own_pin)
-				continue;
-			rc = svf_pin_run(c->pinner, dma->pin_vaddr + (v->iova - dma->iova), 1,
-					 dma->prot & SVF_PROT_WRITE, &pa, &n);
-			if (rc)
-				goto err_undo;
-			svf_type1_account_pin(c, 1);
-			v->own_pin = true;
-		}
-	}
-	return 0;
-
-err_undo:
-	RB_FOREACH(dma, svf_dma_tree, &c->dmas)
-		svf_emulated_drop_own_pins(c, dma);
-	return rc;
-}
-
-/* The first IOMMU domain arrived and dma is pinned by its mapping: drop entries' own pins. */
-void svf_emulated_drop_own_pins(struct svf_container *c, struct svf_dma *dma)
-{
-	struct svf_vpfn *v;
-
-	RB_FOREACH(v, svf_vpfn_tree, &dma->vpfns) {
-		if (!v->own_pin)
-			continue;
-		svf_unpin_run(c->pinner, dma->pin_vaddr + (v->iova - dma->iova), v->phys, 1);
-		svf_type1_account_unpin(c, 1);
-		v->own_pin = false;
-	}
 }

@@ -2,8 +2,10 @@
 /*
  * The lazy policy's flush timer (the model is in flushq.h).
  *
- * Fields: c, timeout_ns, flush and cond are immutable after start; armed,
- * deadline and stop are protected by the container's lock.
+ * Fields: lock, timeout_ns, flush, opaque and cond are immutable after
+ * start; armed, deadline and stop are protected by *lock (the container's).
+ * The timer never looks inside the container: what to flush, and whether
+ * anything is there, is the flush callback's business.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -11,15 +13,15 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "container_priv.h"
 #include "fault.h"
 #include "flushq.h"
 
 struct svf_flushq {
-	struct svf_container *c;
+	pthread_mutex_t *lock;
 	uint64_t timeout_ns;
-	int (*flush)(struct svf_container *c);
-	pthread_cond_t cond;  /* on c->lock, CLOCK_MONOTONIC */
+	int (*flush)(void *opaque);
+	void *opaque;
+	pthread_cond_t cond;  /* on *lock, CLOCK_MONOTONIC */
 	pthread_t tid;
 	bool armed;           /* a region is queued: flush at deadline */
 	bool stop;
@@ -37,14 +39,13 @@ static uint64_t mono_ns(void)
 static void *flushq_main(void *arg)
 {
 	struct svf_flushq *fq = arg;
-	struct svf_container *c = fq->c;
 
-	pthread_mutex_lock(&c->lock);
+	pthread_mutex_lock(fq->lock);
 	while (!fq->stop) {
 		uint64_t now;
 
 		if (!fq->armed) {
-			pthread_cond_wait(&fq->cond, &c->lock);
+			pthread_cond_wait(&fq->cond, fq->lock);
 			continue;
 		}
 		now = mono_ns();
@@ -54,26 +55,22 @@ static void *flushq_main(void *arg)
 				.tv_nsec = (long)(fq->deadline % 1000000000u),
 			};
 
-			pthread_cond_timedwait(&fq->cond, &c->lock, &ts);
+			pthread_cond_timedwait(&fq->cond, fq->lock, &ts);
 			continue;
 		}
 		fq->armed = false;
-		if (!c->nr_pending && svf_gather_is_empty(&c->gather))
-			continue; /* a request flushed it meanwhile */
-		if (fq->flush(c)) {
+		if (fq->flush(fq->opaque)) {
 			/* The pages stay pinned; try again a timeout later. */
 			fq->armed = true;
 			fq->deadline = now + fq->timeout_ns;
-			continue;
 		}
-		c->st.lazy_flush_timeout++;
 	}
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(fq->lock);
 	return NULL;
 }
 
-int svf_flushq_start(struct svf_container *c, uint64_t timeout_ns,
-		     int (*flush)(struct svf_container *c), struct svf_flushq **out)
+int svf_flushq_start(pthread_mutex_t *lock, uint64_t timeout_ns, int (*flush)(void *opaque),
+		     void *opaque, struct svf_flushq **out)
 {
 	pthread_condattr_t attr;
 	struct svf_flushq *fq;
@@ -84,9 +81,10 @@ int svf_flushq_start(struct svf_container *c, uint64_t timeout_ns,
 	fq = calloc(1, sizeof(*fq));
 	if (!fq)
 		return -ENOMEM;
-	fq->c = c;
+	fq->lock = lock;
 	fq->timeout_ns = timeout_ns;
 	fq->flush = flush;
+	fq->opaque = opaque;
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	rc = -pthread_cond_init(&fq->cond, &attr);
@@ -113,10 +111,10 @@ void svf_flushq_stop(struct svf_flushq *fq)
 {
 	if (!fq)
 		return;
-	pthread_mutex_lock(&fq->c->lock);
+	pthread_mutex_lock(fq->lock);
 	fq->stop = true;
 	pthread_cond_signal(&fq->cond);
-	pthread_mutex_unlock(&fq->c->lock);
+	pthread_mutex_unlock(fq->lock);
 	pthread_join(fq->tid, NULL);
 	pthread_cond_destroy(&fq->cond);
 	free(fq);

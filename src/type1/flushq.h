@@ -18,28 +18,32 @@
  * container's own mutex, so every look at the queue and every flush runs
  * under the lock that serializes the container, like any ioctl. arm() is
  * called (lock held) when a region enters an empty queue and sets the
- * deadline; the thread flushes once the deadline has passed. A failed
- * flush keeps the regions pinned and re-arms.
+ * deadline; once the deadline has passed the thread calls the container's
+ * flush callback, which flushes whatever is still queued (a request may
+ * have flushed it meanwhile). A failed flush keeps the regions pinned and
+ * re-arms. The timer knows nothing of the container but its lock.
  *
  * Nothing here allocates after start.
  */
 #ifndef SOFTVFIO_FLUSHQ_H
 #define SOFTVFIO_FLUSHQ_H
 
+#include <pthread.h>
 #include <stdint.h>
 
-struct svf_container;
 struct svf_flushq;
 
 /*
- * Start the timer of c. flush is called with c's lock held and returns 0 or
- * an errno; flushed tells whether anything was pending. 0, -ENOMEM, -EAGAIN.
+ * Start a timer whose state *lock (the container's mutex) protects.
+ * flush(opaque) is called with *lock held once timeout_ns have passed since
+ * the last arm; it returns 0, or an errno to be called again a timeout
+ * later. Returns 0, -ENOMEM, -EAGAIN (the thread).
  */
-int svf_flushq_start(struct svf_container *c, uint64_t timeout_ns,
-		     int (*flush)(struct svf_container *c), struct svf_flushq **out);
-/* Stop and join the timer; call without c's lock. NULL is a no-op. Never fails. */
+int svf_flushq_start(pthread_mutex_t *lock, uint64_t timeout_ns, int (*flush)(void *opaque),
+		     void *opaque, struct svf_flushq **out);
+/* Stop and join the timer; call without *lock held. NULL is a no-op. Never fails. */
 void svf_flushq_stop(struct svf_flushq *fq);
-/* c's lock held: the queue was empty and now holds a region. */
+/* *lock held: the queue was empty and now holds a region. */
 void svf_flushq_arm(struct svf_flushq *fq);
 
 #endif
