@@ -33,8 +33,9 @@
  *
  * Whole-request locking (window_try, window_prepare). Inside a
  * limit-sampling window (svf_pinner_sample_begin: one MAP_DMA), the first
- * pin mlock()s the whole request at once, checks write access over it
- * with one MADV_POPULATE_WRITE, and every pin of the window then reads its
+ * pin mlock()s the whole request at once, checks access over it (one
+ * PROCMAP_QUERY per VMA for plain anonymous memory, else one
+ * MADV_POPULATE_READ or _WRITE, GUP's checks), and every pin of the window then reads its
  * frames from a bulk pagemap read (WIN_PM pages a call) without another
  * system call: a MAP_DMA costs about what the kernel's own lock + pagemap
  * read of the range costs, and a THP-backed range is locked whole instead
@@ -115,6 +116,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -127,6 +129,21 @@
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
+
+/*
+ * PROCMAP_QUERY (Linux >= 6.11): one VMA's bounds and permissions by ioctl
+ * on /proc/self/maps. Declared here because older uapi headers lack it; the
+ * layout is the kernel's ABI (the struct may only grow).
+ */
+struct svf_procmap_query {
+	uint64_t size, query_flags, query_addr, vma_start, vma_end, vma_flags;
+	uint64_t vma_page_size, vma_offset, inode;
+	uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
+	uint64_t vma_name_addr, build_id_addr;
+};
+#define SVF_PROCMAP_QUERY    _IOWR('f', 17, struct svf_procmap_query)
+#define SVF_PROCMAP_READABLE 0x01
+#define SVF_PROCMAP_WRITABLE 0x02
 
 #define PM_PRESENT (1ULL << 63)
 #define PM_PFN_MASK ((1ULL << 55) - 1)
@@ -171,6 +188,7 @@ struct vpage_leaf {
 
 struct proc {
 	int pagemap_fd;            /* immutable */
+	int maps_fd;               /* /proc/self/maps for PROCMAP_QUERY, or -1; immutable */
 	bool pfns_real;            /* immutable */
 	struct radix frames;       /* frame_leaf by pfn */
 	struct radix vpages;       /* vpage_leaf by vpn; lock only */
@@ -612,14 +630,48 @@ static void proc_window_end(struct svf_pinner *p)
  * The first pin of a window (one MAP_DMA) locks the whole request at once:
  * one mlock() of [vaddr, vaddr + npages) (which faults the pages in, as
  * Linux's pin does, and locks whole huge pages where the range covers
- * them, instead of splitting them with locks of smaller runs), for a write
- * pin one MADV_POPULATE_WRITE over it (GUP's write-permission check; on
- * pages the lock just faulted in for write it only walks), and then pages
+ * them, instead of splitting them with locks of smaller runs), then GUP's
+ * access checks (range_plain_anon, or a populate walk over the range),
+ * and then pages
  * are read from pagemap in bulk as the pins reach them. Anything that
  * fails here (a hole, no access, the kernel's own lock limit) leaves
  * nothing locked and lets the batch path below find the failing page and
  * its errno exactly as before.
  */
+/*
+ * Whether every VMA of [va, va + len) is plain anonymous memory (no file,
+ * no name: not a special mapping) that a pin may read, and write if write,
+ * asked of the kernel with one PROCMAP_QUERY per VMA. Such memory passes
+ * GUP's checks once mlock has faulted it in (mlock write-faults private
+ * writable memory, breaking copy-on-write as a write pin would), so the
+ * populate walk over it can be skipped. False when it cannot tell.
+ */
+static bool range_plain_anon(struct proc *s, uint64_t va, uint64_t len, bool write)
+{
+	const uint64_t end = va + len;
+	char name[64];
+
+	if (s->maps_fd < 0)
+		return false;
+	while (va < end) {
+		struct svf_procmap_query q = {
+			.size = sizeof(q),
+			.query_addr = va,
+			.vma_name_addr = (uintptr_t)name,
+			.vma_name_size = sizeof(name),
+		};
+
+		if (ioctl(s->maps_fd, SVF_PROCMAP_QUERY, &q) != 0 || q.vma_start > va ||
+		    q.vma_end <= va)
+			return false;
+		if (q.inode || q.vma_name_size || !(q.vma_flags & SVF_PROCMAP_READABLE) ||
+		    (write && !(q.vma_flags & SVF_PROCMAP_WRITABLE)))
+			return false;
+		va = q.vma_end;
+	}
+	return true;
+}
+
 static void window_try(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bool write)
 {
 	struct proc *s = p->priv;
@@ -631,7 +683,8 @@ static void window_try(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bo
 		munlock_unheld(p, vaddr, npages);
 		return;
 	}
-	if (write && madvise_nointr(vaddr, npages * PS, MADV_POPULATE_WRITE) != 0) {
+	if (!range_plain_anon(s, vaddr, npages * PS, write) &&
+	    madvise_nointr(vaddr, npages * PS, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ)) {
 		munlock_unheld(p, vaddr, npages);
 		return;
 	}
@@ -1052,6 +1105,8 @@ static int proc_init(struct svf_pinner *p)
 	ret = proc_probe(s);
 	if (ret)
 		goto out_close;
+	/* Only an optimization (range_plain_anon): without it, populate checks access. */
+	s->maps_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	p->priv = s;
 	return 0;
 
@@ -1081,6 +1136,8 @@ static void proc_fini(struct svf_pinner *p)
 	radix_free(p, &s->vpages, vpage_leaf_release);
 	radix_free(p, &s->frames, NULL);
 	close(s->pagemap_fd);
+	if (s->maps_fd >= 0)
+		close(s->maps_fd);
 	svf_pin_free(p, s, sizeof(*s));
 	p->priv = NULL;
 }
