@@ -52,7 +52,7 @@ struct svf_cost_model {
 };
 
 struct svf_iommu_config {
-	const char *driver;      /* "vtd" (NULL means "vtd") */
+	const char *driver;      /* "vtd" or "amd" (NULL means "vtd") */
 	unsigned iotlb_sets;     /* 0: driver default */
 	unsigned iotlb_ways;     /* 0: driver default */
 	unsigned queue_depth;    /* invalidation queue descriptors; 0: default */
@@ -61,6 +61,16 @@ struct svf_iommu_config {
 	bool hw_dirty;           /* the unit tracks dirtiness: device writes set PTE D bits */
 	struct svf_cost_model cost; /* cost.enabled false and all zero: defaults */
 	bool cost_off;           /* force the cost model off */
+	/*
+	 * AMD-Vi only. np_cache: the unit caches non-present entries (the
+	 * NpCache capability, off on hardware): every map is then invalidated
+	 * and waited for. covering_inv: a range is invalidated by one
+	 * INVALIDATE_IOMMU_PAGES covering it (Linux on a unit without NpCache)
+	 * instead of one per naturally aligned block (Linux with NpCache, as on
+	 * an emulated AMD-Vi: the default); ignored with np_cache.
+	 */
+	bool np_cache;
+	bool covering_inv;
 };
 
 /* The driver's published defaults (cost model source is named in the driver). */
@@ -96,7 +106,8 @@ struct svf_resv_region {
 	const char *what;
 };
 /*
- * Reserved regions of the domain (the VT-d MSI window). Writes at most max
+ * Reserved regions of the domain (the MSI window; on AMD-Vi also the
+ * HyperTransport window). Writes at most max
  * entries, and the total through *nr. Returns 0.
  */
 int svf_domain_resv_regions(const struct svf_domain *d, struct svf_resv_region *r,

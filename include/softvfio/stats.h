@@ -21,6 +21,7 @@ struct svf_stats {
 	uint64_t inv_page;        /* page-selective IOTLB invalidation descriptors */
 	uint64_t inv_domain;      /* domain-selective */
 	uint64_t inv_global;      /* global */
+	uint64_t inv_devtab;      /* device table entry invalidations (AMD-Vi) */
 	uint64_t waits;           /* wait descriptors completed */
 	uint64_t iotlb_hits;
 	uint64_t iotlb_misses;

@@ -6,7 +6,7 @@
 #include <softvfio/stats.h>
 
 #define STATS_FIELDS(X)                                                                   \
-	X(waits) X(inv_page) X(inv_domain) X(inv_global) X(iotlb_hits) X(iotlb_misses)    \
+	X(waits) X(inv_page) X(inv_domain) X(inv_global) X(inv_devtab) X(iotlb_hits) X(iotlb_misses)    \
 	X(iotlb_entries_invalidated) X(pt_pages) X(pt_pages_peak) X(pt_pages_freed)        \
 	X(modeled_ns) X(map_calls) X(unmap_calls) X(unmap_fast_calls) X(iotlb_syncs)       \
 	X(chunks_unmapped) X(regions_pending_peak) X(pages_pinned) X(pages_unpinned)       \

@@ -34,6 +34,7 @@
 
 static const struct svf_iommu_ops *const drivers[] = {
 	&svf_vtd_ops,
+	&svf_amd_ops,
 };
 
 static const struct svf_iommu_ops *find_driver(const char *name)
@@ -88,6 +89,8 @@ int svf_iommu_create(const struct svf_iommu_config *cfg, struct svf_iommu **out)
 		u->cfg.check_unpin = cfg->check_unpin;
 		u->cfg.hw_dirty = cfg->hw_dirty;
 		u->cfg.cost_off = cfg->cost_off;
+		u->cfg.np_cache = cfg->np_cache;
+		u->cfg.covering_inv = cfg->covering_inv;
 		if (cfg->iotlb_sets)
 			u->cfg.iotlb_sets = cfg->iotlb_sets;
 		if (cfg->iotlb_ways)
@@ -278,6 +281,11 @@ int svf_iommu_map(struct svf_domain *d, uint64_t iova, uint64_t paddr, uint64_t 
 			    &count);
 		rc = ops->map_pages(d, iova + done, paddr + done, pgsize, count, prot, &mapped);
 		done += mapped;
+		if (rc)
+			goto err_undo;
+	}
+	if (ops->sync_map) {
+		rc = ops->sync_map(d, iova, len);
 		if (rc)
 			goto err_undo;
 	}

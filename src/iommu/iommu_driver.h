@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Between the IOMMU core (iommu.c) and its drivers (vtd.c): the unit and
+ * Between the IOMMU core (iommu.c) and its drivers (vtd/, amd/): the unit and
  * domain objects and the driver ops (every backend sits behind an ops
  * struct).
  *
@@ -40,10 +40,17 @@ struct svf_iommu_ops {
 	 * iova -> paddr, both aligned to pgsize, in one descent where it can.
 	 * *mapped receives the bytes installed before any failure. 0, -EEXIST
 	 * (something is mapped there already), -ENOMEM (table page). A map
-	 * needs no invalidation (VT-d caches no non-present entries here).
+	 * queues no invalidation (sync_map, when the driver has one, follows).
 	 */
 	int (*map_pages)(struct svf_domain *d, uint64_t iova, uint64_t paddr, uint64_t pgsize,
 			 uint64_t pgcount, int prot, uint64_t *mapped);
+	/*
+	 * Optional: after a whole svf_iommu_map() succeeded, make the new range
+	 * visible to a unit that may cache non-present entries (AMD-Vi NpCache:
+	 * invalidate it and wait, as Linux's iotlb_sync_map does). 0 or errno;
+	 * on error the core unmaps the range again.
+	 */
+	int (*sync_map)(struct svf_domain *d, uint64_t iova, uint64_t len);
 
 	/*
 	 * Clear the leaves translating [iova, iova+len), in order, stopping at
@@ -126,12 +133,13 @@ struct svf_iommu {
 
 struct svf_domain {
 	struct svf_iommu *unit; /* immutable */
-	uint16_t id;            /* immutable; VT-d domain id */
+	uint16_t id;            /* immutable; VT-d domain id, AMD-Vi DomainID */
 	uint64_t aperture_last; /* immutable; highest IOVA translated */
 	void *priv;             /* driver state: the page table */
 };
 
 /* The drivers softvfio knows, looked up by name. */
 extern const struct svf_iommu_ops svf_vtd_ops;
+extern const struct svf_iommu_ops svf_amd_ops;
 
 #endif

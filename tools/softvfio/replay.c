@@ -283,6 +283,7 @@ static const struct {
 } stat_fields[] = {
 	STAT_FIELD(waits),          STAT_FIELD(inv_page),
 	STAT_FIELD(inv_domain),     STAT_FIELD(inv_global),
+	STAT_FIELD(inv_devtab),
 	STAT_FIELD(iotlb_hits),     STAT_FIELD(iotlb_misses),
 	STAT_FIELD(iotlb_entries_invalidated),
 	STAT_FIELD(pt_pages),       STAT_FIELD(pt_pages_peak),

@@ -36,6 +36,7 @@ void svf_stats_delta(const struct svf_stats *before, const struct svf_stats *aft
 	SUB(inv_page);
 	SUB(inv_domain);
 	SUB(inv_global);
+	SUB(inv_devtab);
 	SUB(waits);
 	SUB(iotlb_hits);
 	SUB(iotlb_misses);
