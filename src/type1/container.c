@@ -479,10 +479,21 @@ uint64_t svf_type1_pgsize_bitmap(struct svf_container *c)
 	return (bm & ~(SVF_PGSIZE - 1)) | SVF_PGSIZE;
 }
 
-/* Pin dma's pages in runs and map each run into every domain. */
+/*
+ * Pin dma's pages in runs and map each run into every domain.
+ *
+ * A run is mapped only once the next one is pinned (or it is the last):
+ * Linux extends a run page by page and finds that it ended only on the
+ * next page's frame, so when that page fails the run is dropped unmapped
+ * and a failure inside the first run costs no invalidation and no wait.
+ * Pinning one run ahead gives the same: a run cut short by a failing page
+ * is unpinned without having been mapped.
+ */
 static int pin_map_dma(struct svf_container *c, struct svf_dma *dma)
 {
 	uint64_t iova = dma->iova, vaddr = dma->pin_vaddr, left = dma->size / SVF_PGSIZE;
+	const bool write = dma->prot & SVF_PROT_WRITE;
+	uint64_t next_phys = 0, next_n = 0; /* the run pinned ahead; next_n 0: none */
 	int rc;
 
 	if (!c->nr_domains)
@@ -491,9 +502,24 @@ static int pin_map_dma(struct svf_container *c, struct svf_dma *dma)
 		uint64_t phys, n;
 		unsigned i;
 
-		rc = svf_pin_run(c->pinner, vaddr, left, dma->prot & SVF_PROT_WRITE, &phys, &n);
-		if (rc)
-			goto err_unwind;
+		if (next_n) {
+			phys = next_phys;
+			n = next_n;
+			next_n = 0;
+		} else {
+			rc = svf_pin_run(c->pinner, vaddr, left, write, &phys, &n);
+			if (rc)
+				goto err_unwind;
+		}
+		if (n < left) {
+			rc = svf_pin_run(c->pinner, vaddr + n * SVF_PGSIZE, left - n, write,
+					 &next_phys, &next_n);
+			if (rc) {
+				/* Never mapped: nothing to invalidate or wait for. */
+				svf_unpin_run(c->pinner, vaddr, phys, n);
+				goto err_unwind;
+			}
+		}
 		svf_type1_account_pin(c, n);
 		for (i = 0; i < c->nr_domains; i++) {
 			rc = svf_iommu_map(c->domains[i], iova, phys, n * SVF_PGSIZE, dma->prot);
@@ -506,6 +532,8 @@ static int pin_map_dma(struct svf_container *c, struct svf_dma *dma)
 		continue;
 
 err_unmap_run:
+		if (next_n) /* pinned ahead, never mapped */
+			svf_unpin_run(c->pinner, vaddr + n * SVF_PGSIZE, next_phys, next_n);
 		while (i-- > 0) {
 			int urc = unmap_domain_range(c->domains[i], iova, iova + n * SVF_PGSIZE);
 
