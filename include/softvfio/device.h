@@ -100,12 +100,17 @@ struct svf_device_config {
 	bool (*source)(void *opaque, unsigned thread, struct svf_dma_req *req);
 	void (*complete)(void *opaque, unsigned thread, struct svf_dma_req *req);
 	void *opaque;
+	/*
+	 * The domain the device translates through: one attached to the
+	 * container (a VFIO group's domain); NULL: the container's first.
+	 */
+	struct svf_domain *domain;
 };
 
 /*
- * Create a device on c's first domain and start its threads. Returns 0;
- * -EINVAL (bad config); -ENODEV (c has no domain); -ENOMEM; -EAGAIN
- * (threads).
+ * Create a device on c's first domain (or cfg->domain) and start its
+ * threads. Returns 0; -EINVAL (bad config); -ENODEV (c has no domain, or
+ * cfg->domain is not attached to c); -ENOMEM; -EAGAIN (threads).
  */
 int svf_device_create(struct svf_container *c, const struct svf_device_config *cfg,
 		      struct svf_device **out);

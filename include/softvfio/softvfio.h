@@ -148,6 +148,13 @@ int svf_container_detach_domain(struct svf_container *c, struct svf_domain *d);
 struct svf_domain *svf_container_domain(struct svf_container *c, unsigned n);
 
 /*
+ * Whether VFIO_SET_IOMMU has selected the type1 backend (Linux: the
+ * container has an IOMMU driver), which a VFIO group needs before its
+ * devices can be opened. False again once the last group or domain left.
+ */
+bool svf_container_iommu_set(struct svf_container *c);
+
+/*
  * The VFIO user API: request is a VFIO_* ioctl number from <linux/vfio.h>;
  * arg is the integer argument (GET_API_VERSION, CHECK_EXTENSION, SET_IOMMU)
  * cast to a pointer, or a pointer to the request's struct.

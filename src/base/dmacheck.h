@@ -93,12 +93,14 @@ struct svf_pinner;
 
 /*
  * What a device of container c works with, from the container (type1's
- * container.c; the device layer sees no container field): c's first
- * domain, its pinner, and its DMA state, which this creates (without the
- * stamp table) when check mode did not. Takes the container lock.
- * 0, -ENODEV (c has no domain), -ENOMEM.
+ * container.c; the device layer sees no container field): c's domain
+ * want (NULL: its first domain), its pinner, and its DMA state, which this
+ * creates (without the stamp table) when check mode did not. Takes the
+ * container lock. 0, -ENODEV (c has no domain, or want is not attached
+ * to c), -ENOMEM.
  */
-int svf_container_dma_state(struct svf_container *c, struct svf_domain **dom,
-			    struct svf_pinner **pinner, struct svf_dmacheck **k);
+int svf_container_dma_state(struct svf_container *c, struct svf_domain *want,
+			    struct svf_domain **dom, struct svf_pinner **pinner,
+			    struct svf_dmacheck **k);
 
 #endif

@@ -420,7 +420,7 @@ int svf_device_create(struct svf_container *c, const struct svf_device_config *u
 	dev->depth = cfg.queue_depth;
 	dev->slice = cfg.slice_bytes;
 	dev->nfaults_max = cfg.fault_records;
-	rc = svf_container_dma_state(c, &dev->dom, &dev->pinner, &dev->k);
+	rc = svf_container_dma_state(c, cfg.domain, &dev->dom, &dev->pinner, &dev->k);
 	if (rc)
 		goto err_dev;
 	dev->memory = svf_pinner_backend(dev->pinner) == SVF_BACKEND_PROCESS;

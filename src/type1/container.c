@@ -1195,19 +1195,24 @@ out:
 	return rc;
 }
 
-int svf_container_dma_state(struct svf_container *c, struct svf_domain **dom,
-			    struct svf_pinner **pinner, struct svf_dmacheck **k)
+int svf_container_dma_state(struct svf_container *c, struct svf_domain *want,
+			    struct svf_domain **dom, struct svf_pinner **pinner,
+			    struct svf_dmacheck **k)
 {
+	unsigned i = 0;
 	int rc = 0;
 
 	pthread_mutex_lock(&c->lock);
-	if (!c->nr_domains) {
+	if (want)
+		for (i = 0; i < c->nr_domains && c->domains[i] != want; i++)
+			;
+	if (i >= c->nr_domains) {
 		rc = -ENODEV;
 		goto out;
 	}
 	if (!c->dmachk)
 		rc = svf_dmacheck_create(false, &c->dmachk);
-	*dom = c->domains[0];
+	*dom = c->domains[i];
 	*pinner = c->pinner;
 	*k = c->dmachk;
 out:

@@ -372,3 +372,13 @@ long softvfio_ioctl(struct svf_container *c, unsigned long request, void *arg)
 	svf_type1_unlock(c);
 	return rc;
 }
+
+bool svf_container_iommu_set(struct svf_container *c)
+{
+	bool set;
+
+	svf_type1_lock(c);
+	set = c->type != 0;
+	svf_type1_unlock(c);
+	return set;
+}
