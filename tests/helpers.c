@@ -20,6 +20,13 @@ __attribute__((constructor)) static void th_install_log(void)
 	svf_set_log_fn(th_log_stderr, NULL);
 }
 
+const char *th_driver(void)
+{
+	const char *d = getenv("SOFTVFIO_TEST_DRIVER");
+
+	return d && *d ? d : "vtd";
+}
+
 int th_open(const struct th_opts *o, struct th_fixture *f)
 {
 	struct svf_pinner_config pc = { .backend = o->backend, .layout = o->layout,
@@ -34,7 +41,7 @@ int th_open(const struct th_opts *o, struct th_fixture *f)
 	rc = svf_pinner_create(&pc, &f->p);
 	if (rc)
 		return rc;
-	svf_iommu_default_config("vtd", &ic);
+	svf_iommu_default_config(th_driver(), &ic);
 	ic.check_unpin = true;
 	ic.cost_off = o->cost_off;
 	ic.hw_dirty = o->hw_dirty;

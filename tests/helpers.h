@@ -35,6 +35,12 @@ struct th_fixture {
 	struct svf_pinner *p;
 };
 
+/*
+ * The IOMMU driver the suites run on: SOFTVFIO_TEST_DRIVER from the
+ * environment ("vtd" or "amd"; the build runs some suites on both), or vtd.
+ */
+const char *th_driver(void);
+
 /* Create pinner + container (+ SET_IOMMU). 0 or -errno (nothing left behind). */
 int th_open(const struct th_opts *o, struct th_fixture *f);
 void th_close(struct th_fixture *f);

@@ -162,7 +162,7 @@ static void test_second_domain(void **state)
 
 	assert_int_equal(th_map(f.c, 0x10000000, 0, 64 << 20, TH_RW), 0);
 	assert_int_equal(th_map(f.c, 0x20000000, 64 << 20, 8 * PG, VFIO_DMA_MAP_FLAG_READ), 0);
-	svf_iommu_default_config("vtd", &ic);
+	svf_iommu_default_config(th_driver(), &ic);
 	ic.check_unpin = true;
 	assert_int_equal(svf_iommu_create(&ic, &u2), 0);
 	assert_int_equal(svf_domain_alloc(u2, &d2), 0);

@@ -236,7 +236,7 @@ static void test_emulated_only_container(void **state)
 	}
 
 	/* A domain joins: every mapping is pinned and mapped; device pins ride on them. */
-	svf_iommu_default_config("vtd", &ic);
+	svf_iommu_default_config(th_driver(), &ic);
 	ic.check_unpin = true;
 	assert_int_equal(svf_iommu_create(&ic, &u), 0);
 	assert_int_equal(svf_domain_alloc(u, &d), 0);

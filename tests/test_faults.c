@@ -119,7 +119,7 @@ static void walk(const struct scenario *s)
 		if (s->second_domain) {
 			struct svf_iommu_config ic;
 
-			svf_iommu_default_config("vtd", &ic);
+			svf_iommu_default_config(th_driver(), &ic);
 			ic.check_unpin = true;
 			assert_int_equal(svf_iommu_create(&ic, &u2), 0);
 			assert_int_equal(svf_domain_alloc(u2, &d2), 0);

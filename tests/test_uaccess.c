@@ -272,7 +272,7 @@ static void test_mode_switch_never_underreports(void **state)
 	assert_int_equal(dirty_get(f.c, BASE, 4 * PG, bits, 8), 0);
 	assert_int_equal(bits[0], 0);
 	device_write(f.c, BASE + 2 * PG);
-	svf_iommu_default_config("vtd", &ic);
+	svf_iommu_default_config(th_driver(), &ic);
 	ic.hw_dirty = false;
 	assert_int_equal(svf_iommu_create(&ic, &u2), 0);
 	assert_int_equal(svf_domain_alloc(u2, &d2), 0);

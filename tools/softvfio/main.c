@@ -86,7 +86,7 @@ static const char replay_help[] =
 	"\nThe format is described in docs/vfio-trace.md and softvfio(1).\n"
 	"\n"
 	"Options:\n"
-	"  --driver D      emulated IOMMU driver (default vtd)\n"
+	"  --driver D      emulated IOMMU driver: vtd (default) or amd\n"
 	"  --backend B     pinning backend: process (default; real memory of this\n"
 	"                  process, mlock()ed) or synthetic (no memory: OFFSET is the\n"
 	"                  vaddr itself; holes and the guard give no EFAULT)\n"
@@ -194,7 +194,7 @@ static const char bench_help[] =
 	"  --cost on|off   the emulated IOMMU's cost model (default on; it only counts\n"
 	"                  modeled time, CPU time is the same either way)\n"
 	"  --batch N       pending regions per IOTLB wait (default 512)\n"
-	"  --driver D      emulated IOMMU driver (default vtd)\n"
+	"  --driver D      emulated IOMMU driver: vtd (default) or amd\n"
 	"  --json FILE     write the results as JSON: an array, one object per workload:\n"
 	"                  {\"workload\", \"guest_bytes\", ..., \"results\": [{\"policy\",\n"
 	"                  \"regions\", \"inv_descriptors\", \"waits\", \"cpu_ns\",\n"
@@ -233,7 +233,7 @@ static const char bench_unmap_help[] =
 	"                  shows that ioctl, 'softvfio bench' measures lazy whole)\n"
 	"  --cost on|off   the emulated IOMMU's cost model (default on)\n"
 	"  --batch N       pending regions per IOTLB wait (default 512)\n"
-	"  --driver D      emulated IOMMU driver (default vtd)\n"
+	"  --driver D      emulated IOMMU driver: vtd (default) or amd\n"
 	"  -h, --help      show this text\n";
 
 static const char help_help[] =
