@@ -356,6 +356,21 @@ static int run_synthetic(const struct real_opts *o, FILE *out)
 	return 0;
 }
 
+int svf_bench_real_report(uint64_t size, unsigned reps, uint64_t pairs, FILE *out)
+{
+	struct real_opts o = { .size = size, .do4k = true, .dothp = true,
+			       .reps = reps > MAXREP ? MAXREP : reps ? reps : 1, .pairs = pairs };
+	int rc = 0;
+
+	fprintf(out, "\nreal memory beside this machine's floor (the floor measured in this run, on the "
+		"same range):\nmlock + bulk pagemap read per page, munlock per page, one page's "
+		"mlock + pagemap read + munlock\n");
+	rc |= run_backing(&o, false, out);
+	rc |= run_backing(&o, true, out);
+	rc |= run_synthetic(&o, out);
+	return rc ? -EIO : 0;
+}
+
 int svf_bench_real_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
