@@ -126,6 +126,35 @@ struct svf_pin_region {
 void svf_unpin_runs(struct svf_pinner *p, const struct svf_pin_region *r, size_t n);
 
 /*
+ * Tell the pinner that [vaddr, vaddr + len) is about to leave the process
+ * (the caller will munmap it, mremap it away, or MADV_DONTNEED it) while
+ * mappings may still hold pages of it pinned. On Linux those pages stay
+ * pinned and devices keep reaching them (with their last content) until
+ * they are unmapped for DMA; only the CPU loses them. The process backend
+ * does the same: the pinned pages of the range move (same frames, same
+ * content: mremap with MREMAP_DONTUNMAP) to memory the pinner owns, which
+ * devices reach from then on and which goes when the last of those pins
+ * does. The range itself is left mapped, empty, for the caller to unmap or
+ * replace. Pages already moved by an earlier call, or pinned through a
+ * range given to svf_pinner_rebase(), are not moved again. Call it before
+ * the memory goes: afterwards there is nothing left to keep (a device
+ * access to such memory then faults; see docs/design.md).
+ * The synthetic backend has nothing to keep. Returns 0; -EINVAL (not page
+ * aligned, empty or wrapping); -ENOSPC (too many released ranges are
+ * alive); -ENOMEM or the errno of mremap.
+ */
+int svf_pinner_release(struct svf_pinner *p, uint64_t vaddr, uint64_t len);
+
+/*
+ * The pinned pages of [old, old + len) are reached through
+ * [new_vaddr, new_vaddr + len) from now on: a MAP_DMA with FLAG_VADDR gave
+ * their mapping that address, and the program may unmap the old one. The
+ * container calls it; pins keep their identity (unpins still name old).
+ * 0; -EINVAL; -ENOSPC as svf_pinner_release.
+ */
+int svf_pinner_rebase(struct svf_pinner *p, uint64_t old, uint64_t new_vaddr, uint64_t len);
+
+/*
  * The physical address vaddr would pin to, without pinning (synthetic: the
  * layout; process: pagemap or the virtual page). 0 or -EFAULT.
  */

@@ -446,6 +446,42 @@ int svf_pinner_lookup(struct svf_pinner *p, uint64_t vaddr, uint64_t *phys)
 	return 0;
 }
 
+static int range_args_ok(uint64_t vaddr, uint64_t len)
+{
+	uint64_t last;
+
+	return len && !((vaddr | len) & (SVF_PAGE_SIZE - 1)) &&
+	       !__builtin_add_overflow(vaddr, len - 1, &last);
+}
+
+int svf_pinner_release(struct svf_pinner *p, uint64_t vaddr, uint64_t len)
+{
+	int ret = 0;
+
+	if (!p || !range_args_ok(vaddr, len))
+		return -EINVAL;
+	if (!p->ops->release)
+		return 0;
+	pin_lock(p);
+	ret = p->ops->release(p, vaddr, len);
+	pin_unlock(p);
+	return ret;
+}
+
+int svf_pinner_rebase(struct svf_pinner *p, uint64_t old, uint64_t new_vaddr, uint64_t len)
+{
+	int ret = 0;
+
+	if (!p || !range_args_ok(old, len) || !range_args_ok(new_vaddr, len))
+		return -EINVAL;
+	if (!p->ops->rebase || old == new_vaddr)
+		return 0;
+	pin_lock(p);
+	ret = p->ops->rebase(p, old, new_vaddr, len);
+	pin_unlock(p);
+	return ret;
+}
+
 void *svf_pinner_phys_to_ptr(struct svf_pinner *p, uint64_t phys)
 {
 	if (!p)

@@ -70,6 +70,18 @@ struct svf_pin_ops {
 	 */
 	void (*window_end)(struct svf_pinner *p);
 
+	/*
+	 * Optional. [vaddr, vaddr + len) is about to leave the process (munmap,
+	 * mremap, MADV_DONTNEED): keep the pinned pages in it reachable where
+	 * the pinner owns them (svf_pinner_release). 0 or -errno.
+	 */
+	int (*release)(struct svf_pinner *p, uint64_t vaddr, uint64_t len);
+	/*
+	 * Optional. The pinned pages of [old, old + len) are reached through
+	 * [new, new + len) from now on (svf_pinner_rebase). 0 or -errno.
+	 */
+	int (*rebase)(struct svf_pinner *p, uint64_t old, uint64_t new_vaddr, uint64_t len);
+
 	/* The frame vaddr would pin to, without pinning. 0 or -EFAULT. */
 	int (*lookup)(struct svf_pinner *p, uint64_t vaddr, uint64_t *phys);
 	/* Lock-free: CPU pointer for a pinned phys, or NULL. */

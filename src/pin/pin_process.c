@@ -121,6 +121,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "pin_priv.h"
 
 #ifndef MADV_POPULATE_READ
@@ -186,6 +187,26 @@ struct vpage_leaf {
 	uint32_t used;             /* entries with count != 0; the leaf is freed at 0 */
 };
 
+/*
+ * A released or rebased range (svf_pinner_release, svf_pinner_rebase): the
+ * pinned pages of [old, old + len) are reached at new + offset. Fields but
+ * pins and live are immutable once the entry is published (nr_reloc, with
+ * release); entries are never reused, so a lock-free reader never sees one
+ * change under it. pins counts the pages of the range that were pinned
+ * when it was made and still are (lock); at 0 the entry dies (live = 0,
+ * release) and, when owned, the pinner's copy is unmapped: no device
+ * reaches an unpinned frame (docs/design.md, invariant 1), so nothing
+ * reads it any more.
+ */
+struct reloc {
+	uint64_t old, new, len;
+	uint64_t pins;
+	bool owned;
+	_Atomic bool live;
+};
+
+#define RELOC_MAX 1024
+
 struct proc {
 	int pagemap_fd;            /* immutable */
 	int maps_fd;               /* /proc/self/maps for PROCMAP_QUERY, or -1; immutable */
@@ -211,6 +232,10 @@ struct proc {
 
 	/* An munlock deferred by unpin so that adjacent regions share one call; lock. */
 	uint64_t ml_start, ml_len;
+
+	struct reloc *reloc;       /* RELOC_MAX entries, allocated at the first release */
+	_Atomic unsigned nr_reloc; /* published entries; written under the lock */
+	_Atomic unsigned nr_live;  /* live entries: 0 keeps phys_to_ptr's extra work at one load */
 };
 
 /* ---- radix tree ---- */
@@ -927,6 +952,169 @@ static void alias_unlink(struct svf_pinner *p, struct frame_leaf *fl, unsigned f
 	}
 }
 
+/* ---- released and rebased ranges ---- */
+
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+
+static void munlock_flush(struct proc *s);
+
+/* Lock-free: the live entry whose old range holds va, or NULL. Newest first. */
+static struct reloc *reloc_find(struct proc *s, uint64_t va)
+{
+	unsigned n = atomic_load_explicit(&s->nr_reloc, memory_order_acquire);
+
+	while (n--) {
+		struct reloc *r = &s->reloc[n];
+
+		if (va - r->old < r->len && atomic_load_explicit(&r->live, memory_order_acquire))
+			return r;
+	}
+	return NULL;
+}
+
+static uint64_t reloc_translate(struct proc *s, uint64_t va)
+{
+	struct reloc *r = reloc_find(s, va);
+
+	return r ? r->new + (va - r->old) : va;
+}
+
+static void reloc_retire(struct proc *s, struct reloc *r)
+{
+	atomic_store_explicit(&r->live, false, memory_order_release);
+	atomic_fetch_sub_explicit(&s->nr_live, 1, memory_order_release);
+	if (r->owned)
+		munmap((void *)(uintptr_t)r->new, r->len);
+}
+
+/* Lock held: the last pin of the virtual page at va went. */
+static void reloc_unpinned(struct proc *s, uint64_t va)
+{
+	struct reloc *r;
+
+	if (!atomic_load_explicit(&s->nr_live, memory_order_relaxed))
+		return;
+	r = reloc_find(s, va);
+	if (r && --r->pins == 0)
+		reloc_retire(s, r);
+}
+
+/* Lock held: whether the virtual page at va is pinned and not yet moved elsewhere. */
+static bool pinned_here(struct svf_pinner *p, uint64_t va)
+{
+	struct proc *s = p->priv;
+	struct vpage_leaf *vl = vpage_leaf(p, va >> SVF_PAGE_SHIFT);
+
+	return vl && vl->count[(va >> SVF_PAGE_SHIFT) & RADIX_MASK] && !reloc_find(s, va);
+}
+
+/* Lock held: publish an entry for [old, old + len) -> new holding pins pages. */
+static int reloc_add(struct svf_pinner *p, uint64_t old, uint64_t new_va, uint64_t len,
+		     uint64_t pins, bool owned)
+{
+	struct proc *s = p->priv;
+	unsigned n = atomic_load_explicit(&s->nr_reloc, memory_order_relaxed);
+	struct reloc *r;
+
+	if (!s->reloc) {
+		s->reloc = svf_pin_zalloc(p, RELOC_MAX * sizeof(*s->reloc));
+		if (!s->reloc)
+			return -ENOMEM;
+	}
+	if (n == RELOC_MAX)
+		return -ENOSPC;
+	r = &s->reloc[n];
+	r->old = old;
+	r->new = new_va;
+	r->len = len;
+	r->pins = pins;
+	r->owned = owned;
+	atomic_store_explicit(&r->live, true, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->nr_live, 1, memory_order_release);
+	atomic_store_explicit(&s->nr_reloc, n + 1, memory_order_release);
+	return 0;
+}
+
+/*
+ * Move one run [va, va + len) of pinned pages to memory of our own. mremap
+ * moves the pages themselves (the frames, their content, their mlock):
+ * with MREMAP_DONTUNMAP the old range stays mapped and empty; kernels that
+ * refuse that for part of a mapping get a plain move into a reservation of
+ * ours, and fresh zero-filled read-write memory over the old range (what
+ * MADV_DONTNEED would leave), so the caller finds it mapped either way.
+ */
+static int release_run(struct svf_pinner *p, uint64_t va, uint64_t len, uint64_t pins)
+{
+	void *from = (void *)(uintptr_t)va, *to, *resv;
+	int ret;
+
+	if (svf_should_fail(SVF_FAULT_ALLOC))
+		return -ENOMEM;
+	to = mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_DONTUNMAP);
+	if (to == MAP_FAILED) {
+		resv = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (resv == MAP_FAILED)
+			return -errno;
+		to = mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, resv);
+		if (to == MAP_FAILED) {
+			ret = -errno;
+			munmap(resv, len);
+			return ret;
+		}
+		if (mmap(from, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+			 -1, 0) == MAP_FAILED) {
+			/* The old range is simply gone: the caller was about to remove it. */
+		}
+	}
+	ret = reloc_add(p, va, (uint64_t)(uintptr_t)to, len, pins, true);
+	if (ret) {
+		/* Put the pages back where they were. */
+		if (mremap(to, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, from) == MAP_FAILED)
+			munmap(to, len);
+	}
+	return ret;
+}
+
+static int proc_release(struct svf_pinner *p, uint64_t vaddr, uint64_t len)
+{
+	uint64_t run = 0, pins = 0;
+	int ret;
+
+	svf_pin_assert_held(p);
+	proc_window_end(p); /* no window lock may outlive the memory */
+	munlock_flush(p->priv);
+	/* Maximal runs of pages pinned here; each moves with one mremap. */
+	for (uint64_t off = 0; off <= len; off += PS) {
+		if (off < len && pinned_here(p, vaddr + off)) {
+			if (!pins)
+				run = off;
+			pins++;
+			continue;
+		}
+		if (pins) {
+			ret = release_run(p, vaddr + run, off - run, pins);
+			if (ret)
+				return ret;
+		}
+		pins = 0;
+	}
+	return 0;
+}
+
+static int proc_rebase(struct svf_pinner *p, uint64_t old, uint64_t new_va, uint64_t len)
+{
+	uint64_t pins = 0;
+
+	svf_pin_assert_held(p);
+	for (uint64_t off = 0; off < len; off += PS)
+		pins += pinned_here(p, old + off);
+	if (!pins)
+		return 0;
+	return reloc_add(p, old, new_va, len, pins, false);
+}
+
 /*
  * Drop one pin of (vpn, pfn) whose leaves are vl and fl (either may be NULL
  * for a caller bug). True when it was the virtual page's last; *dropped
@@ -948,6 +1136,7 @@ static bool unpin_page(struct svf_pinner *p, struct vpage_leaf *vl, struct frame
 		return false;
 	alias_unlink(p, fl, fi, vpn, vl->next[vi]);
 	vl->next[vi] = 0;
+	reloc_unpinned(s, vpn << SVF_PAGE_SHIFT);
 	if (--vl->used == 0) {
 		radix_drop_leaf(p, &s->vpages, vpn);
 		*dropped = true;
@@ -1047,7 +1236,10 @@ static void *proc_phys_to_ptr(struct svf_pinner *p, uint64_t phys)
 	v = atomic_load_explicit(&fl->ptr[pfn & RADIX_MASK], memory_order_acquire);
 	if (!v)
 		return NULL;
-	return (void *)(uintptr_t)((v & ~(PS - 1)) | (phys & (PS - 1)));
+	v = (v & ~(PS - 1)) | (phys & (PS - 1));
+	if (atomic_load_explicit(&s->nr_live, memory_order_acquire))
+		v = reloc_translate(s, v);
+	return (void *)(uintptr_t)v;
 }
 
 static uint64_t proc_refcount(struct svf_pinner *p, uint64_t phys)
@@ -1135,6 +1327,15 @@ static void proc_fini(struct svf_pinner *p)
 
 	radix_free(p, &s->vpages, vpage_leaf_release);
 	radix_free(p, &s->frames, NULL);
+	if (s->reloc) {
+		unsigned n = atomic_load_explicit(&s->nr_reloc, memory_order_relaxed);
+
+		for (unsigned i = 0; i < n; i++)
+			if (atomic_load_explicit(&s->reloc[i].live, memory_order_relaxed) &&
+			    s->reloc[i].owned)
+				munmap((void *)(uintptr_t)s->reloc[i].new, s->reloc[i].len);
+		svf_pin_free(p, s->reloc, RELOC_MAX * sizeof(*s->reloc));
+	}
 	close(s->pagemap_fd);
 	if (s->maps_fd >= 0)
 		close(s->maps_fd);
@@ -1153,6 +1354,8 @@ const struct svf_pin_ops svf_pin_process_ops = {
 	.unpin_done = proc_unpin_done,
 	.window_end = proc_window_end,
 	.lookup = proc_lookup,
+	.release = proc_release,
+	.rebase = proc_rebase,
 	.phys_to_ptr = proc_phys_to_ptr,
 	.refcount = proc_refcount,
 	.pfns_real = proc_pfns_real,

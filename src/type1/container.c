@@ -674,6 +674,15 @@ int svf_type1_map_vaddr(struct svf_container *c, uint64_t iova, uint64_t vaddr, 
 	rc = vaddr_same_pages(c, dma, vaddr);
 	if (rc)
 		return rc;
+	/*
+	 * Devices reach the pinned pages through the new address from now on,
+	 * so the program may unmap the old one (a live update does).
+	 */
+	if (c->nr_domains) {
+		rc = svf_pinner_rebase(c->pinner, dma->pin_vaddr, vaddr, size);
+		if (rc)
+			return rc;
+	}
 	dma->vaddr = vaddr;
 	dma->vaddr_invalid = false;
 	c->vaddr_invalid_count--;

@@ -883,12 +883,23 @@ static int do_arena(struct replay *r, const struct trace_op *op)
 	return 0;
 }
 
+/*
+ * The range leaves the process but stays reserved (PROT_NONE over it), so
+ * nothing the process maps later can land there and a map of it is EFAULT.
+ * Pages of it still pinned for DMA are handed to the pinner first
+ * (svf_pinner_release): the device keeps reaching them, as on Linux.
+ */
 static int do_hole(struct replay *r, const struct trace_op *op)
 {
+	void *at = (void *)(uintptr_t)(r->base + op->offset);
 	long rc = 0;
 
-	if (!r->synthetic && munmap((void *)(uintptr_t)(r->base + op->offset), (size_t)op->size))
-		rc = -errno;
+	if (!r->synthetic) {
+		rc = svf_pinner_release(r->pinner, r->base + op->offset, op->size);
+		if (!rc && mmap(at, (size_t)op->size, PROT_NONE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
+			rc = -errno;
+	}
 	if (rc == 0)
 		r->holes[r->nr_holes++] = (struct hole){ op->offset, op->offset + op->size };
 	result_simple(r, op, rc);
