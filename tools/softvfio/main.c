@@ -24,6 +24,7 @@
 #include "bench_dirty.h"
 #include "bench_real.h"
 #include "bench_unmap.h"
+#include "exec.h"
 #include "replay.h"
 #include "session.h"
 
@@ -47,6 +48,9 @@ static const char main_help[] =
 	"  bench-translate  translation cost per page, unmap latency while devices DMA\n"
 	"  bench-dirty      GET_BITMAP cost, IOMMU dirty tracking against Linux's mode\n"
 	"  bench-real       real-memory map and unmap beside this machine's floor\n"
+	"  exec PROGRAM     run an unmodified VFIO program (QEMU's vfio-pci, a userspace\n"
+	"                   driver) on softvfio: /dev/vfio, sysfs and /dev/kmsg served\n"
+	"                   by a preload library\n"
 	"  help [COMMAND]   show this text, or a command's\n"
 	"\n"
 	"Run 'softvfio COMMAND --help' for a command's options.\n"
@@ -866,6 +870,7 @@ static const struct command {
 	{ "bench-translate", svf_bench_translate_main, svf_bench_translate_help },
 	{ "bench-dirty", svf_bench_dirty_main, svf_bench_dirty_help },
 	{ "bench-real", svf_bench_real_main, svf_bench_real_help },
+	{ "exec", svf_exec_main, svf_exec_help },
 };
 
 static const struct command *find_command(const char *name)

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# The exec tests: `softvfio exec` and its preload library around real
+# programs.
+#
+#   run_exec.sh SOFTVFIO EXEC_BASIC
+#
+# EXEC_BASIC is tests/exec/exec_basic.c (libc and <linux/vfio.h> only): its
+# own checks must pass under exec. Around it: exit status and signals pass
+# through, --stats is written at exit and on a fatal signal, --sysfs keeps
+# a tree and the temporary one goes, usage errors, device specs.
+# Prints one line per check and "N passed, M failed" last.
+set -u
+
+if [ $# -ne 2 ]; then
+	echo "usage: $0 SOFTVFIO EXEC_BASIC" >&2
+	exit 2
+fi
+bin=$1
+basic=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+ok() { echo "PASS $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
+
+# The program's own checks, with the default device and with another one.
+if "$bin" exec --stats "$tmp/basic.json" -- "$basic" >"$tmp/out" 2>"$tmp/err"; then
+	ok "exec-basic ($(tail -n 1 "$tmp/out"))"
+else
+	bad "exec-basic" "$(grep FAIL "$tmp/out"; cat "$tmp/err")"
+fi
+if "$bin" exec --device edu,bdf=0000:00:05.0,group=7 -- "$basic" 0000:00:05.0 7 \
+	>"$tmp/out" 2>"$tmp/err"; then
+	ok "exec-basic-device-spec"
+else
+	bad "exec-basic-device-spec" "$(grep FAIL "$tmp/out"; cat "$tmp/err")"
+fi
+
+# --stats: JSON with the container counters; everything released.
+if python3 - "$tmp/basic.json" <<'PY' 2>"$tmp/diff"; then
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["containers"] >= 8, s["containers"]
+assert s["requests"] > 0 and s["unknown_requests"] == 0, s
+assert s["foreign_requests"] == 0, s  # the children's requests are theirs
+assert s["stats"]["pinned_now"] == 0 and s["stats"]["locked_bytes"] == 0, s["stats"]
+PY
+	ok "stats-json"
+else
+	bad "stats-json" "$(cat "$tmp/diff")"
+fi
+
+# The program's exit status is exec's; a signal gives 128 + N.
+"$bin" exec -- sh -c 'exit 3' 2>/dev/null
+st=$?
+[ $st -eq 3 ] && ok "exit-status" || bad "exit-status" "got $st, want 3"
+"$bin" exec --stats "$tmp/sig.json" -- "$basic" signal 2>/dev/null
+st=$?
+[ $st -eq 143 ] && ok "signal-status" || bad "signal-status" "got $st, want 143"
+# ... and the stats are written when a catchable signal ends the program.
+if [ -s "$tmp/sig.json" ] && python3 -c 'import json,sys
+s = json.load(open(sys.argv[1]))
+assert s["containers"] == 1 and s["released_at_exit"]["containers"] == 1, s' \
+	"$tmp/sig.json" 2>/dev/null; then
+	ok "stats-on-signal"
+else
+	bad "stats-on-signal" "no JSON in --stats after SIGTERM"
+fi
+
+# PROGRAM that does not exist: 127; a usage error: 2, nothing run.
+"$bin" exec -- /nonexistent/program 2>/dev/null
+st=$?
+[ $st -eq 127 ] && ok "no-program" || bad "no-program" "got $st, want 127"
+"$bin" exec --device edu,bdf=zz -- true 2>"$tmp/err"
+st=$?
+if [ $st -eq 2 ] && grep -q "bdf" "$tmp/err"; then ok "bad-device"; else bad "bad-device" "status $st"; fi
+"$bin" exec --device edu,bdf=0000:00:03.0 --device edu,bdf=00:03.0 -- true 2>/dev/null
+st=$?
+[ $st -eq 2 ] && ok "duplicate-bdf" || bad "duplicate-bdf" "got $st, want 2"
+"$bin" exec --policy nope -- true 2>/dev/null
+st=$?
+[ $st -eq 2 ] && ok "bad-policy" || bad "bad-policy" "got $st, want 2"
+"$bin" exec 2>/dev/null
+st=$?
+[ $st -eq 2 ] && ok "no-args" || bad "no-args" "got $st, want 2"
+"$bin" exec --help | grep -q -- "--record FILE" && ok "help" || bad "help" "no --record in --help"
+
+# Two devices: each its own group, the second at the next slot.
+if "$bin" exec --device edu --device edu -- sh -c \
+	'readlink /sys/bus/pci/devices/0000:00:04.0/iommu_group' >"$tmp/out" 2>"$tmp/err" &&
+	grep -qx '../../../kernel/iommu_groups/1' "$tmp/out"; then
+	ok "two-devices"
+else
+	bad "two-devices" "$(cat "$tmp/out" "$tmp/err")"
+fi
+
+# --sysfs DIR stays after exit; the temporary tree is removed.
+if "$bin" exec --sysfs "$tmp/sys" -- true && [ -f "$tmp/sys/bus/pci/devices/0000:00:03.0/vendor" ]; then
+	ok "sysfs-dir-kept"
+else
+	bad "sysfs-dir-kept" "no $tmp/sys/bus/pci/devices/0000:00:03.0/vendor"
+fi
+d=$(TMPDIR=$tmp "$bin" exec -- sh -c 'echo $SOFTVFIO_SYSFS')
+if [ -n "$d" ] && [ "${d#"$tmp"/}" != "$d" ] && [ ! -e "$d" ]; then
+	ok "sysfs-temp-removed"
+else
+	bad "sysfs-temp-removed" "'$d' (exists: $([ -e "$d" ] && echo yes || echo no))"
+fi
+
+# Ordinary files and fds pass through untouched.
+if "$bin" exec -- sh -c 'echo hi >'"$tmp"'/f && cat '"$tmp"'/f && ls /proc/self/fd >/dev/null' \
+	>"$tmp/out" 2>&1 && grep -qx hi "$tmp/out"; then
+	ok "pass-through"
+else
+	bad "pass-through" "$(cat "$tmp/out")"
+fi
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
