@@ -75,7 +75,7 @@ static struct {
 	unsigned nr_containers_made;
 	struct svf_stats retired;  /* released containers' counters, summed */
 	uint64_t requests, unknown_requests, foreign_requests;
-	uint64_t exit_containers, exit_mappings;
+	uint64_t exit_containers, exit_pages;
 	bool used;                 /* this process opened a VFIO node */
 	bool exited;
 } host = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -565,10 +565,10 @@ static void write_stats(void)
 	fprintf(f,
 		"{\"pid\": %d, \"containers\": %u, \"requests\": %" PRIu64
 		", \"unknown_requests\": %" PRIu64 ", \"foreign_requests\": %" PRIu64
-		", \"released_at_exit\": {\"containers\": %" PRIu64 ", \"mappings\": %" PRIu64
+		", \"released_at_exit\": {\"containers\": %" PRIu64 ", \"pinned_pages\": %" PRIu64
 		"}, \"stats\": ",
 		(int)host.self, host.nr_containers_made, host.requests, host.unknown_requests,
-		host.foreign_requests, host.exit_containers, host.exit_mappings);
+		host.foreign_requests, host.exit_containers, host.exit_pages);
 	svf_stats_write_json(&sum, f);
 	fputs("}\n", f);
 	if (fclose(f) == 0)
@@ -595,8 +595,11 @@ void pv_host_exit(void)
 		struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u),
 							 .flags = VFIO_DMA_UNMAP_FLAG_ALL };
 
+		struct svf_stats st;
+
+		svf_container_get_stats(pc->c, &st);
 		host.exit_containers++;
-		host.exit_mappings += svf_container_nr_mappings(pc->c);
+		host.exit_pages += st.pinned_now;
 		softvfio_ioctl(pc->c, VFIO_IOMMU_UNMAP_DMA, &u);
 	}
 	if (host.stats_path[0] && (host.used || host.program == host.self))

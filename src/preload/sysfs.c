@@ -371,7 +371,7 @@ static int build_prefixes(const struct pv_sysfs_info *info)
 
 int pv_sysfs_init(const char *dir, const struct pv_sysfs_info *info)
 {
-	char marker[PATH_MAX];
+	char marker[PATH_MAX + 32];
 	struct stat st;
 	int rc;
 
