@@ -167,7 +167,7 @@ static void write_bytes(struct svf_pci_dev *pd, unsigned pos, const uint8_t *v, 
 	    pos + n > (unsigned)pd->msi_cap + PCI_MSI_FLAGS) {
 		uint16_t fl = svf_pci_cfg_read16(pd, pd->msi_cap + PCI_MSI_FLAGS);
 
-		if (((fl & PCI_MSI_FLAGS_QSIZE) >> 4) > msi_qmax(pd)) {
+		if ((unsigned)((fl & PCI_MSI_FLAGS_QSIZE) >> 4) > msi_qmax(pd)) {
 			fl = (uint16_t)((fl & ~PCI_MSI_FLAGS_QSIZE) | (msi_qmax(pd) << 4));
 			put16(pd->cfg, pd->msi_cap + PCI_MSI_FLAGS, fl);
 		}
