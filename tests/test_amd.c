@@ -682,6 +682,95 @@ static void test_container_fragmented(void **state)
 	assert_int_equal(gather.waits, 1);
 }
 
+/* Faults become IO_PAGE_FAULT events, printed as Linux prints them. */
+static void test_io_page_fault_events(void **state)
+{
+	struct fx f = fx_open(false, false);
+	struct svf_amd_event ev[8];
+	struct svf_amd_event_info ei;
+	char line[160];
+	size_t nr, n;
+	bool ovf = true;
+	uint64_t phys;
+
+	(void)state;
+	assert_int_equal(svf_iommu_map(f.d, 0x10000, 0x20000, K4, SVF_PROT_READ), 0);
+	assert_int_equal(svf_iommu_map(f.d, 0x30000, 0x40000, K4, SVF_PROT_WRITE), 0);
+	assert_int_equal(svf_iommu_translate(f.d, 0x50010, SVF_PROT_READ, &phys), -ENOENT);
+	assert_int_equal(svf_iommu_translate(f.d, 0x50020, SVF_PROT_WRITE, &phys), -ENOENT);
+	assert_int_equal(svf_iommu_translate(f.d, 0x10008, SVF_PROT_WRITE, &phys), -EACCES);
+	assert_int_equal(svf_iommu_translate(f.d, 0x30000, SVF_PROT_READ, &phys), -EACCES);
+	assert_int_equal(svf_iommu_translate(f.d, 1ull << 50, SVF_PROT_READ, &phys), -ENOENT);
+	/* A software walk is not a device access: no event. */
+	assert_int_equal(svf_iommu_iova_to_phys(f.d, 0x50000, &phys, NULL, NULL), -ENOENT);
+	assert_int_equal(svf_amd_read_events(f.u, ev, 8, &nr, &ovf), 0);
+	assert_int_equal(nr, 5);
+	assert_false(ovf);
+	static const struct {
+		uint64_t addr;
+		uint16_t flags;
+		const char *line;
+	} want[] = {
+		{ 0x50010, 0x0000,
+		  "AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0001 address=0x50010 flags=0x0000]" },
+		{ 0x50020, 0x0020,
+		  "AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0001 address=0x50020 flags=0x0020]" },
+		{ 0x10008, 0x0070,
+		  "AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0001 address=0x10008 flags=0x0070]" },
+		{ 0x30000, 0x0050,
+		  "AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0001 address=0x30000 flags=0x0050]" },
+		{ 1ull << 50, 0x0000,
+		  "AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0001 address=0x4000000000000 "
+		  "flags=0x0000]" },
+	};
+	for (unsigned i = 0; i < 5; i++) {
+		svf_amd_event_decode(&ev[i], &ei);
+		assert_int_equal(ei.code, SVF_AMD_EVENT_IO_PAGE_FAULT);
+		assert_int_equal(ei.domid, svf_domain_id(f.d));
+		assert_int_equal(ei.devid, svf_amd_devid(f.d));
+		assert_int_equal(ei.address, want[i].addr);
+		assert_int_equal(ei.flags, want[i].flags);
+		assert_int_equal(svf_amd_event_format(&ev[i], false, line, sizeof(line), &n), 0);
+		assert_string_equal(line, want[i].line);
+		assert_int_equal(n, strlen(want[i].line));
+	}
+	assert_int_equal(svf_amd_event_format(&ev[0], true, line, sizeof(line), NULL), 0);
+	assert_string_equal(line, "AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:00:01.0 "
+				  "domain=0x0001 address=0x50010 flags=0x0000]");
+	/* Truncation reports the full length, as snprintf. */
+	assert_int_equal(svf_amd_event_format(&ev[0], false, line, 8, &n), 0);
+	assert_int_equal(strlen(line), 7);
+	assert_int_equal(n, strlen(want[0].line));
+	/* The public path reads the same log, one line at a time. */
+	assert_int_equal(svf_iommu_translate(f.d, 0x60000, SVF_PROT_WRITE, &phys), -ENOENT);
+	assert_int_equal(svf_iommu_fault_log_read(f.u, line, sizeof(line), &n), 0);
+	assert_string_equal(line,
+			    "AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0001 address=0x60000 flags=0x0020]");
+	assert_int_equal(svf_iommu_fault_log_read(f.u, line, sizeof(line), &n), -ENOENT);
+	/* A full log drops and says so (EventOverflow). */
+	for (unsigned i = 0; i < SVF_AMD_EVENT_DEPTH + 3; i++)
+		assert_int_equal(svf_iommu_translate(f.d, 0x70000, SVF_PROT_READ, &phys), -ENOENT);
+	size_t total = 0;
+
+	do {
+		assert_int_equal(svf_amd_read_events(f.u, ev, 8, &nr, &ovf), 0);
+		if (total == 0)
+			assert_true(ovf);
+		total += nr;
+	} while (nr);
+	assert_int_equal(total, SVF_AMD_EVENT_DEPTH);
+	fx_close(&f);
+
+	/* VT-d keeps no unit fault log. */
+	struct svf_iommu_config cfg;
+	struct svf_iommu *u;
+
+	svf_iommu_default_config("vtd", &cfg);
+	assert_int_equal(svf_iommu_create(&cfg, &u), 0);
+	assert_int_equal(svf_iommu_fault_log_read(u, line, sizeof(line), &n), -EOPNOTSUPP);
+	svf_iommu_destroy(u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -702,6 +791,7 @@ int main(void)
 		cmocka_unit_test(test_np_cache_flushes_maps),
 		cmocka_unit_test(test_full_buffer),
 		cmocka_unit_test(test_unpin_safe),
+		cmocka_unit_test(test_io_page_fault_events),
 		cmocka_unit_test(test_container_pattern),
 		cmocka_unit_test(test_container_fragmented),
 	};

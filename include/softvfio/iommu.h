@@ -84,6 +84,20 @@ const char *svf_iommu_driver_name(const struct svf_iommu *u);
 /* Adds this unit's counters into *s. */
 void svf_iommu_add_stats(const struct svf_iommu *u, struct svf_stats *s);
 
+/*
+ * The unit's own fault log, oldest unread entry first, rendered as the line
+ * Linux's driver for that IOMMU prints to the kernel log (no newline). An
+ * AMD-Vi unit logs an IO_PAGE_FAULT event for every device access that
+ * does not translate or lacks the permission:
+ *   AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0001 address=0x5000 flags=0x0020]
+ * (flags: 0x020 a write, 0x010|0x040 a present translation without the
+ * permission). Writes at most len bytes with the NUL and the full length
+ * through *n (may be NULL). Returns 0; -ENOENT when nothing is unread;
+ * -EOPNOTSUPP for a unit that keeps no log (VT-d: its faults are recorded
+ * per device, svf_device_read_faults); -EINVAL for NULL buf with len > 0.
+ */
+int svf_iommu_fault_log_read(struct svf_iommu *u, char *buf, size_t len, size_t *n);
+
 /* Allocate a domain on u (an empty page table). 0, -ENOMEM, -ENOSPC (ids). */
 int svf_domain_alloc(struct svf_iommu *u, struct svf_domain **out);
 /*

@@ -141,6 +141,15 @@ void svf_iommu_add_stats(const struct svf_iommu *u, struct svf_stats *s)
 	u->ops->add_stats(u, s);
 }
 
+int svf_iommu_fault_log_read(struct svf_iommu *u, char *buf, size_t len, size_t *n)
+{
+	if (!buf && len)
+		return -EINVAL;
+	if (!u->ops->fault_log_read)
+		return -EOPNOTSUPP;
+	return u->ops->fault_log_read(u, buf, len, n);
+}
+
 int svf_domain_alloc(struct svf_iommu *u, struct svf_domain **out)
 {
 	struct svf_domain *d;

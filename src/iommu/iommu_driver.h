@@ -13,6 +13,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <softvfio/iommu.h>
@@ -116,6 +117,8 @@ struct svf_iommu_ops {
 	bool (*unpin_safe)(struct svf_domain *d, uint64_t iova, uint64_t phys, uint64_t len);
 
 	void (*add_stats)(const struct svf_iommu *u, struct svf_stats *s);
+	/* Optional: the unit's fault log, see svf_iommu_fault_log_read(). */
+	int (*fault_log_read)(struct svf_iommu *u, char *buf, size_t len, size_t *n);
 	int (*resv_regions)(const struct svf_domain *d, struct svf_resv_region *r, size_t max,
 			    size_t *nr);
 };

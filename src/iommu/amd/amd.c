@@ -108,6 +108,11 @@ struct amd_unit {
 	struct svf_pt_freelist deferred; /* under lock */
 	uint64_t inv_page, inv_domain, inv_global, inv_devtab, waits, modeled_ns;
 	uint64_t wait_sync_ns;
+	/* Event log: device threads append, readers take; under evlock. */
+	uint32_t evlock __attribute__((aligned(64)));
+	unsigned ev_head, ev_len;   /* [ev_head, ev_head + ev_len) mod depth are unread */
+	bool ev_overflow;
+	struct svf_amd_event events[SVF_AMD_EVENT_DEPTH];
 };
 
 struct amd_domain {
@@ -152,6 +157,46 @@ static void unit_lock(struct amd_unit *au)
 static void unit_unlock(struct amd_unit *au)
 {
 	__atomic_store_n(&au->lock, 0, __ATOMIC_RELEASE);
+}
+
+static void ev_lock(struct amd_unit *au)
+{
+	while (__atomic_exchange_n(&au->evlock, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&au->evlock, __ATOMIC_RELAXED))
+			svf_cpu_relax();
+}
+
+static void ev_unlock(struct amd_unit *au)
+{
+	__atomic_store_n(&au->evlock, 0, __ATOMIC_RELEASE);
+}
+
+/*
+ * A translation failed: the unit writes an IO_PAGE_FAULT event (device id
+ * of the domain's device, domain id, the address, PR|PE when a translation
+ * existed without the permission, RW for a write). A full log drops the
+ * event and sets the overflow flag, as the hardware's EventOverflow. Called
+ * from device threads; takes only evlock.
+ */
+static int log_fault(struct svf_domain *d, uint64_t iova, int access, int err)
+{
+	struct amd_unit *au = unit_of(d->unit);
+	uint32_t flags = ((access & SVF_PROT_WRITE) ? SVF_AMD_EVF_RW : 0) |
+			 (err == -EACCES ? SVF_AMD_EVF_PR | SVF_AMD_EVF_PE : 0);
+	const struct svf_amd_event e = { {
+		svf_amd_devid(d),
+		(uint32_t)d->id | (flags << 16) | (SVF_AMD_EVENT_IO_PAGE_FAULT << 28),
+		(uint32_t)iova,
+		(uint32_t)(iova >> 32),
+	} };
+
+	ev_lock(au);
+	if (au->ev_len == SVF_AMD_EVENT_DEPTH)
+		au->ev_overflow = true;
+	else
+		au->events[(au->ev_head + au->ev_len++) % SVF_AMD_EVENT_DEPTH] = e;
+	ev_unlock(au);
+	return err;
 }
 
 uint16_t svf_amd_devid(const struct svf_domain *d)
@@ -656,7 +701,7 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 	if (!access || (access & ~(SVF_PROT_READ | SVF_PROT_WRITE)))
 		return -EINVAL;
 	if (iova > AMD_APERTURE_LAST)
-		return -ENOENT;
+		return log_fault(d, iova, access, -ENOENT);
 	slot = svf_reader_slot();
 	g1 = svf_iotlb_gen(&au->iotlb);
 	if (svf_iotlb_lookup(&au->iotlb, did, iova, &data, &code)) {
@@ -675,7 +720,7 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 			svf_reader_exit(slot);
 			stripe_add(&au->stripes[slot].walk_reads, slot, reads);
 			if (!e)
-				return -ENOENT;
+				return log_fault(d, iova, access, -ENOENT);
 			code = block_code(size);
 			blk = svf_tlb_size(code);
 			data = (amd_leaf_base(e, size) + ((iova & ~(blk - 1)) & (size - 1))) |
@@ -688,7 +733,7 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 		cacheable = !(g1 & 1);
 	}
 	if ((uint64_t)access & ~(data & (SVF_TLB_R | SVF_TLB_W)))
-		return -EACCES;
+		return log_fault(d, iova, access, -EACCES);
 	if (cacheable) {
 		tl->dom = d;
 		tl->gen = g1;
@@ -832,6 +877,37 @@ static int amd_resv_regions(const struct svf_domain *d, struct svf_resv_region *
 	return 0;
 }
 
+int svf_amd_read_events(struct svf_iommu *u, struct svf_amd_event *out, size_t max, size_t *nr,
+			bool *overflow)
+{
+	struct amd_unit *au = unit_of(u);
+	size_t k = 0;
+
+	ev_lock(au);
+	for (; k < max && au->ev_len; k++, au->ev_len--) {
+		out[k] = au->events[au->ev_head];
+		au->ev_head = (au->ev_head + 1) % SVF_AMD_EVENT_DEPTH;
+	}
+	if (overflow)
+		*overflow = au->ev_overflow;
+	au->ev_overflow = false;
+	ev_unlock(au);
+	*nr = k;
+	return 0;
+}
+
+/* The oldest unread event as Linux's line (svf_iommu_fault_log_read). */
+static int amd_fault_log_read(struct svf_iommu *u, char *buf, size_t len, size_t *n)
+{
+	struct svf_amd_event e;
+	size_t nr;
+
+	svf_amd_read_events(u, &e, 1, &nr, NULL);
+	if (!nr)
+		return -ENOENT;
+	return svf_amd_event_format(&e, false, buf, len, n);
+}
+
 const struct svf_iommu_ops svf_amd_ops = {
 	.name = "amd",
 	.pgsize_bitmap = SVF_AMD_PGSIZES,
@@ -857,6 +933,7 @@ const struct svf_iommu_ops svf_amd_ops = {
 	.unpin_safe = amd_unpin_safe,
 	.add_stats = amd_add_stats,
 	.resv_regions = amd_resv_regions,
+	.fault_log_read = amd_fault_log_read,
 };
 
 /* ---- test introspection (amd.h) ---- */

@@ -89,6 +89,53 @@ void svf_amd_cmd_decode(const struct svf_amd_cmd *c, struct svf_amd_cmd_info *ou
  */
 uint64_t svf_amd_flush_block(uint64_t addr, uint64_t size);
 
+/*
+ * Event log entries (128 bits, as the unit writes them to the event log):
+ * IO_PAGE_FAULT, event code 2 in bits 28..31 of word 1; word 0 the device
+ * id, word 1 the domain id and the flags (bits 16..27), words 2/3 the
+ * address of the access.
+ */
+#define SVF_AMD_EVENT_IO_PAGE_FAULT 0x2u
+/* IO_PAGE_FAULT flags (AMD I/O Virtualization Technology specification). */
+#define SVF_AMD_EVF_PR 0x010u /* the translation was present (a permission fault) */
+#define SVF_AMD_EVF_RW 0x020u /* the access was a write */
+#define SVF_AMD_EVF_PE 0x040u /* permission violation */
+
+struct svf_amd_event {
+	uint32_t w[4];
+};
+
+struct svf_amd_event_info {
+	uint8_t code;     /* SVF_AMD_EVENT_* */
+	uint16_t devid, domid;
+	uint16_t flags;   /* SVF_AMD_EVF_* */
+	uint64_t address;
+};
+
+void svf_amd_event_decode(const struct svf_amd_event *e, struct svf_amd_event_info *out);
+
+/*
+ * Render e as the line Linux's AMD IOMMU driver logs for it (no newline):
+ *   AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0001 address=0x5000 flags=0x0020]
+ * the text of its per-device message (the kernel log puts the device's
+ * name before it), or with device_field the form it uses when no device
+ * is bound, naming the device id as segment:bus:device.function:
+ *   AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:00:08.0 domain=0x0001 ...]
+ * Writes at most len bytes with the NUL, the full length through *n (may be
+ * NULL; as snprintf). 0, or -EINVAL for an event that is not an
+ * IO_PAGE_FAULT or a NULL buf with len > 0.
+ */
+int svf_amd_event_format(const struct svf_amd_event *e, bool device_field, char *buf, size_t len,
+			 size_t *n);
+
+/*
+ * Take the oldest events not read yet (at most max, the number through
+ * *nr); *overflow (may be NULL) tells whether events were lost because the
+ * log was full (EventOverflow), and is cleared. Returns 0.
+ */
+int svf_amd_read_events(struct svf_iommu *u, struct svf_amd_event *out, size_t max, size_t *nr,
+			bool *overflow);
+
 /* The device id standing for a domain's one device (bus 0, device = domain id). */
 uint16_t svf_amd_devid(const struct svf_domain *d);
 
