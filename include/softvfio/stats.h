@@ -16,56 +16,69 @@
 extern "C" {
 #endif
 
+/*
+ * The counters, in one table: X(name, kind, what) for each, in the order
+ * every writer uses (svf_stats_write_json, the command's tables and its
+ * benchmarks). kind is SVF_STAT_COUNT for a counter that only grows (a
+ * difference of two samples means something) or SVF_STAT_LEVEL for a gauge
+ * ("now"), a high-water mark ("peak") or a flag, which are not
+ * differenced. struct svf_stats is generated from it, one uint64_t each.
+ */
+#define SVF_STAT_COUNT 0
+#define SVF_STAT_LEVEL 1
+#define SVF_STATS_FIELDS(X)                                                                       \
+	/* invalidation queue (emulated hardware) */                                              \
+	X(waits, SVF_STAT_COUNT, "wait descriptors completed")                                    \
+	X(inv_page, SVF_STAT_COUNT, "page-selective IOTLB invalidation descriptors")              \
+	X(inv_domain, SVF_STAT_COUNT, "domain-selective IOTLB invalidation descriptors")          \
+	X(inv_global, SVF_STAT_COUNT, "global IOTLB invalidation descriptors")                    \
+	X(inv_devtab, SVF_STAT_COUNT, "device table entry invalidations (AMD-Vi)")                \
+	X(iotlb_hits, SVF_STAT_COUNT, "translations found in the IOTLB")                          \
+	X(iotlb_misses, SVF_STAT_COUNT, "translations that walked the page table")                \
+	X(iotlb_entries_invalidated, SVF_STAT_COUNT, "IOTLB entries removed by invalidations")    \
+	X(pt_pages, SVF_STAT_LEVEL, "page-table pages now allocated (all domains)")               \
+	X(pt_pages_peak, SVF_STAT_LEVEL, "peak of pt_pages")                                      \
+	X(pt_pages_freed, SVF_STAT_COUNT, "table pages released after their wait")                \
+	X(modeled_ns, SVF_STAT_COUNT, "modeled device time of every descriptor and wait")         \
+	/* IOMMU core */                                                                          \
+	X(map_calls, SVF_STAT_COUNT, "svf_iommu_map calls")                                       \
+	X(unmap_calls, SVF_STAT_COUNT, "waiting unmaps")                                          \
+	X(unmap_fast_calls, SVF_STAT_COUNT, "unmaps that leave the wait to a later sync")         \
+	X(iotlb_syncs, SVF_STAT_COUNT, "gathers synced (each ends in one wait)")                  \
+	/* type1 container */                                                                     \
+	X(chunks_unmapped, SVF_STAT_COUNT, "physically contiguous chunks unmapped")               \
+	X(regions_pending_peak, SVF_STAT_LEVEL, "longest pending list seen")                      \
+	X(pages_pinned, SVF_STAT_COUNT, "pin operations, in 4 KiB pages")                         \
+	X(pages_unpinned, SVF_STAT_COUNT, "unpin operations, in 4 KiB pages")                     \
+	X(pinned_now, SVF_STAT_LEVEL, "pages pinned now by this container")                       \
+	X(pinned_peak, SVF_STAT_LEVEL, "peak of pinned_now")                                      \
+	X(locked_bytes, SVF_STAT_LEVEL, "locked memory charged now")                              \
+	X(unmap_fallbacks, SVF_STAT_COUNT, "fast unmaps that failed and were redone waiting")     \
+	X(unmap_errors, SVF_STAT_COUNT, "chunks that not even the waiting unmap removed")         \
+	X(invariant_violations, SVF_STAT_COUNT, "unpins the emulated IOMMU caught too early")     \
+	X(bookkeeping_bytes, SVF_STAT_LEVEL, "heap held by container bookkeeping now")            \
+	X(cpu_ns, SVF_STAT_COUNT, "thread CPU time inside softvfio_ioctl(), when measured")       \
+	X(cpu_time_measured, SVF_STAT_LEVEL, "1: cpu_ns is measured (config cpu_time); 0: off")   \
+	X(wait_sync_ns, SVF_STAT_COUNT,                                                           \
+	  "real time waits spent as barriers against device threads (heavy fences, open DMA "     \
+	  "sections); counted only while another thread translates")                              \
+	/* lazy policy (flush queue) */                                                           \
+	X(lazy_flush_full, SVF_STAT_COUNT, "flushes because the queue was full")                  \
+	X(lazy_flush_timeout, SVF_STAT_COUNT, "flushes by the timer")                             \
+	/* emulated devices behind the container's domain (device.h) */                           \
+	X(dma_requests, SVF_STAT_COUNT, "DMA requests completed, faulted or not")                 \
+	X(dma_pages, SVF_STAT_COUNT, "pages translated and accessed")                             \
+	X(dma_faults, SVF_STAT_COUNT, "requests that ended in a fault")                           \
+	X(dma_unpinned_access, SVF_STAT_COUNT,                                                    \
+	  "check mode: accesses to a page no pin held (must be 0)")                               \
+	X(dma_after_unmap, SVF_STAT_COUNT,                                                        \
+	  "check mode: accesses through an IOVA whose unmap had returned before the request "     \
+	  "began (0 unless lazy)")
+
 struct svf_stats {
-	/* invalidation queue (emulated hardware) */
-	uint64_t inv_page;        /* page-selective IOTLB invalidation descriptors */
-	uint64_t inv_domain;      /* domain-selective */
-	uint64_t inv_global;      /* global */
-	uint64_t inv_devtab;      /* device table entry invalidations (AMD-Vi) */
-	uint64_t waits;           /* wait descriptors completed */
-	uint64_t iotlb_hits;
-	uint64_t iotlb_misses;
-	uint64_t iotlb_entries_invalidated;
-	uint64_t pt_pages;        /* page-table pages now allocated (all domains) */
-	uint64_t pt_pages_peak;
-	uint64_t pt_pages_freed;  /* table pages released after their wait */
-	uint64_t modeled_ns;      /* modeled device time of every descriptor and wait */
-	uint64_t wait_sync_ns;    /* real time waits spent as barriers against device
-				     threads (heavy fences, open DMA sections); counted
-				     only while another thread translates */
-
-	/* IOMMU core */
-	uint64_t map_calls;
-	uint64_t unmap_calls;       /* waiting unmaps */
-	uint64_t unmap_fast_calls;  /* unmaps that leave the wait to a later sync */
-	uint64_t iotlb_syncs;       /* gathers synced (each ends in one wait) */
-
-	/* type1 container */
-	uint64_t chunks_unmapped;   /* physically contiguous chunks unmapped */
-	uint64_t regions_pending_peak; /* longest pending list seen */
-	uint64_t pages_pinned;      /* pin operations, in 4 KiB pages */
-	uint64_t pages_unpinned;
-	uint64_t pinned_now;        /* pages pinned now by this container */
-	uint64_t pinned_peak;
-	uint64_t locked_bytes;      /* locked memory charged now */
-	uint64_t unmap_fallbacks;   /* fast unmaps that failed and were redone waiting */
-	uint64_t unmap_errors;      /* chunks that not even the waiting unmap removed */
-	uint64_t invariant_violations; /* unpins the emulated IOMMU caught too early */
-	uint64_t bookkeeping_bytes; /* heap held by container bookkeeping now */
-	uint64_t cpu_ns;            /* thread CPU time inside softvfio_ioctl(), when measured */
-	uint64_t cpu_time_measured; /* 1: cpu_ns is measured (config cpu_time); 0: off, cpu_ns 0 */
-
-	/* lazy policy (flush queue) */
-	uint64_t lazy_flush_full;     /* flushes because the queue was full */
-	uint64_t lazy_flush_timeout;  /* flushes by the timer */
-
-	/* emulated devices behind the container's domain (device.h) */
-	uint64_t dma_requests;        /* DMA requests completed, faulted or not */
-	uint64_t dma_pages;           /* pages translated and accessed */
-	uint64_t dma_faults;          /* requests that ended in a fault */
-	uint64_t dma_unpinned_access; /* check mode: accesses to a page no pin held (must be 0) */
-	uint64_t dma_after_unmap;     /* check mode: accesses through an IOVA whose unmap had
-					 returned before the request began (0 unless lazy) */
+#define SVF_STATS_MEMBER_(name, kind, what) uint64_t name;
+	SVF_STATS_FIELDS(SVF_STATS_MEMBER_)
+#undef SVF_STATS_MEMBER_
 };
 
 /* Writes s as one JSON object (no trailing newline). Returns 0, or -EIO when a write to f failed. */

@@ -276,42 +276,11 @@ out_close:
 	return rc;
 }
 
-#define STAT_FIELD(name) { #name, offsetof(struct svf_stats, name) }
-static const struct {
-	const char *name;
-	size_t off;
-} stat_fields[] = {
-	STAT_FIELD(waits),          STAT_FIELD(inv_page),
-	STAT_FIELD(inv_domain),     STAT_FIELD(inv_global),
-	STAT_FIELD(inv_devtab),
-	STAT_FIELD(iotlb_hits),     STAT_FIELD(iotlb_misses),
-	STAT_FIELD(iotlb_entries_invalidated),
-	STAT_FIELD(pt_pages),       STAT_FIELD(pt_pages_peak),
-	STAT_FIELD(pt_pages_freed), STAT_FIELD(modeled_ns),
-	STAT_FIELD(map_calls),      STAT_FIELD(unmap_calls),
-	STAT_FIELD(unmap_fast_calls), STAT_FIELD(iotlb_syncs),
-	STAT_FIELD(chunks_unmapped), STAT_FIELD(regions_pending_peak),
-	STAT_FIELD(pages_pinned),   STAT_FIELD(pages_unpinned),
-	STAT_FIELD(pinned_now),     STAT_FIELD(pinned_peak),
-	STAT_FIELD(locked_bytes),   STAT_FIELD(unmap_fallbacks),
-	STAT_FIELD(unmap_errors),   STAT_FIELD(invariant_violations),
-	STAT_FIELD(bookkeeping_bytes), STAT_FIELD(cpu_ns),
-	STAT_FIELD(cpu_time_measured),
-	STAT_FIELD(wait_sync_ns),   STAT_FIELD(lazy_flush_full),
-	STAT_FIELD(lazy_flush_timeout), STAT_FIELD(dma_requests),
-	STAT_FIELD(dma_pages),      STAT_FIELD(dma_faults),
-	STAT_FIELD(dma_unpinned_access), STAT_FIELD(dma_after_unmap),
-};
-#undef STAT_FIELD
-
 void svf_stats_print_table(const struct svf_stats *s, FILE *out)
 {
-	for (size_t i = 0; i < sizeof(stat_fields) / sizeof(stat_fields[0]); i++) {
-		uint64_t v;
-
-		memcpy(&v, (const char *)s + stat_fields[i].off, sizeof(v));
-		fprintf(out, "  %-26s %" PRIu64 "\n", stat_fields[i].name, v);
-	}
+#define ROW(name, kind, what) fprintf(out, "  %-26s %" PRIu64 "\n", #name, s->name);
+	SVF_STATS_FIELDS(ROW)
+#undef ROW
 }
 
 /* ------------------------------------------------------------------------ */

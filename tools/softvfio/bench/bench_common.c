@@ -31,38 +31,10 @@ uint64_t svf_bench_bookkeeping(struct svf_container *c, struct svf_pinner *p)
 void svf_stats_delta(const struct svf_stats *before, const struct svf_stats *after,
 		     struct svf_stats *d)
 {
-	*d = *after;
-#define SUB(f) d->f = after->f - before->f
-	SUB(inv_page);
-	SUB(inv_domain);
-	SUB(inv_global);
-	SUB(inv_devtab);
-	SUB(waits);
-	SUB(iotlb_hits);
-	SUB(iotlb_misses);
-	SUB(iotlb_entries_invalidated);
-	SUB(pt_pages_freed);
-	SUB(modeled_ns);
-	SUB(map_calls);
-	SUB(unmap_calls);
-	SUB(unmap_fast_calls);
-	SUB(iotlb_syncs);
-	SUB(chunks_unmapped);
-	SUB(pages_pinned);
-	SUB(pages_unpinned);
-	SUB(unmap_fallbacks);
-	SUB(unmap_errors);
-	SUB(invariant_violations);
-	SUB(cpu_ns);
-	SUB(wait_sync_ns);
-	SUB(lazy_flush_full);
-	SUB(lazy_flush_timeout);
-	SUB(dma_requests);
-	SUB(dma_pages);
-	SUB(dma_faults);
-	SUB(dma_unpinned_access);
-	SUB(dma_after_unmap);
-#undef SUB
+#define DELTA(name, kind, what) \
+	d->name = (kind) == SVF_STAT_COUNT ? after->name - before->name : after->name;
+	SVF_STATS_FIELDS(DELTA)
+#undef DELTA
 }
 
 uint64_t svf_rss_bytes(void)

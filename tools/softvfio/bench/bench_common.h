@@ -30,8 +30,8 @@ uint64_t svf_clock_ns(clockid_t id);
 uint64_t svf_bench_bookkeeping(struct svf_container *c, struct svf_pinner *p);
 
 /*
- * d = after - before for every counter that only grows; the gauges
- * (pt_pages, pinned_now, locked_bytes, bookkeeping_bytes) and the peaks are
+ * d = after - before for every counter that only grows (SVF_STAT_COUNT in
+ * SVF_STATS_FIELDS); the gauges, peaks and flags (SVF_STAT_LEVEL) are
  * copied from after.
  */
 void svf_stats_delta(const struct svf_stats *before, const struct svf_stats *after,
