@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <softvfio/page.h>
 #include <softvfio/stats.h>
 
 #ifdef __cplusplus

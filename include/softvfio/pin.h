@@ -29,12 +29,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <softvfio/page.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define SVF_PAGE_SHIFT 12
-#define SVF_PAGE_SIZE  (1ULL << SVF_PAGE_SHIFT)
 
 struct svf_pinner;
 

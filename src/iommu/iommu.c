@@ -225,7 +225,7 @@ int svf_domain_resv_regions(const struct svf_domain *d, struct svf_resv_region *
  */
 static int check_range(const struct svf_domain *d, uint64_t iova, uint64_t len, uint64_t *last)
 {
-	const uint64_t mask = SVF_MIN_PGSIZE - 1;
+	const uint64_t mask = SVF_PAGE_SIZE - 1;
 
 	if (!len || (iova & mask) || (len & mask))
 		return -EINVAL;
@@ -245,7 +245,7 @@ static void pick_pgsize(uint64_t bitmap, uint64_t iova, uint64_t paddr, uint64_t
 			uint64_t *pgsize, uint64_t *count)
 {
 	uint64_t addr_merge = iova | paddr;
-	uint64_t best = SVF_MIN_PGSIZE;
+	uint64_t best = SVF_PAGE_SIZE;
 
 	for (uint64_t b = bitmap; b; b &= b - 1) {
 		uint64_t sz = b & -b;
@@ -278,7 +278,7 @@ int svf_iommu_map(struct svf_domain *d, uint64_t iova, uint64_t paddr, uint64_t 
 	rc = check_range(d, iova, len, &last);
 	if (rc)
 		return rc;
-	if (paddr & (SVF_MIN_PGSIZE - 1))
+	if (paddr & (SVF_PAGE_SIZE - 1))
 		return -EINVAL;
 	if (!(prot & (SVF_PROT_READ | SVF_PROT_WRITE)))
 		return -EINVAL;

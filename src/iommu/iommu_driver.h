@@ -18,9 +18,6 @@
 
 #include <softvfio/iommu.h>
 
-/* The smallest page every driver maps; the IOMMU core's alignment unit. */
-#define SVF_MIN_PGSIZE 4096ULL
-
 struct svf_iommu_ops {
 	const char *name;
 	uint64_t pgsize_bitmap;  /* e.g. 4K|2M|1G */

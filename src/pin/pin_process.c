@@ -157,8 +157,6 @@ struct svf_procmap_query {
 #define RADIX_FAN (1u << RADIX_SHIFT)
 #define RADIX_MASK ((uint64_t)RADIX_FAN - 1)
 
-#define PS SVF_PAGE_SIZE
-
 struct radix_node {
 	_Atomic(void *) slot[RADIX_FAN];
 };
@@ -456,8 +454,8 @@ static bool range_mapped(uint64_t va, uint64_t len)
 {
 	unsigned char vec[BATCH_MAX];
 
-	if (len > BATCH_MAX * PS)
-		len = BATCH_MAX * PS;
+	if (len > BATCH_MAX * SVF_PAGE_SIZE)
+		len = BATCH_MAX * SVF_PAGE_SIZE;
 	return mincore((void *)(uintptr_t)va, len, vec) == 0 || errno != ENOMEM;
 }
 
@@ -471,15 +469,15 @@ static int populate(uint64_t va, uint64_t n, bool write, uint64_t *ok)
 	uint64_t i;
 	int ret;
 
-	if (madvise_nointr(va, n * PS, advice) == 0) {
+	if (madvise_nointr(va, n * SVF_PAGE_SIZE, advice) == 0) {
 		*ok = n;
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
-		ret = madvise_nointr(va + i * PS, PS, advice);
+		ret = madvise_nointr(va + i * SVF_PAGE_SIZE, SVF_PAGE_SIZE, advice);
 		if (ret == 0)
 			continue;
-		if (ret == -ENOMEM && range_mapped(va + i * PS, PS))
+		if (ret == -ENOMEM && range_mapped(va + i * SVF_PAGE_SIZE, SVF_PAGE_SIZE))
 			return -ENOMEM;
 		break; /* hole, no access, SIGBUS, poison: -EFAULT for this page */
 	}
@@ -558,8 +556,8 @@ static void munlock_unheld(struct svf_pinner *p, uint64_t va, uint64_t n)
 
 		if (!held) {
 			if (!len)
-				start = va + i * PS;
-			len += PS;
+				start = va + i * SVF_PAGE_SIZE;
+			len += SVF_PAGE_SIZE;
 			continue;
 		}
 		if (len && sys_munlock(start, len) != 0)
@@ -702,21 +700,21 @@ static void window_try(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bo
 	struct proc *s = p->priv;
 
 	s->win_tried = true;
-	if (sys_mlock(vaddr, npages * PS) != 0) {
+	if (sys_mlock(vaddr, npages * SVF_PAGE_SIZE) != 0) {
 		/* mlock keeps what it locked before it failed (up to a hole, or all of the VMAs
 		 * when populating failed): undo it, sparing what other pins hold */
 		munlock_unheld(p, vaddr, npages);
 		return;
 	}
-	if (!range_plain_anon(s, vaddr, npages * PS, write) &&
-	    madvise_nointr(vaddr, npages * PS, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ)) {
+	if (!range_plain_anon(s, vaddr, npages * SVF_PAGE_SIZE, write) &&
+	    madvise_nointr(vaddr, npages * SVF_PAGE_SIZE, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ)) {
 		munlock_unheld(p, vaddr, npages);
 		return;
 	}
 	s->win_locked = true;
 	s->win_write = write;
 	s->win_next = vaddr;
-	s->win_end = vaddr + npages * PS;
+	s->win_end = vaddr + npages * SVF_PAGE_SIZE;
 	s->win_pm_n = 0;
 }
 
@@ -805,7 +803,7 @@ static int proc_prepare(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, b
 		ret = 0;
 	}
 	while (done < npages) {
-		uint64_t va = vaddr + done * PS;
+		uint64_t va = vaddr + done * SVF_PAGE_SIZE;
 		uint64_t want = npages - done < batch ? npages - done : batch;
 		uint64_t ok, predicted, got;
 
@@ -827,8 +825,8 @@ static int proc_prepare(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, b
 			break;
 
 		/* 3. keep it resident */
-		if (sys_mlock(va, predicted * PS) != 0) {
-			bool hole = errno == ENOMEM && !range_mapped(va, predicted * PS);
+		if (sys_mlock(va, predicted * SVF_PAGE_SIZE) != 0) {
+			bool hole = errno == ENOMEM && !range_mapped(va, predicted * SVF_PAGE_SIZE);
 
 			munlock_unheld(p, va, predicted);
 			ret = hole ? -EFAULT : -ENOMEM;
@@ -841,7 +839,7 @@ static int proc_prepare(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, b
 		pagemap_read(s, va, predicted);
 		got = batch_contig(p, va, predicted, done, &first, done != 0);
 		if (got < predicted)
-			munlock_unheld(p, va + got * PS, predicted - got);
+			munlock_unheld(p, va + got * SVF_PAGE_SIZE, predicted - got);
 		if (got == 0) {
 			uint64_t pfn;
 
@@ -898,7 +896,7 @@ static void proc_commit(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uin
 
 	svf_pin_assert_held(p);
 	if (s->win_run && s->win_locked && vaddr == s->win_next)
-		s->win_next += npages * PS; /* held by their pins from now on */
+		s->win_next += npages * SVF_PAGE_SIZE; /* held by their pins from now on */
 	for (uint64_t i = 0; i < npages; i++) {
 		uint64_t vpn = vpn0 + i, pfn = pfn0 + i;
 		unsigned vi = vpn & RADIX_MASK, fi = pfn & RADIX_MASK;
@@ -1086,7 +1084,7 @@ static int proc_release(struct svf_pinner *p, uint64_t vaddr, uint64_t len)
 	proc_window_end(p); /* no window lock may outlive the memory */
 	munlock_flush(p->priv);
 	/* Maximal runs of pages pinned here; each moves with one mremap. */
-	for (uint64_t off = 0; off <= len; off += PS) {
+	for (uint64_t off = 0; off <= len; off += SVF_PAGE_SIZE) {
 		if (off < len && pinned_here(p, vaddr + off)) {
 			if (!pins)
 				run = off;
@@ -1108,7 +1106,7 @@ static int proc_rebase(struct svf_pinner *p, uint64_t old, uint64_t new_va, uint
 	uint64_t pins = 0;
 
 	svf_pin_assert_held(p);
-	for (uint64_t off = 0; off < len; off += PS)
+	for (uint64_t off = 0; off < len; off += SVF_PAGE_SIZE)
 		pins += pinned_here(p, old + off);
 	if (!pins)
 		return 0;
@@ -1187,8 +1185,8 @@ static void proc_unpin(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint
 				if (dropped)
 					vl = NULL;
 				if (!len)
-					start = vaddr + i * PS;
-				len += PS;
+					start = vaddr + i * SVF_PAGE_SIZE;
+				len += SVF_PAGE_SIZE;
 				continue;
 			}
 		}
@@ -1236,7 +1234,7 @@ static void *proc_phys_to_ptr(struct svf_pinner *p, uint64_t phys)
 	v = atomic_load_explicit(&fl->ptr[pfn & RADIX_MASK], memory_order_acquire);
 	if (!v)
 		return NULL;
-	v = (v & ~(PS - 1)) | (phys & (PS - 1));
+	v = (v & ~(SVF_PAGE_SIZE - 1)) | (phys & (SVF_PAGE_SIZE - 1));
 	if (atomic_load_explicit(&s->nr_live, memory_order_acquire))
 		v = reloc_translate(s, v);
 	return (void *)(uintptr_t)v;
@@ -1263,12 +1261,12 @@ static bool proc_pfns_real(const struct svf_pinner *p)
 static int proc_probe(struct proc *s)
 {
 	volatile uint64_t here = 1;
-	uint64_t va = (uint64_t)(uintptr_t)&here & ~(PS - 1);
+	uint64_t va = (uint64_t)(uintptr_t)&here & ~(SVF_PAGE_SIZE - 1);
 	int ret;
 
-	if (sysconf(_SC_PAGESIZE) != (long)PS)
+	if (sysconf(_SC_PAGESIZE) != (long)SVF_PAGE_SIZE)
 		return -EOPNOTSUPP;
-	ret = madvise_nointr(va, PS, MADV_POPULATE_READ);
+	ret = madvise_nointr(va, SVF_PAGE_SIZE, MADV_POPULATE_READ);
 	if (ret)
 		return ret == -EINVAL ? -EOPNOTSUPP : ret;
 	pagemap_read(s, va, 1);
@@ -1317,7 +1315,7 @@ static void vpage_leaf_release(struct svf_pinner *p, void *leaf, uint64_t first_
 	(void)p;
 	for (unsigned i = 0; i < RADIX_FAN; i++) {
 		if (vl->count[i])
-			sys_munlock((first_vpn + i) << SVF_PAGE_SHIFT, PS);
+			sys_munlock((first_vpn + i) << SVF_PAGE_SHIFT, SVF_PAGE_SIZE);
 	}
 }
 

@@ -133,7 +133,7 @@ struct svf_dma *svf_type1_dma_find(struct svf_container *c, uint64_t iova)
 static void unpin_region(struct svf_container *c, uint64_t iova, uint64_t phys, uint64_t len,
 			 uint64_t vaddr)
 {
-	uint64_t pages = len / SVF_PGSIZE;
+	uint64_t pages = len / SVF_PAGE_SIZE;
 
 	for (unsigned i = 0; i < c->nr_domains; i++)
 		svf_iommu_check_unpin(c->domains[i], iova, phys, len);
@@ -153,7 +153,7 @@ static void pending_unpin(struct svf_container *c)
 		for (unsigned i = 0; i < c->nr_pending; i++)
 			svf_iommu_check_unpin(c->domains[d], c->pending[i].iova,
 					      c->pending[i].pin.phys,
-					      c->pending[i].pin.npages * SVF_PGSIZE);
+					      c->pending[i].pin.npages * SVF_PAGE_SIZE);
 	}
 	for (unsigned i = 0; i < c->nr_pending; i++) {
 		c->pending_pins[i] = c->pending[i].pin;
@@ -208,7 +208,7 @@ static void pending_add(struct svf_container *c, uint64_t iova, uint64_t phys, u
 	struct svf_pending *p = &c->pending[c->nr_pending++];
 
 	p->iova = iova;
-	p->pin = (struct svf_pin_region){ .vaddr = vaddr, .phys = phys, .npages = len / SVF_PGSIZE };
+	p->pin = (struct svf_pin_region){ .vaddr = vaddr, .phys = phys, .npages = len / SVF_PAGE_SIZE };
 	if (c->nr_pending > c->st.regions_pending_peak)
 		c->st.regions_pending_peak = c->nr_pending;
 	if (c->flushq && c->nr_pending == 1)
@@ -226,7 +226,7 @@ static int unmap_domain_range(struct svf_domain *d, uint64_t start, uint64_t end
 
 		if (rc)
 			return rc;
-		iova += n ? n : SVF_PGSIZE;
+		iova += n ? n : SVF_PAGE_SIZE;
 	}
 	return 0;
 }
@@ -294,7 +294,7 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 		if (c->policy == SVF_POLICY_STRICT) {
 			/* As type1 before the fast-unmap patch: every chunk waits. */
 			rc = unmap_chunk_waiting(c, dma, d0, iova, end, &n, &hole);
-			iova += hole ? SVF_PGSIZE : n; /* a hole: left by an earlier failed unmap */
+			iova += hole ? SVF_PAGE_SIZE : n; /* a hole: left by an earlier failed unmap */
 			if (rc)
 				goto err_chunk;
 			*done = iova;
@@ -325,7 +325,7 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 				goto err_chunk;
 			*done = iova;
 		} else if (!n) {
-			iova += SVF_PGSIZE; /* a hole left by an earlier failed unmap */
+			iova += SVF_PAGE_SIZE; /* a hole left by an earlier failed unmap */
 			*done = iova;
 		}
 		if (c->nr_pending == c->batch_cap) {
@@ -470,13 +470,13 @@ static bool iova_range_valid(struct svf_container *c, uint64_t iova, uint64_t la
 
 uint64_t svf_type1_pgsize_bitmap(struct svf_container *c)
 {
-	uint64_t bm = ~(SVF_PGSIZE - 1);
+	uint64_t bm = ~(SVF_PAGE_SIZE - 1);
 
 	SVF_TYPE1_ASSERT_LOCKED(c);
 	for (unsigned i = 0; i < c->nr_domains; i++)
 		bm &= svf_domain_pgsize_bitmap(c->domains[i]);
 	/* Linux clears the bits below PAGE_SIZE and sets PAGE_SIZE. */
-	return (bm & ~(SVF_PGSIZE - 1)) | SVF_PGSIZE;
+	return (bm & ~(SVF_PAGE_SIZE - 1)) | SVF_PAGE_SIZE;
 }
 
 /*
@@ -491,7 +491,7 @@ uint64_t svf_type1_pgsize_bitmap(struct svf_container *c)
  */
 static int pin_map_dma(struct svf_container *c, struct svf_dma *dma)
 {
-	uint64_t iova = dma->iova, vaddr = dma->pin_vaddr, left = dma->size / SVF_PGSIZE;
+	uint64_t iova = dma->iova, vaddr = dma->pin_vaddr, left = dma->size / SVF_PAGE_SIZE;
 	const bool write = dma->prot & SVF_PROT_WRITE;
 	uint64_t next_phys = 0, next_n = 0; /* the run pinned ahead; next_n 0: none */
 	int rc;
@@ -512,7 +512,7 @@ static int pin_map_dma(struct svf_container *c, struct svf_dma *dma)
 				goto err_unwind;
 		}
 		if (n < left) {
-			rc = svf_pin_run(c->pinner, vaddr + n * SVF_PGSIZE, left - n, write,
+			rc = svf_pin_run(c->pinner, vaddr + n * SVF_PAGE_SIZE, left - n, write,
 					 &next_phys, &next_n);
 			if (rc) {
 				/* Never mapped: nothing to invalidate or wait for. */
@@ -522,29 +522,29 @@ static int pin_map_dma(struct svf_container *c, struct svf_dma *dma)
 		}
 		svf_type1_account_pin(c, n);
 		for (i = 0; i < c->nr_domains; i++) {
-			rc = svf_iommu_map(c->domains[i], iova, phys, n * SVF_PGSIZE, dma->prot);
+			rc = svf_iommu_map(c->domains[i], iova, phys, n * SVF_PAGE_SIZE, dma->prot);
 			if (rc)
 				goto err_unmap_run;
 		}
-		iova += n * SVF_PGSIZE;
-		vaddr += n * SVF_PGSIZE;
+		iova += n * SVF_PAGE_SIZE;
+		vaddr += n * SVF_PAGE_SIZE;
 		left -= n;
 		continue;
 
 err_unmap_run:
 		if (next_n) /* pinned ahead, never mapped */
-			svf_unpin_run(c->pinner, vaddr + n * SVF_PGSIZE, next_phys, next_n);
+			svf_unpin_run(c->pinner, vaddr + n * SVF_PAGE_SIZE, next_phys, next_n);
 		while (i-- > 0) {
-			int urc = unmap_domain_range(c->domains[i], iova, iova + n * SVF_PGSIZE);
+			int urc = unmap_domain_range(c->domains[i], iova, iova + n * SVF_PAGE_SIZE);
 
 			if (urc) {
 				/* Cannot prove the run unreachable: keep it pinned as part of dma. */
-				iova += n * SVF_PGSIZE;
+				iova += n * SVF_PAGE_SIZE;
 				dma->partial = true;
 				goto err_unwind;
 			}
 		}
-		unpin_region(c, iova, phys, n * SVF_PGSIZE, vaddr);
+		unpin_region(c, iova, phys, n * SVF_PAGE_SIZE, vaddr);
 		goto err_unwind;
 	}
 	return 0;
@@ -643,10 +643,10 @@ static int vaddr_same_pages(struct svf_container *c, struct svf_dma *dma, uint64
 		uint64_t phys, len, want;
 
 		if (svf_iommu_phys_run(c->domains[0], dma->iova + off, dma->size - off, &phys, &len)) {
-			off += SVF_PGSIZE; /* a hole of a partial mapping */
+			off += SVF_PAGE_SIZE; /* a hole of a partial mapping */
 			continue;
 		}
-		for (uint64_t i = 0; i < len; i += SVF_PGSIZE) {
+		for (uint64_t i = 0; i < len; i += SVF_PAGE_SIZE) {
 			if (svf_pinner_lookup(c->pinner, vaddr + off + i, &want) ||
 			    want != phys + i)
 				return -EINVAL;
@@ -736,7 +736,7 @@ int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint3
 		    const struct vfio_bitmap *bm, uint64_t *unmapped)
 {
 	const bool all = flags & VFIO_DMA_UNMAP_FLAG_ALL;
-	const uint64_t mask = SVF_PGSIZE - 1;
+	const uint64_t mask = SVF_PAGE_SIZE - 1;
 	uint64_t last, total = 0;
 	struct svf_dma *dma;
 	int rc = 0, frc;
@@ -756,7 +756,7 @@ int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint3
 			return -EOVERFLOW;
 	}
 	if ((flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) && /* row 9 */
-	    (!c->dirty_tracking || bm->pgsize != SVF_PGSIZE))
+	    (!c->dirty_tracking || bm->pgsize != SVF_PAGE_SIZE))
 		return -EINVAL;
 	if (c->type == VFIO_TYPE1v2_IOMMU && !all && range_bisects(c, iova, last)) /* row 10 */
 		return -EINVAL;
@@ -824,9 +824,9 @@ int svf_type1_dirty_get(struct svf_container *c, uint64_t iova, uint64_t size,
 	int rc;
 
 	SVF_TYPE1_ASSERT_LOCKED(c);
-	if (bm->pgsize != SVF_PGSIZE)
+	if (bm->pgsize != SVF_PAGE_SIZE)
 		return -EINVAL;
-	if ((iova | size) & (SVF_PGSIZE - 1))
+	if ((iova | size) & (SVF_PAGE_SIZE - 1))
 		return -EINVAL;
 	if (!c->dirty_tracking)
 		return -EINVAL;
@@ -1024,7 +1024,7 @@ static int replay_into(struct svf_container *c, struct svf_domain *d)
 			uint64_t phys, len;
 
 			if (svf_iommu_phys_run(src, iova, end - iova, &phys, &len)) {
-				iova += SVF_PGSIZE; /* hole of a partial mapping */
+				iova += SVF_PAGE_SIZE; /* hole of a partial mapping */
 				continue;
 			}
 			rc = svf_iommu_map(d, iova, phys, len, dma->prot);
@@ -1097,7 +1097,7 @@ int svf_container_attach_domain(struct svf_container *c, struct svf_domain *d)
 		rc = -ENOSPC;
 		goto out;
 	}
-	if (!(svf_domain_pgsize_bitmap(d) & SVF_PGSIZE)) {
+	if (!(svf_domain_pgsize_bitmap(d) & SVF_PAGE_SIZE)) {
 		rc = -EINVAL;
 		goto out;
 	}
@@ -1256,7 +1256,7 @@ void svf_container_get_stats(struct svf_container *c, struct svf_stats *out)
 
 	pthread_mutex_lock(&c->lock);
 	*out = c->st;
-	out->locked_bytes = c->st.pinned_now * SVF_PGSIZE;
+	out->locked_bytes = c->st.pinned_now * SVF_PAGE_SIZE;
 	for (unsigned i = 0; i < c->nr_domains; i++) {
 		const struct svf_iommu *u = svf_domain_unit(c->domains[i]);
 		bool dup = false;
@@ -1293,7 +1293,7 @@ int svf_container_check(struct svf_container *c)
 	pthread_mutex_lock(&c->lock);
 	RB_FOREACH(dma, svf_dma_tree, &c->dmas) {
 		n++;
-		CHECK(dma->size && !(dma->size % SVF_PGSIZE) && !(dma->iova % SVF_PGSIZE),
+		CHECK(dma->size && !(dma->size % SVF_PAGE_SIZE) && !(dma->iova % SVF_PAGE_SIZE),
 		      "mapping 0x%llx size 0x%llx misaligned", (unsigned long long)dma->iova,
 		      (unsigned long long)dma->size);
 		CHECK(!prev || dma_last(prev) < dma->iova, "mappings overlap at 0x%llx",
@@ -1306,10 +1306,10 @@ int svf_container_check(struct svf_container *c)
 				pages += v->own_pin;
 			continue;
 		}
-		pages += dma->size / SVF_PGSIZE;
+		pages += dma->size / SVF_PAGE_SIZE;
 		if (dma->partial)
 			continue;
-		for (uint64_t off = 0; off < dma->size; off += SVF_PGSIZE) {
+		for (uint64_t off = 0; off < dma->size; off += SVF_PAGE_SIZE) {
 			uint64_t want, phys;
 			int prot;
 

@@ -36,7 +36,6 @@
 #include <softvfio/softvfio.h>
 
 #define SVF_MAX_DOMAINS 16
-#define SVF_PGSIZE      4096ULL
 #define SVF_MAX_IOVA_RANGES (SVF_MAX_DOMAINS * 4 + 1)
 #define SVF_MAX_EMULATED 16
 

@@ -47,7 +47,7 @@
 
 static uint64_t dma_pages(const struct svf_dma *dma)
 {
-	return dma->size / SVF_PGSIZE;
+	return dma->size / SVF_PAGE_SIZE;
 }
 
 static uint64_t bitmap_words(uint64_t bits)
@@ -95,12 +95,12 @@ static void populate(struct svf_container *c, struct svf_dma *dma)
 		return;
 	}
 	RB_FOREACH(v, svf_vpfn_tree, &dma->vpfns)
-		bits_set(dma->bitmap, (v->iova - dma->iova) / SVF_PGSIZE, 1);
+		bits_set(dma->bitmap, (v->iova - dma->iova) / SVF_PAGE_SIZE, 1);
 }
 
 void svf_dirty_mark(struct svf_dma *dma, uint64_t iova)
 {
-	bits_set(dma->bitmap, (iova - dma->iova) / SVF_PGSIZE, 1);
+	bits_set(dma->bitmap, (iova - dma->iova) / SVF_PAGE_SIZE, 1);
 }
 
 int svf_dirty_dma_alloc(struct svf_container *c, struct svf_dma *dma)
@@ -212,7 +212,7 @@ static uint64_t shifted_word(const uint64_t *bm, uint64_t n, uint64_t i, unsigne
 int svf_dirty_report(struct svf_container *c, struct svf_dma *dma, uint64_t base, void *user,
 		     uint64_t user_bytes)
 {
-	uint64_t first = (dma->iova - base) / SVF_PGSIZE, n = dma_pages(dma);
+	uint64_t first = (dma->iova - base) / SVF_PAGE_SIZE, n = dma_pages(dma);
 	uint64_t word0 = first / 64, nout, endbits, leftover = 0;
 	unsigned shift = (unsigned)(first % 64);
 	uint64_t buf[REPORT_CHUNK_WORDS];

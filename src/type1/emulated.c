@@ -91,11 +91,11 @@ void svf_container_detach_emulated(struct svf_emu_device *dev)
 /* Range checks shared by pin and unpin. */
 static int check_pages(uint64_t iova, unsigned npage, uint64_t *last)
 {
-	if (!npage || (iova & (SVF_PGSIZE - 1)))
+	if (!npage || (iova & (SVF_PAGE_SIZE - 1)))
 		return -EINVAL;
 	if (npage > SVF_PIN_PAGES_MAX)
 		return -E2BIG;
-	if (__builtin_add_overflow(iova, (uint64_t)npage * SVF_PGSIZE - 1, last))
+	if (__builtin_add_overflow(iova, (uint64_t)npage * SVF_PAGE_SIZE - 1, last))
 		return -EOVERFLOW;
 	return 0;
 }
@@ -180,7 +180,7 @@ int svf_pin_pages(struct svf_emu_device *dev, uint64_t iova, unsigned npage, int
 		goto out;
 	}
 	for (i = 0; i < npage; i++) {
-		rc = pin_one(c, iova + (uint64_t)i * SVF_PGSIZE, prot, &phys[i]);
+		rc = pin_one(c, iova + (uint64_t)i * SVF_PAGE_SIZE, prot, &phys[i]);
 		if (rc)
 			goto err_unwind;
 	}
@@ -188,7 +188,7 @@ int svf_pin_pages(struct svf_emu_device *dev, uint64_t iova, unsigned npage, int
 
 err_unwind:
 	while (i-- > 0) {
-		unpin_one(c, iova + (uint64_t)i * SVF_PGSIZE);
+		unpin_one(c, iova + (uint64_t)i * SVF_PAGE_SIZE);
 		phys[i] = 0;
 	}
 out:
@@ -206,7 +206,7 @@ int svf_unpin_pages(struct svf_emu_device *dev, uint64_t iova, unsigned npage)
 		return rc;
 	svf_type1_lock(c);
 	for (unsigned i = 0; i < npage; i++)
-		unpin_one(c, iova + (uint64_t)i * SVF_PGSIZE);
+		unpin_one(c, iova + (uint64_t)i * SVF_PAGE_SIZE);
 	svf_type1_unlock(c);
 	return 0;
 }

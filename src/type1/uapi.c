@@ -107,7 +107,7 @@ static long map_dma(struct svf_container *c, void *arg)
 	} else if (!prot) {
 		return -EINVAL; /* row 4 */
 	}
-	if ((m->size | m->iova | m->vaddr) & (SVF_PGSIZE - 1)) /* row 5 */
+	if ((m->size | m->iova | m->vaddr) & (SVF_PAGE_SIZE - 1)) /* row 5 */
 		return -EINVAL;
 	if (m->flags & VFIO_DMA_MAP_FLAG_VADDR)
 		return svf_type1_map_vaddr(c, m->iova, m->vaddr, m->size); /* row 6 */

@@ -40,6 +40,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <softvfio/page.h>
+
 #include "iommu_ptpages.h"
 
 #define VTD_PTE_R         (1ull << 0)
@@ -54,6 +56,8 @@
 #define VTD_IAS_BITS      48
 #define VTD_PAGE_SHIFT    12
 #define VTD_PAGE_SIZE     (1ull << VTD_PAGE_SHIFT)
+/* VT-d's 4 KiB page is the page of every softvfio interface. */
+_Static_assert(VTD_PAGE_SHIFT == SVF_PAGE_SHIFT, "VT-d page != SVF_PAGE_SIZE");
 #define VTD_PT_ENTRIES    512u
 
 static inline unsigned vtd_level_shift(unsigned level)
