@@ -19,13 +19,14 @@
  * if that fails too, the mapping is shrunk to what remains, the error is
  * returned, and the next unmap of the range finishes it.
  *
- * Policies: strict waits and unpins per chunk; batched syncs at the end of
- * every mapping (as the fast-unmap patch); gather merges adjacent ranges in the gather and
+ * Policies are rows of one table of behaviours (policies[] below): strict
+ * waits and unpins per chunk; batched syncs at the end of every mapping (as
+ * the fast-unmap patch); gather merges adjacent ranges in the gather and
  * syncs only when the list is full or at the end of the request, so many
  * small mappings share waits; lazy is gather whose pending list is a flush
  * queue (flushq.h): the request returns without syncing, and the queue is
  * flushed when full (lazy_queue_cap), by the container's timer thread, or
- * by any request that flushes.
+ * by any request that flushes. The code asks the row, never the policy.
  *
  * Invariants (checked by svf_container_check and the emulated IOMMU):
  *  - a page is unpinned only after the sync covering its invalidation has
@@ -53,11 +54,44 @@
 #include "svf_test.h"
 #include "vpfn.h"
 
+/*
+ * What each flush policy does, as behaviours of the unmap path:
+ *  wait_per_chunk    each chunk is removed with a waiting unmap and unpinned
+ *                    at once; nothing is ever pending
+ *  sync_per_mapping  the pending list is synced when a mapping is done
+ *  merge_gather      adjacent removed ranges merge into one invalidation
+ *                    (else each range is queued as it is removed)
+ *  defer_to_timer    the pending list is a flush queue: a request returns
+ *                    without syncing it; it is flushed when full (counted in
+ *                    lazy_flush_full), by the timer, or by a request that
+ *                    flushes; its capacity is lazy_queue_cap
+ * Otherwise the pending list is synced when full (batch_cap) and at the end
+ * of every request.
+ */
+struct svf_policy_desc {
+	const char *name;
+	bool wait_per_chunk;
+	bool sync_per_mapping;
+	bool merge_gather;
+	bool defer_to_timer;
+};
+
+static const struct svf_policy_desc policies[SVF_POLICY_NR] = {
+	[SVF_POLICY_STRICT] = { .name = "strict", .wait_per_chunk = true, .merge_gather = true },
+	[SVF_POLICY_BATCHED] = { .name = "batched", .sync_per_mapping = true },
+	[SVF_POLICY_GATHER] = { .name = "gather", .merge_gather = true },
+	[SVF_POLICY_LAZY] = { .name = "lazy", .merge_gather = true, .defer_to_timer = true },
+};
+
+/* c's row (c->policy is immutable and valid after create). */
+static const struct svf_policy_desc *policy_of(const struct svf_container *c)
+{
+	return &policies[c->policy];
+}
+
 const char *svf_policy_name(enum svf_policy p)
 {
-	static const char *const names[SVF_POLICY_NR] = { "strict", "batched", "gather", "lazy" };
-
-	return (unsigned)p < SVF_POLICY_NR ? names[p] : "?";
+	return (unsigned)p < SVF_POLICY_NR ? policies[p].name : "?";
 }
 
 int svf_policy_parse(const char *s, enum svf_policy *out)
@@ -291,7 +325,7 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 		bool hole;
 		int frc;
 
-		if (c->policy == SVF_POLICY_STRICT) {
+		if (policy_of(c)->wait_per_chunk) {
 			/* As type1 before the fast-unmap patch: every chunk waits. */
 			rc = unmap_chunk_waiting(c, dma, d0, iova, end, &n, &hole);
 			iova += hole ? SVF_PAGE_SIZE : n; /* a hole: left by an earlier failed unmap */
@@ -329,7 +363,7 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 			*done = iova;
 		}
 		if (c->nr_pending == c->batch_cap) {
-			if (c->flushq)
+			if (policy_of(c)->defer_to_timer)
 				c->st.lazy_flush_full++;
 			rc = pending_flush(c);
 			if (rc) {
@@ -338,8 +372,8 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 			}
 		}
 	}
-	if (c->policy == SVF_POLICY_BATCHED) {
-		/* Batched syncs once per mapping, at its end (lazy leaves it to flushq.h). */
+	if (policy_of(c)->sync_per_mapping) {
+		/* Once per mapping, at its end, as the fast-unmap patch. */
 		rc = pending_flush(c);
 		if (rc)
 			return rc;
@@ -806,8 +840,8 @@ again:
 		total += sz;
 		dma = next;
 	}
-	/* Lazy returns with the regions queued (flushq.h). */
-	frc = c->policy == SVF_POLICY_LAZY ? 0 : pending_flush(c);
+	/* A flush queue returns with the regions queued (flushq.h). */
+	frc = policy_of(c)->defer_to_timer ? 0 : pending_flush(c);
 	svf_dmacheck_returned(c->dmachk);
 	if (!rc)
 		rc = frc;
@@ -873,7 +907,7 @@ int svf_container_create(const struct svf_container_config *ucfg, struct svf_con
 		cfg.batch_cap = SVF_DEFAULT_BATCH_CAP;
 	if (!cfg.dma_entry_limit)
 		cfg.dma_entry_limit = SVF_DEFAULT_DMA_ENTRY_LIMIT;
-	if (cfg.policy == SVF_POLICY_LAZY) /* the pending list is the flush queue */
+	if (policies[cfg.policy].defer_to_timer) /* the pending list is the flush queue */
 		cfg.batch_cap = cfg.lazy_queue_cap ? cfg.lazy_queue_cap : SVF_DEFAULT_LAZY_QUEUE_CAP;
 	if (!cfg.lazy_timeout_us)
 		cfg.lazy_timeout_us = SVF_DEFAULT_LAZY_TIMEOUT_US;
@@ -890,7 +924,7 @@ int svf_container_create(const struct svf_container_config *ucfg, struct svf_con
 	c->dma_entry_limit = cfg.dma_entry_limit;
 	c->dma_avail = cfg.dma_entry_limit;
 	c->st.cpu_time_measured = cfg.cpu_time; /* immutable after create */
-	svf_gather_init(&c->gather, c->policy != SVF_POLICY_BATCHED);
+	svf_gather_init(&c->gather, policy_of(c)->merge_gather);
 
 	rc = -ENOMEM;
 	if (svf_should_fail(SVF_FAULT_ALLOC))
@@ -934,7 +968,7 @@ int svf_container_create(const struct svf_container_config *ucfg, struct svf_con
 		if (rc)
 			goto err_check;
 	}
-	if (c->policy == SVF_POLICY_LAZY) {
+	if (policy_of(c)->defer_to_timer) {
 		rc = svf_flushq_start(&c->lock, cfg.lazy_timeout_us * 1000, timer_flush, c,
 				      &c->flushq);
 		if (rc)
