@@ -327,6 +327,7 @@ static void test_mapping_ending_at_2_64(void **state)
 	assert_int_equal(svf_container_nr_mappings(c), 1);
 	assert_int_equal(th_stats(c).pinned_now, 0);
 	assert_int_equal(svf_container_check(c), 0);
+	svf_container_detach_emulated(m.dev);
 	svf_container_destroy(c);
 	svf_pinner_destroy(p);
 }
