@@ -69,6 +69,15 @@ else
 fi
 
 "$root/bin/softvfio" --version >/dev/null || bad "installed softvfio --version"
+# The preload library of softvfio exec, when this tree has one.
+if [ -d "$src/src/preload" ]; then
+	pre="$libdir/libsoftvfio-preload.so"
+	[ -e "$pre" ] || bad "not installed: libsoftvfio-preload.so"
+	if [ "$sanitize" = none ] && [ -e "$pre" ]; then
+		SOFTVFIO_PRELOAD="$pre" "$root/bin/softvfio" exec -- true ||
+			bad "installed softvfio exec -- true"
+	fi
+fi
 
 [ "$fails" -eq 0 ] || { echo "$fails problem(s)"; exit 1; }
 echo "installed into $prefix (destdir), built and ran examples/dma.c shared and static"

@@ -78,10 +78,12 @@ static void text(FILE *f, double x, double y, const char *attrs, const char *col
 static void axis_fit(struct axis *a, double min, double max)
 {
 	/* Headroom: the smallest bar rises a third of a decade, the largest label fits. */
+	/*
+	 * No clamp at 1 for counts: a count of 1 on an axis starting at 1 would
+	 * be a bar of no height. The floor is always below the smallest value.
+	 */
 	a->lo = (int)floor(log10(min) - 0.3);
 	a->hi = (int)ceil(log10(max) + 0.12);
-	if (a->lo < 0 && !a->time)
-		a->lo = 0; /* counts: nothing below 1 */
 	if (a->hi <= a->lo)
 		a->hi = a->lo + 1;
 }
@@ -130,7 +132,9 @@ static void draw_axis(FILE *f, const struct axis *a, double x0, double x1, const
 		fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n",
 			x0 - 5, y, x0, y, COLOR_AXIS);
 		decade_label(a, d, lbl, sizeof(lbl));
-		text(f, x0 - 8, y + 4, "font-size=\"11\" text-anchor=\"end\"", COLOR_DIM, "%s", lbl);
+		if (a->time || d >= 0) /* a count axis below 1 is only the floor */
+			text(f, x0 - 8, y + 4, "font-size=\"11\" text-anchor=\"end\"", COLOR_DIM,
+			     "%s", lbl);
 		if (d == a->hi)
 			break;
 		for (int m = 2; m <= 9; m++) {
@@ -326,6 +330,179 @@ int svf_chart_write_svg(const struct svf_bench_entry *e, size_t n, const bool *p
 	legend_item(f, 330, 100, COLOR_WAITS, "IOTLB waits (count)");
 	for (size_t i = 0; i < n; i++)
 		draw_row(f, &e[i], policy, HEADER_H + (double)i * ROW_H);
+	text(f, 20, height - 12, "font-size=\"11\"", COLOR_DIM,
+	     "softvfio %s - a userspace VFIO type1 IOMMU backend on an emulated Intel VT-d",
+	     SOFTVFIO_VERSION);
+	fputs("</svg>\n", f);
+	return ferror(f) ? -EIO : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The scaling plot (--scale): CPU time per 4 KiB page against guest size    */
+/* ------------------------------------------------------------------------ */
+
+#define SC_X0     110
+#define SC_X1     860
+#define SC_TOP    110
+#define SC_H      420
+#define SC_LEG_X  890
+
+static const char *const policy_color[SVF_POLICY_NR] = {
+	"#c23b3b", "#3566b0", "#3d9156", "#8a52b0",
+};
+#define COLOR_MAP "#777777"
+
+/* Lifecycle entries that ran, in the order given (sizes ascend). */
+static bool scale_point(const struct svf_bench_entry *e)
+{
+	if (e->wl.kind != SVF_WL_LIFECYCLE || !e->guest_bytes)
+		return false;
+	for (int p = 0; p < SVF_POLICY_NR; p++)
+		if (e->res[p].ran)
+			return true;
+	return false;
+}
+
+static double scale_x(double bytes, double lo2, double hi2)
+{
+	double t = hi2 > lo2 ? (log2(bytes) - lo2) / (hi2 - lo2) : 0.5;
+
+	return SC_X0 + t * (SC_X1 - SC_X0);
+}
+
+/* One series: a polyline and a labelled marker per point. */
+static void scale_series(FILE *f, const struct svf_bench_entry *e, size_t n, int p,
+			 const struct axis *a, double lo2, double hi2, const char *color)
+{
+	bool first = true;
+	char lbl[48];
+
+	fputs("<polyline fill=\"none\" stroke-width=\"2\" points=\"", f);
+	for (size_t i = 0; i < n; i++) {
+		const struct svf_bench_result *r = p < 0 ? NULL : &e[i].res[p];
+		double pages = (double)(e[i].guest_bytes / SVF_PAGE_SIZE), v;
+
+		if (!scale_point(&e[i]) || (r && !r->ran))
+			continue;
+		if (!r) {
+			for (int q = 0; q < SVF_POLICY_NR && !r; q++)
+				if (e[i].res[q].ran)
+					r = &e[i].res[q];
+			v = (double)r->map_cpu_ns / pages;
+		} else {
+			v = (double)r->cpu_ns / pages;
+		}
+		if (v <= 0)
+			continue;
+		fprintf(f, "%s%.1f,%.1f", first ? "" : " ", scale_x((double)e[i].guest_bytes, lo2, hi2),
+			axis_y(a, v));
+		first = false;
+	}
+	fprintf(f, "\" stroke=\"%s\"/>\n", color);
+	for (size_t i = 0; i < n; i++) {
+		const struct svf_bench_result *r = p < 0 ? NULL : &e[i].res[p];
+		double pages = (double)(e[i].guest_bytes / SVF_PAGE_SIZE), v, x, y;
+
+		if (!scale_point(&e[i]) || (r && !r->ran))
+			continue;
+		if (!r) {
+			for (int q = 0; q < SVF_POLICY_NR && !r; q++)
+				if (e[i].res[q].ran)
+					r = &e[i].res[q];
+			v = (double)r->map_cpu_ns / pages;
+		} else {
+			v = (double)r->cpu_ns / pages;
+		}
+		if (v <= 0)
+			continue;
+		x = scale_x((double)e[i].guest_bytes, lo2, hi2);
+		y = axis_y(a, v);
+		chart_ns(v, lbl, sizeof(lbl));
+		fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"><title>", x, y, color);
+		xml_text(f, lbl);
+		fputs("</title></circle>\n", f);
+	}
+}
+
+int svf_chart_write_scaling_svg(const struct svf_bench_entry *e, size_t n, const bool *policy,
+				FILE *f)
+{
+	struct axis a = { .time = true, .y0 = SC_TOP + SC_H, .h = SC_H };
+	double vmin = INFINITY, vmax = 0, lo2 = INFINITY, hi2 = -INFINITY, height = SC_TOP + SC_H + 90;
+	double ly = SC_TOP + 10;
+	char lbl[48];
+
+	for (size_t i = 0; i < n; i++) {
+		double pages = (double)(e[i].guest_bytes / SVF_PAGE_SIZE);
+
+		if (!scale_point(&e[i]))
+			continue;
+		lo2 = fmin(lo2, log2((double)e[i].guest_bytes));
+		hi2 = fmax(hi2, log2((double)e[i].guest_bytes));
+		for (int p = 0; p < SVF_POLICY_NR; p++) {
+			const struct svf_bench_result *r = &e[i].res[p];
+			double v[2] = { (double)r->cpu_ns / pages, (double)r->map_cpu_ns / pages };
+
+			if (!policy[p] || !r->ran)
+				continue;
+			for (int k = 0; k < 2; k++) {
+				if (v[k] > 0) {
+					vmin = fmin(vmin, v[k]);
+					vmax = fmax(vmax, v[k]);
+				}
+			}
+		}
+	}
+	if (vmax == 0)
+		vmin = 1, vmax = 1000;
+	if (lo2 > hi2)
+		lo2 = 30, hi2 = 40;
+	axis_fit(&a, vmin, vmax);
+
+	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
+		"viewBox=\"0 0 %d %.0f\" font-family=\"%s\">\n", WIDTH, height, WIDTH, height, FONT);
+	fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+	text(f, 20, 32, "font-size=\"20\" font-weight=\"bold\"", COLOR_TEXT,
+	     "softvfio bench --scale: CPU time per 4 KiB page of guest, by guest size");
+	text(f, 20, 54, "font-size=\"12.5\"", COLOR_DIM,
+	     "VM lifecycle on the synthetic backend: the teardown (one unmap-all) per flush policy, "
+	     "and the map. Flat lines scale linearly.");
+	text(f, 20, 72, "font-size=\"12.5\"", COLOR_DIM,
+	     "Process CPU time of the measured phase divided by the guest's 4 KiB pages; "
+	     "both axes are logarithmic.");
+	draw_axis(f, &a, SC_X0, SC_X1, "CPU per 4 KiB page (log scale)");
+	/* x: one tick per guest size that ran, labelled. */
+	for (size_t i = 0; i < n; i++) {
+		double x;
+
+		if (!scale_point(&e[i]))
+			continue;
+		x = scale_x((double)e[i].guest_bytes, lo2, hi2);
+		svf_human_bytes(e[i].guest_bytes, lbl, sizeof(lbl));
+		fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n",
+			x, a.y0, x, a.y0 + 5, COLOR_AXIS);
+		text(f, x, a.y0 + 20, "font-size=\"11\" text-anchor=\"middle\"", COLOR_DIM, "%s", lbl);
+	}
+	text(f, (SC_X0 + SC_X1) / 2.0, a.y0 + 44, "font-size=\"12\" text-anchor=\"middle\" "
+	     "font-weight=\"bold\"", COLOR_TEXT, "guest size (log scale)");
+	scale_series(f, e, n, -1, &a, lo2, hi2, COLOR_MAP);
+	for (int p = 0; p < SVF_POLICY_NR; p++)
+		if (policy[p])
+			scale_series(f, e, n, p, &a, lo2, hi2, policy_color[p]);
+	/* Legend. */
+	fprintf(f, "<rect x=\"%d\" y=\"%.1f\" width=\"14\" height=\"4\" fill=\"%s\"/>\n", SC_LEG_X,
+		ly - 5, COLOR_MAP);
+	text(f, SC_LEG_X + 20, ly, "font-size=\"13\"", COLOR_TEXT, "map");
+	for (int p = 0; p < SVF_POLICY_NR; p++) {
+		if (!policy[p])
+			continue;
+		ly += 22;
+		fprintf(f, "<rect x=\"%d\" y=\"%.1f\" width=\"14\" height=\"4\" fill=\"%s\"/>\n",
+			SC_LEG_X, ly - 5, policy_color[p]);
+		text(f, SC_LEG_X + 20, ly, "font-size=\"13\"", COLOR_TEXT, "teardown, %s",
+		     svf_policy_name(p));
+	}
 	text(f, 20, height - 12, "font-size=\"11\"", COLOR_DIM,
 	     "softvfio %s - a userspace VFIO type1 IOMMU backend on an emulated Intel VT-d",
 	     SOFTVFIO_VERSION);

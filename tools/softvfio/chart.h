@@ -16,5 +16,12 @@
 
 /* Write the chart of n workloads. 0 or -EIO. */
 int svf_chart_write_svg(const struct svf_bench_entry *e, size_t n, const bool *policy, FILE *f);
+/*
+ * The scaling plot of --scale: CPU time per 4 KiB page of guest (the map,
+ * and the teardown per policy) against guest size, both on log axes, over
+ * the lifecycle workloads among the n. 0 or -EIO.
+ */
+int svf_chart_write_scaling_svg(const struct svf_bench_entry *e, size_t n, const bool *policy,
+				FILE *f);
 
 #endif

@@ -25,6 +25,7 @@
 #include "bench_real.h"
 #include "bench_unmap.h"
 #include "exec.h"
+#include "cli.h"
 #include "replay.h"
 #include "session.h"
 
@@ -255,7 +256,7 @@ static int usage_error(const char *cmd, const char *fmt, ...)
 
 	fprintf(stderr, "softvfio%s%s: ", cmd ? " " : "", cmd ? cmd : "");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	svf_cli_vprint_cut(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nTry 'softvfio%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");
 	return EXIT_USAGE;
@@ -450,11 +451,11 @@ static int cmd_replay(int argc, char **argv)
 	rc = check_driver("replay", cfg.driver);
 	if (rc)
 		return rc;
+	if (stats_path && (rc = svf_cli_check_output("replay", "--stats", stats_path)) != 0)
+		return rc;
 	rc = svf_read_file(path, &text, &len);
-	if (rc) {
-		fprintf(stderr, "softvfio replay: cannot read '%s': %s\n", path, strerror(-rc));
-		return EXIT_FAILURE;
-	}
+	if (rc)
+		return svf_cli_read_error("replay", path, -rc);
 	cfg.cpu_time = stats_path != NULL; /* the counters written include cpu_ns */
 	rc = replay_text("replay", text, len, &cfg, stats_path, false);
 	free(text);
@@ -509,8 +510,8 @@ static int bench_option(const char *cmd, int c, const char *arg, struct svf_benc
 			return usage_error(cmd, "--cost wants on or off, not '%s'", arg);
 		return 0;
 	case OPT_BATCH:
-		if (svf_parse_u64(arg, &v) || v == 0 || v > (1u << 24))
-			return usage_error(cmd, "--batch wants 1 to 16M, not '%s'", arg);
+		if (svf_cli_u64(cmd, "--batch", arg, 1, 1u << 24, &v))
+			return SVF_EXIT_USAGE;
 		o->batch = (unsigned)v;
 		return 0;
 	case OPT_DRIVER:
@@ -545,6 +546,10 @@ static int bench_main(const char *cmd, const struct svf_bench_opts *o)
 
 	rc = check_driver(cmd, o->driver ? o->driver : "vtd");
 	if (rc)
+		return rc;
+	if (o->json_path && (rc = svf_cli_check_output(cmd, "--json", o->json_path)) != 0)
+		return rc;
+	if (o->svg_path && (rc = svf_cli_check_output(cmd, "--svg", o->svg_path)) != 0)
 		return rc;
 	rc = svf_bench(o, json_stdout ? stderr : stdout, stderr);
 	if (rc == -EINVAL)
@@ -835,9 +840,8 @@ static int cmd_bench_unmap(int argc, char **argv)
 						   optarg);
 			break;
 		case OPT_BATCH:
-			if (svf_parse_u64(optarg, &v) || v == 0 || v > (1u << 24))
-				return usage_error("bench-unmap",
-						   "--batch wants 1 to 16M, not '%s'", optarg);
+			if (svf_cli_u64("bench-unmap", "--batch", optarg, 1, 1u << 24, &v))
+				return SVF_EXIT_USAGE;
 			o.batch = (unsigned)v;
 			break;
 		case OPT_DRIVER:
@@ -923,19 +927,19 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		fputs(main_help, stdout);
-		return 0;
+		return svf_cli_finish(0);
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
 		printf("softvfio %s (libsoftvfio %s, linked statically)\nbuild: %s\n",
 		       SOFTVFIO_VERSION, SOFTVFIO_VERSION, SVF_BUILD_OPTIONS);
-		return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+		return svf_cli_finish(0);
 	}
 	if (strcmp(argv[1], "help") == 0)
-		return cmd_help(argc - 1, argv + 1);
+		return svf_cli_finish(cmd_help(argc - 1, argv + 1));
 	if (argv[1][0] == '-')
 		return usage_error(NULL, "unknown option '%s'", argv[1]);
 	cmd = find_command(argv[1]);
 	if (!cmd)
 		return usage_error(NULL, "unknown command '%s'", argv[1]);
-	return cmd->fn(argc - 1, argv + 1);
+	return svf_cli_finish(cmd->fn(argc - 1, argv + 1));
 }

@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "replay.h"
 
 #define ARENA_GUARD      (1ULL << 30) /* PROT_NONE after the arena */
@@ -253,11 +254,12 @@ int svf_read_file(const char *path, char **text, size_t *len)
 			buf = grown;
 			cap *= 2;
 		}
+		errno = 0;
 		got = fread(buf + n, 1, cap - n - 1, f);
 		n += got;
 		if (got == 0) {
 			if (ferror(f)) {
-				rc = -EIO;
+				rc = errno ? -errno : -EIO; /* EISDIR for a directory */
 				goto err_free;
 			}
 			break;
@@ -341,7 +343,7 @@ static int syntax(struct parser *ps, const char *fmt, ...)
 
 	fprintf(ps->err, "error: %u: ", ps->line);
 	va_start(ap, fmt);
-	vfprintf(ps->err, fmt, ap);
+	svf_cli_vprint_cut(ps->err, fmt, ap); /* a 10 MB token prints as 60 bytes */
 	va_end(ap);
 	fputc('\n', ps->err);
 	return -EINVAL;

@@ -1335,8 +1335,10 @@ int svf_bench(const struct svf_bench_opts *o, FILE *out, FILE *err)
 			print_written(out, "JSON", o->json_path);
 	}
 	if (o->svg_path) {
-		wrc = write_file(o->cmd, "chart", o->svg_path, svf_chart_write_svg, entries,
-				 o->nr_wl, o->policy, err);
+		/* With --scale the chart is the scaling plot: time per page by guest size. */
+		wrc = write_file(o->cmd, "chart", o->svg_path,
+				 o->scaling ? svf_chart_write_scaling_svg : svf_chart_write_svg,
+				 entries, o->nr_wl, o->policy, err);
 		if (wrc)
 			rc = wrc;
 		else

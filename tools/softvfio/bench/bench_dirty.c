@@ -29,6 +29,7 @@
 
 #include "bench_common.h"
 #include "bench_dirty.h"
+#include "cli.h"
 #include "replay.h"
 
 const char svf_bench_dirty_help[] =
@@ -175,6 +176,7 @@ int svf_bench_dirty_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const char cmd[] = "bench-dirty";
 	uint64_t size = 64ULL << 30;
 	double percent = 1.0;
 	bool hw = true, linux_mode = true;
@@ -183,7 +185,7 @@ int svf_bench_dirty_main(int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			fputs(svf_bench_dirty_help, stdout);
@@ -191,25 +193,30 @@ int svf_bench_dirty_main(int argc, char **argv)
 		case 's':
 			if (svf_parse_u64(optarg, &size) || size < 4096 || size % 4096 ||
 			    size > (1ULL << 46))
-				goto usage;
+				return svf_cli_usage(cmd, "--size wants a multiple of 4 KiB from 4K "
+						     "to 64T, not '%s'", optarg);
 			break;
 		case 'p':
 			percent = strtod(optarg, &end);
-			if (end == optarg || *end || percent < 0 || percent > 100)
-				goto usage;
+			if (end == optarg || *end || !(percent >= 0 && percent <= 100))
+				return svf_cli_usage(cmd, "--percent wants a number from 0 to 100, "
+						     "not '%s'", optarg);
 			break;
 		case 'm':
 			hw = !strcmp(optarg, "hw") || !strcmp(optarg, "both");
 			linux_mode = !strcmp(optarg, "linux") || !strcmp(optarg, "both");
 			if (!hw && !linux_mode)
-				goto usage;
+				return svf_cli_usage(cmd, "--mode wants hw, linux or both, not '%s'",
+						     optarg);
 			break;
+		case ':':
+			return svf_cli_usage(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			goto usage;
+			return svf_cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind != argc)
-		goto usage;
+		return svf_cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
 	printf("softvfio bench-dirty: GET_BITMAP over %" PRIu64 " GiB fully fragmented (4 KiB leaves), "
 	       "%.2f%% of pages written by the device\n", size >> 30, percent);
 	if (hw && (rc = run_mode(true, size, percent, stdout)) != 0)
@@ -220,8 +227,4 @@ int svf_bench_dirty_main(int argc, char **argv)
 fail:
 	fprintf(stderr, "softvfio bench-dirty: %s\n", strerror(-rc));
 	return 1;
-usage:
-	fprintf(stderr, "softvfio bench-dirty: bad option or value\n"
-			"Try 'softvfio bench-dirty --help'.\n");
-	return 2;
 }

@@ -38,6 +38,7 @@
 
 #include "bench_common.h"
 #include "bench_real.h"
+#include "cli.h"
 #include "replay.h"
 
 #define PG     4096ULL
@@ -386,12 +387,12 @@ int svf_bench_real_main(int argc, char **argv)
 	uint64_t v;
 	int ch, rc = 0;
 
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			if (svf_parse_u64(optarg, &v) || v < HUGE2M || v % HUGE2M) {
-				fputs("softvfio bench-real: --size: a multiple of 2 MiB\n", stderr);
-				return 2;
+				return svf_cli_usage("bench-real", "--size wants a non-zero multiple "
+						     "of 2 MiB, not '%s'", optarg);
 			}
 			o.size = v;
 			break;
@@ -399,35 +400,32 @@ int svf_bench_real_main(int argc, char **argv)
 			o.do4k = !strcmp(optarg, "4k") || !strcmp(optarg, "both");
 			o.dothp = !strcmp(optarg, "thp") || !strcmp(optarg, "both");
 			if (!o.do4k && !o.dothp) {
-				fputs("softvfio bench-real: --backing: 4k, thp or both\n", stderr);
-				return 2;
+				return svf_cli_usage("bench-real", "--backing wants 4k, thp or both, "
+						     "not '%s'", optarg);
 			}
 			break;
 		case 'r':
-			if (svf_parse_u64(optarg, &v) || !v || v > MAXREP) {
-				fputs("softvfio bench-real: --reps: 1 to 15\n", stderr);
-				return 2;
-			}
+			if (svf_cli_u64("bench-real", "--reps", optarg, 1, MAXREP, &v))
+				return SVF_EXIT_USAGE;
 			o.reps = (unsigned)v;
 			break;
 		case 'p':
-			if (svf_parse_u64(optarg, &v) || !v) {
-				fputs("softvfio bench-real: --pairs: at least 1\n", stderr);
-				return 2;
-			}
+			if (svf_cli_u64("bench-real", "--pairs", optarg, 1, 1u << 24, &v))
+				return SVF_EXIT_USAGE;
 			o.pairs = v;
 			break;
 		case 'h':
 			fputs(svf_bench_real_help, stdout);
 			return 0;
+		case ':':
+			return svf_cli_usage("bench-real", "option '%s' needs a value",
+					     argv[optind - 1]);
 		default:
-			return 2;
+			return svf_cli_usage("bench-real", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "softvfio bench-real: unexpected argument '%s'\n", argv[optind]);
-		return 2;
-	}
+	if (optind < argc)
+		return svf_cli_usage("bench-real", "unexpected argument '%s'", argv[optind]);
 	if (o.do4k)
 		rc |= run_backing(&o, false, stdout);
 	if (o.dothp)

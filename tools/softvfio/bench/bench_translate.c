@@ -35,6 +35,7 @@
 #include <softvfio/softvfio.h>
 
 #include "bench_translate.h"
+#include "cli.h"
 
 #define BATCH 256u
 #define BASE_IOVA 0x100000000ull
@@ -394,46 +395,45 @@ int svf_bench_translate_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const char cmd[] = "bench-translate";
 	struct svf_bench_translate_opts o = { 0 };
+	uint64_t v;
 	int c;
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		char *end = NULL;
-		unsigned long long v = 0;
-
-		if (c == 'h') {
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
 			fputs(svf_bench_translate_help, stdout);
 			return 0;
-		}
-		if (c == '?' || c == ':' || !optarg)
-			goto usage;
-		v = strtoull(optarg, &end, 0);
-		if (!*optarg || *end || !v)
-			goto usage;
-		switch (c) {
 		case 't':
-			o.threads = v > 64 ? 64 : (unsigned)v;
+			if (svf_cli_u64(cmd, "--threads", optarg, 1, 64, &v))
+				return SVF_EXIT_USAGE;
+			o.threads = (unsigned)v;
 			break;
 		case 'i':
+			if (svf_cli_u64(cmd, "--iters", optarg, 1, 1ULL << 40, &v))
+				return SVF_EXIT_USAGE;
 			o.iters = v;
 			break;
 		case 'm':
-			if (v > 1u << 20)
-				goto usage;
+			if (svf_cli_u64(cmd, "--mappings", optarg, 1, 1u << 20, &v))
+				return SVF_EXIT_USAGE;
 			o.mappings = (unsigned)v;
 			break;
 		case 'u':
+			if (svf_cli_u64(cmd, "--unmaps", optarg, 1, 1u << 24, &v))
+				return SVF_EXIT_USAGE;
 			o.unmaps = (unsigned)v;
 			break;
+		case ':':
+			return svf_cli_usage(cmd, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return svf_cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind != argc)
-		goto usage;
+		return svf_cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
 	return svf_bench_translate(&o, stdout, stderr) ? 1 : 0;
-usage:
-	fprintf(stderr, "softvfio bench-translate: bad option or value\n"
-			"Try 'softvfio bench-translate --help'.\n");
-	return 2;
 }

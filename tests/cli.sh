@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The command's edges: write errors on standard output, output paths checked
+# before any work, numeric options range-checked with a message naming the
+# option, the value and the range, directory and permission errors named,
+# long tokens cut, every chart bar visible on its log axis, --scale's plot.
+# Usage: cli.sh SOFTVFIO TRACEDIR
+set -u
+bin=$1 dir=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0 n=0
+ok() { n=$((n + 1)); }
+bad() { echo "FAIL: $*"; sed 's/^/    /' "$tmp/err" 2>/dev/null | head -n 5; fails=$((fails + 1)); n=$((n + 1)); }
+
+# expect STATUS NAME -- ARGS...: exit status STATUS, stdout to $tmp/out, stderr to $tmp/err.
+expect() {
+	local want=$1 name=$2 rc
+	shift 3
+	"$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		bad "$name: exit $rc, want $want"
+		return 1
+	fi
+	return 0
+}
+# err_has NAME TEXT...: every TEXT is in $tmp/err.
+err_has() {
+	local name=$1 t
+	shift
+	for t in "$@"; do
+		if ! grep -q -F -- "$t" "$tmp/err"; then
+			bad "$name: stderr lacks '$t'"
+			return
+		fi
+	done
+	ok
+}
+
+# 1. A full standard output fails the command, whatever it was doing.
+for args in "replay $dir/format.trace" "--help" "--version" "run --show-trace" "help replay"; do
+	# shellcheck disable=SC2086
+	"$bin" $args >/dev/full 2>"$tmp/err"
+	rc=$?
+	if [ "$rc" -ne 0 ] && grep -q "standard output" "$tmp/err"; then ok; else bad "'$args > /dev/full' exits $rc"; fi
+done
+
+# 2. Output paths are tried before the work: no table, no result line.
+expect 1 "bench --svg unwritable" -- bench -w small:count=4,size=4K --progress never \
+	--svg /sys/softvfio-cli-test.svg && err_has "bench --svg /sys/..." "--svg" "Permission denied"
+[ -s "$tmp/out" ] && bad "bench --svg unwritable: the benchmark ran first"
+expect 1 "bench --json dir" -- bench -w small:count=4,size=4K --json "$tmp" &&
+	err_has "bench --json DIR" "--json" "is a directory"
+expect 1 "run --svg missing dir" -- run --svg "$tmp/no/such/dir/x.svg" &&
+	err_has "run --svg missing dir" "--svg" "No such file or directory"
+expect 1 "replay --stats dir" -- replay --stats "$tmp" "$dir/format.trace" &&
+	err_has "replay --stats DIR" "--stats" "is a directory"
+[ -s "$tmp/out" ] && bad "replay --stats DIR: the trace ran first"
+expect 0 "replay --stats file" -- replay --stats "$tmp/s.json" "$dir/format.trace" &&
+	{ [ -s "$tmp/s.json" ] && ok || bad "replay --stats wrote nothing"; }
+
+# 3. Input that is a directory, or missing, says so.
+expect 1 "replay DIR" -- replay "$tmp" && err_has "replay DIR" "is a directory"
+expect 1 "replay missing" -- replay "$tmp/none.trace" && err_has "replay missing" "No such file"
+
+# 4. Every numeric option: out of range is a usage error naming option, value and range.
+while read -r cmd opt val range; do
+	# shellcheck disable=SC2086
+	expect 2 "$cmd $opt $val" -- $cmd "$opt" "$val" && err_has "$cmd $opt $val" "$opt" "'$val'" "$range"
+done <<'EOF'
+bench-translate --threads -1 64
+bench-translate --threads 65 64
+bench-translate --iters 0 1
+bench-translate --mappings 2000000 1048576
+bench-translate --unmaps x 1
+bench --batch 0 16777216
+run --batch 99999999 16777216
+bench-unmap --batch -3 16777216
+bench-unmap --size 4097 256T
+bench-dirty --percent 101 100
+bench-dirty --size 1 64T
+bench-real --reps 16 15
+bench-real --pairs 0 1
+bench-real --size 3M MiB
+bench --scale 2G:1G 255T
+EOF
+
+# 5. Long tokens are cut, on the command line and in a trace.
+long=$(head -c 100000 /dev/zero | tr '\0' x)
+expect 2 "long policy" -- bench --policy "$long"
+if [ "$(wc -c <"$tmp/err")" -lt 400 ] && grep -q "100000 bytes" "$tmp/err"; then ok; else bad "a 100000-byte option value is echoed whole"; fi
+printf 'arena 4M\nmap %s 4K 0 rw\n' "$long" >"$tmp/long.trace"
+expect 2 "long trace token" -- replay "$tmp/long.trace"
+if [ "$(wc -c <"$tmp/err")" -lt 400 ] && grep -q "100000 bytes" "$tmp/err"; then ok; else bad "a 100000-byte trace token is echoed whole"; fi
+
+# 6. Log axes start below the smallest value: every bar has a visible height.
+# One 4 KiB mapping unmapped with unmap-all: every policy waits exactly once.
+expect 0 "bench chart" -- bench -w small:count=1,size=4K,unmap=all -w small:count=8,size=4K \
+	--progress never --svg "$tmp/bars.svg"
+python3 - "$tmp/bars.svg" >"$tmp/err" 2>&1 <<'PY' && ok || bad "chart bars"
+import sys, xml.etree.ElementTree as ET
+ns = "{http://www.w3.org/2000/svg}"
+bars = [r for r in ET.parse(sys.argv[1]).getroot().iter(ns + "rect") if r.find(ns + "title") is not None]
+assert bars, "no bars"
+low = [(r.find(ns + "title").text, r.get("height")) for r in bars if float(r.get("height")) < 8]
+assert not low, "bars of (almost) no height: %s" % low
+PY
+
+# 7. --scale draws the scaling plot: time per page against guest size.
+expect 0 "bench --scale" -- bench --scale 4M:16M --progress never --svg "$tmp/scale.svg"
+python3 - "$tmp/scale.svg" >"$tmp/err" 2>&1 <<'PY' && ok || bad "scaling plot"
+import sys, xml.etree.ElementTree as ET
+ns = "{http://www.w3.org/2000/svg}"
+root = ET.parse(sys.argv[1]).getroot()
+lines = list(root.iter(ns + "polyline"))
+assert len(lines) == 5, "map + 4 policies, got %d lines" % len(lines)
+for l in lines:
+    assert len(l.get("points").split()) == 3, "3 sizes (4, 8, 16 MiB): %s" % l.get("points")
+texts = [t.text for t in root.iter(ns + "text")]
+for size in ("4 MiB", "8 MiB", "16 MiB"):
+    assert size in texts, "x axis lacks %s" % size
+PY
+
+if [ "$fails" -ne 0 ]; then
+	echo "$fails of $n checks failed"
+	exit 1
+fi
+echo "all $n checks passed"
