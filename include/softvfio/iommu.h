@@ -190,6 +190,29 @@ int svf_iommu_unmap_fast_run(struct svf_domain *d, uint64_t iova, uint64_t maxle
 			     struct svf_gather *g, uint64_t *first, uint64_t *phys,
 			     uint64_t *unmapped);
 
+/* One physically contiguous run removed by svf_iommu_unmap_fast_runs(). */
+struct svf_iommu_run {
+	uint64_t iova;      /* IOVA of its first byte */
+	uint64_t phys;      /* physical address of its first byte */
+	uint64_t len;       /* bytes */
+	bool freed_tables;  /* removing it unlinked page-table pages */
+};
+
+/*
+ * svf_iommu_unmap_fast_run for every run of [iova, iova+len), in IOVA
+ * order, at most max of them, in one call: the driver walks each leaf
+ * table once and writes the runs into runs[] (what the unmap path's
+ * pending list needs), adding them to g as it goes. Unmapped holes are
+ * skipped (a run never spans one). *nruns receives the runs removed and
+ * *end the IOVA below which [iova, end) holds nothing any more: iova+len,
+ * or the start of the first run that did not fit. On error (nothing is
+ * removed by the failing step) *nruns and *end say what was removed
+ * before it. Returns as svf_iommu_unmap_fast().
+ */
+int svf_iommu_unmap_fast_runs(struct svf_domain *d, uint64_t iova, uint64_t len,
+			      struct svf_gather *g, struct svf_iommu_run *runs, unsigned max,
+			      unsigned *nruns, uint64_t *end);
+
 /*
  * Invalidate everything in g and wait for it. An empty gather returns 0
  * without touching the driver. On success g is empty and reusable.

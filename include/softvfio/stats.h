@@ -43,7 +43,7 @@ extern "C" {
 	/* IOMMU core */                                                                          \
 	X(map_calls, SVF_STAT_COUNT, "svf_iommu_map calls")                                       \
 	X(unmap_calls, SVF_STAT_COUNT, "waiting unmaps")                                          \
-	X(unmap_fast_calls, SVF_STAT_COUNT, "unmaps that leave the wait to a later sync")         \
+	X(unmap_fast_calls, SVF_STAT_COUNT, "chunks removed by unmaps leaving the wait for later") \
 	X(iotlb_syncs, SVF_STAT_COUNT, "gathers synced (each ends in one wait)")                  \
 	/* type1 container */                                                                     \
 	X(chunks_unmapped, SVF_STAT_COUNT, "physically contiguous chunks unmapped")               \

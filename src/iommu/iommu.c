@@ -419,6 +419,66 @@ int svf_iommu_unmap_fast_run(struct svf_domain *d, uint64_t iova, uint64_t maxle
 	return unmap_into_gather(d, iova, maxlen, g, first, phys, unmapped);
 }
 
+int svf_iommu_unmap_fast_runs(struct svf_domain *d, uint64_t iova, uint64_t len,
+			      struct svf_gather *g, struct svf_iommu_run *runs, unsigned max,
+			      unsigned *nruns, uint64_t *end)
+{
+	const struct svf_iommu_ops *ops = d->unit->ops;
+	uint64_t last, cur = iova;
+	unsigned n = 0;
+	int rc;
+
+	*nruns = 0;
+	*end = iova;
+	rc = check_range(d, iova, len, &last);
+	if (rc)
+		return rc;
+	if (g->dom && g->dom != d)
+		return -EINVAL; /* a gather serves one domain between syncs */
+	if (ops->unmap_runs) {
+		rc = ops->unmap_runs(d, iova, len, runs, max, &n, &cur);
+	} else {
+		bool wrapped = false;
+
+		while (n < max && cur <= last && !wrapped) {
+			uint64_t first = cur, un = 0, phys = 0;
+			bool freed = false;
+
+			rc = ops->unmap_range(d, cur, last - cur + 1, &first, &un, &phys, &freed);
+			if (rc)
+				break;
+			if (!un) {
+				cur += SVF_PAGE_SIZE; /* a hole */
+				wrapped = cur == 0;
+				continue;
+			}
+			runs[n++] = (struct svf_iommu_run){ .iova = first, .phys = phys, .len = un,
+							    .freed_tables = freed };
+			cur = first + un;
+			wrapped = cur == 0;
+		}
+	}
+	/*
+	 * A failure to queue is remembered in the gather (domain-wide
+	 * invalidation at sync). A merging gather takes IOVA-adjacent runs as
+	 * one range, added once.
+	 */
+	for (unsigned i = 0; i < n;) {
+		uint64_t start = runs[i].iova, next = start + runs[i].len;
+		bool freed = runs[i].freed_tables;
+
+		for (i++; g->merge && i < n && runs[i].iova == next; i++) {
+			next += runs[i].len;
+			freed |= runs[i].freed_tables;
+		}
+		(void)gather_add(d, g, start, next - 1, freed);
+	}
+	d->unit->unmap_fast_calls += n;
+	*nruns = n;
+	*end = cur;
+	return rc;
+}
+
 int svf_iommu_iotlb_sync(struct svf_domain *d, struct svf_gather *g)
 {
 	const struct svf_iommu_ops *ops = d->unit->ops;

@@ -67,6 +67,18 @@ struct svf_iommu_ops {
 			   uint64_t *unmapped, uint64_t *phys, bool *freed_tables);
 
 	/*
+	 * Optional, the batch form of unmap_range's run mode: remove the
+	 * physically contiguous runs of [iova, iova+len) in IOVA order, at
+	 * most max, skipping holes, into runs[] (see
+	 * svf_iommu_unmap_fast_runs). *nruns and *end as there. 0 or errno
+	 * (then nothing more was removed). Without it the core loops over
+	 * unmap_range.
+	 */
+	int (*unmap_runs)(struct svf_domain *d, uint64_t iova, uint64_t len,
+			  struct svf_iommu_run *runs, unsigned max, unsigned *nruns,
+			  uint64_t *end);
+
+	/*
 	 * Hardware dirty tracking: clear the D bit of every dirty leaf of
 	 * [iova, iova+len) and set its pages' bits in bits (bit 0 = page at
 	 * base; NULL: only clear). *cleared receives the number of leaves

@@ -392,7 +392,8 @@ void svf_unpin_run(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t
 		npages = had; /* a caller bug; keep the counts from wrapping */
 	if (p->check)
 		svf_shadow_unpin(p->check, phys >> SVF_PAGE_SHIFT, npages);
-	p->ops->unpin(p, vaddr, phys, npages);
+	if (p->ops->unpin)
+		p->ops->unpin(p, vaddr, phys, npages);
 	if (p->ops->unpin_done)
 		p->ops->unpin_done(p);
 	atomic_fetch_sub_explicit(&p->pinned_pages, npages, memory_order_relaxed);
@@ -418,7 +419,7 @@ void svf_unpin_runs(struct svf_pinner *p, const struct svf_pin_region *r, size_t
 			np = had - total; /* a caller bug; keep the counts from wrapping */
 		if (np && p->check)
 			svf_shadow_unpin(p->check, r[i].phys >> SVF_PAGE_SHIFT, np);
-		if (np)
+		if (np && p->ops->unpin)
 			p->ops->unpin(p, r[i].vaddr, r[i].phys, np);
 		total += np;
 	}

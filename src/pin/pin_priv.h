@@ -54,7 +54,7 @@ struct svf_pin_ops {
 	void (*pin_commit)(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t npages);
 	/* Give back what pin_prepare took for this run. Never fails. */
 	void (*pin_abort)(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t npages);
-	/* Release npages pinned pages (all, or part of, one committed run). */
+	/* Release npages pinned pages (all, or part of, one committed run); NULL: nothing to do. */
 	void (*unpin)(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t npages);
 	/*
 	 * Optional. After the last unpin of one svf_unpin_run/svf_unpin_runs

@@ -185,14 +185,12 @@ static void pending_unpin(struct svf_container *c)
 		if (!svf_iommu_checks_unpin(c->domains[d]))
 			continue;
 		for (unsigned i = 0; i < c->nr_pending; i++)
-			svf_iommu_check_unpin(c->domains[d], c->pending[i].iova,
-					      c->pending[i].pin.phys,
-					      c->pending[i].pin.npages * SVF_PAGE_SIZE);
+			svf_iommu_check_unpin(c->domains[d], c->pending_iova[i],
+					      c->pending_pins[i].phys,
+					      c->pending_pins[i].npages * SVF_PAGE_SIZE);
 	}
-	for (unsigned i = 0; i < c->nr_pending; i++) {
-		c->pending_pins[i] = c->pending[i].pin;
-		pages += c->pending[i].pin.npages;
-	}
+	for (unsigned i = 0; i < c->nr_pending; i++)
+		pages += c->pending_pins[i].npages;
 	svf_unpin_runs(c->pinner, c->pending_pins, c->nr_pending);
 	c->st.pages_unpinned += pages;
 	c->st.pinned_now -= pages;
@@ -234,19 +232,6 @@ static int timer_flush(void *opaque)
 	if (!rc)
 		c->st.lazy_flush_timeout++;
 	return rc;
-}
-
-static void pending_add(struct svf_container *c, uint64_t iova, uint64_t phys, uint64_t len,
-			uint64_t vaddr)
-{
-	struct svf_pending *p = &c->pending[c->nr_pending++];
-
-	p->iova = iova;
-	p->pin = (struct svf_pin_region){ .vaddr = vaddr, .phys = phys, .npages = len / SVF_PAGE_SIZE };
-	if (c->nr_pending > c->st.regions_pending_peak)
-		c->st.regions_pending_peak = c->nr_pending;
-	if (c->flushq && c->nr_pending == 1)
-		svf_flushq_arm(c->flushq); /* lazy: the timeout runs from the oldest region */
 }
 
 /* Waiting unmap of [start, end) from d, skipping holes. 0 or errno. */
@@ -321,7 +306,7 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 	}
 	d0 = c->domains[0];
 	while (iova < end) {
-		uint64_t phys, n = 0, m = 0, first = iova;
+		uint64_t n = 0, m = 0;
 		bool hole;
 		int frc;
 
@@ -335,12 +320,38 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 			continue;
 		}
 
-		/* Fast unmap: one descent finds the physical chunk and unmaps it, no wait. */
-		rc = svf_iommu_unmap_fast_run(d0, iova, end - iova, &c->gather, &first, &phys, &n);
-		if (n) {
-			c->st.chunks_unmapped++;
-			pending_add(c, first, phys, n, pin_vaddr_at(dma, first));
-			iova = first + n;
+		/*
+		 * Fast unmap, no wait: the driver removes as many physical chunks
+		 * as the batch has room for, walking each leaf table once, and
+		 * they go straight onto the pending list.
+		 */
+		unsigned nr = 0;
+		uint64_t upto = iova;
+
+		rc = svf_iommu_unmap_fast_runs(d0, iova, end - iova, &c->gather, c->runs,
+					       c->batch_cap - c->nr_pending, &nr, &upto);
+		if (nr) {
+			const unsigned base = c->nr_pending;
+
+			for (unsigned r = 0; r < nr; r++) {
+				const struct svf_iommu_run *run = &c->runs[r];
+
+				c->pending_iova[base + r] = run->iova;
+				c->pending_pins[base + r] = (struct svf_pin_region){
+					.vaddr = pin_vaddr_at(dma, run->iova),
+					.phys = run->phys,
+					.npages = run->len / SVF_PAGE_SIZE,
+				};
+			}
+			c->nr_pending = base + nr;
+			if (c->nr_pending > c->st.regions_pending_peak)
+				c->st.regions_pending_peak = c->nr_pending;
+			if (c->flushq && base == 0)
+				svf_flushq_arm(c->flushq); /* lazy: the timeout runs from the oldest region */
+		}
+		c->st.chunks_unmapped += nr;
+		if (nr || !rc) {
+			iova = upto;
 			*done = iova;
 		}
 		if (rc) {
@@ -357,9 +368,6 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 			iova += m;
 			if (rc)
 				goto err_chunk;
-			*done = iova;
-		} else if (!n) {
-			iova += SVF_PAGE_SIZE; /* a hole left by an earlier failed unmap */
 			*done = iova;
 		}
 		if (c->nr_pending == c->batch_cap) {
@@ -929,16 +937,22 @@ int svf_container_create(const struct svf_container_config *ucfg, struct svf_con
 	rc = -ENOMEM;
 	if (svf_should_fail(SVF_FAULT_ALLOC))
 		goto err_free;
-	c->pending = calloc(c->batch_cap, sizeof(*c->pending));
-	if (!c->pending)
+	c->pending_iova = calloc(c->batch_cap, sizeof(*c->pending_iova));
+	if (!c->pending_iova)
 		goto err_free;
 	if (svf_should_fail(SVF_FAULT_ALLOC))
 		goto err_pending;
 	c->pending_pins = calloc(c->batch_cap, sizeof(*c->pending_pins));
 	if (!c->pending_pins)
 		goto err_pending;
+	if (svf_should_fail(SVF_FAULT_ALLOC))
+		goto err_pending;
+	c->runs = calloc(c->batch_cap, sizeof(*c->runs));
+	if (!c->runs)
+		goto err_pending;
 	c->st.bookkeeping_bytes = sizeof(*c) + (uint64_t)c->batch_cap *
-					       (sizeof(*c->pending) + sizeof(*c->pending_pins));
+				  (sizeof(*c->pending_iova) + sizeof(*c->pending_pins) +
+				   sizeof(*c->runs));
 
 	if (cfg.pinner) {
 		c->pinner = cfg.pinner;
@@ -992,7 +1006,8 @@ err_pinner:
 		svf_pinner_destroy(c->pinner);
 err_pending:
 	free(c->pending_pins);
-	free(c->pending);
+	free(c->pending_iova);
+	free(c->runs);
 err_free:
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -1038,7 +1053,8 @@ void svf_container_destroy(struct svf_container *c)
 	if (c->own_pinner)
 		svf_pinner_destroy(c->pinner);
 	free(c->pending_pins);
-	free(c->pending);
+	free(c->pending_iova);
+	free(c->runs);
 	svf_dmacheck_destroy(c->dmachk);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -1367,7 +1383,7 @@ int svf_container_check(struct svf_container *c)
 	CHECK(c->dma_avail + c->nr_dmas == c->dma_entry_limit, "dma_avail %u + %u != limit %u",
 	      c->dma_avail, c->nr_dmas, c->dma_entry_limit);
 	for (unsigned i = 0; i < c->nr_pending; i++)
-		pages += c->pending[i].pin.npages;
+		pages += c->pending_pins[i].npages;
 	/* partial mappings may hold fewer pins than their size; exact otherwise */
 	prev = NULL;
 	bool any_partial = false;

@@ -88,11 +88,6 @@ RB_PROTOTYPE(svf_dma_tree, svf_dma, node, svf_dma_cmp);
  * A region unmapped with unmap_fast but not yet unpinned: its pages stay
  * pinned until the sync that covers its invalidation has completed.
  */
-struct svf_pending {
-	uint64_t iova;
-	struct svf_pin_region pin;
-};
-
 struct svf_iova_range {
 	uint64_t start, last; /* inclusive */
 };
@@ -122,8 +117,14 @@ struct svf_container {
 	unsigned nr_domains;
 
 	/* The fast-unmap batch (docs/design.md): preallocated, never grown on the unmap path. */
-	struct svf_pending *pending;
-	struct svf_pin_region *pending_pins; /* scratch for the batched unpin */
+	/*
+	 * Pending region i: IOVA pending_iova[i], pinned run pending_pins[i]
+	 * (handed to the batched unpin as it stands). runs: scratch the
+	 * driver writes a batch of removed runs into.
+	 */
+	uint64_t *pending_iova;
+	struct svf_pin_region *pending_pins;
+	struct svf_iommu_run *runs;
 	unsigned nr_pending;
 	struct svf_gather gather;       /* on domains[0], between syncs */
 

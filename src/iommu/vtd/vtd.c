@@ -480,6 +480,25 @@ static int vtd_unmap_range(struct svf_domain *d, uint64_t iova, uint64_t len, ui
 	return 0;
 }
 
+static int vtd_unmap_runs(struct svf_domain *d, uint64_t iova, uint64_t len,
+			  struct svf_iommu_run *runs, unsigned max, unsigned *nruns, uint64_t *end)
+{
+	struct vtd_domain *vd = d->priv;
+	struct svf_pt_freelist defer = { 0 };
+
+	*nruns = 0;
+	*end = iova;
+	if (svf_should_fail(SVF_FAULT_IOMMU_UNMAP))
+		return -EIO;
+	if (!len || !max || ((iova | len) & (VTD_PAGE_SIZE - 1)) || iova > VTD_APERTURE_LAST ||
+	    len - 1 > VTD_APERTURE_LAST - iova)
+		return -EINVAL;
+	*nruns = vtd_pt_unmap_runs(&vd->pt, iova, iova + len - 1, runs, max, end, &defer);
+	if (defer.count)
+		defer_pages(d->unit->priv, &defer);
+	return 0;
+}
+
 static int vtd_iova_to_phys(struct svf_domain *d, uint64_t iova, uint64_t *phys,
 			    uint64_t *leaf_size, int *prot)
 {
@@ -831,6 +850,7 @@ const struct svf_iommu_ops svf_vtd_ops = {
 	.domain_fini = vtd_domain_fini,
 	.map_pages = vtd_map_pages,
 	.unmap_range = vtd_unmap_range,
+	.unmap_runs = vtd_unmap_runs,
 	.phys_run = vtd_phys_run,
 	.read_clear_dirty = vtd_read_clear_dirty,
 	.iova_to_phys = vtd_iova_to_phys,

@@ -455,6 +455,142 @@ void vtd_pt_unmap(struct vtd_pt *pt, uint64_t iova, uint64_t last, uint64_t *fir
 		*phys = c.phys0;
 }
 
+/*
+ * Lock-free readers may hold t: unlink the now empty level-1 table t (path[l]
+ * is the table at level l above it, for the IOVA iova) and every ancestor
+ * that empties with it, onto defer.
+ */
+static void prune_from_l1(uint64_t *t, uint64_t *const path[], uint64_t iova,
+			  struct svf_pt_freelist *defer)
+{
+	unsigned lvl = 1, a, b;
+
+	do {
+		uint64_t *parent = path[lvl + 1];
+
+		a = pte_index(iova, lvl + 1);
+		b = a + 1;
+		__atomic_store_n(&parent[a], 0, __ATOMIC_RELEASE);
+		svf_pt_freelist_push(defer, t);
+		t = parent;
+		lvl++;
+	} while (lvl < VTD_LEVELS && clear_outside(t, a, b));
+}
+
+unsigned vtd_pt_unmap_runs(struct vtd_pt *pt, uint64_t iova, uint64_t last,
+			   struct svf_iommu_run *runs, unsigned max, uint64_t *end,
+			   struct svf_pt_freelist *defer)
+{
+	uint64_t *root = __atomic_load_n(&pt->root, __ATOMIC_RELAXED);
+	uint64_t cur = iova;
+	unsigned n = 0;
+	bool open = false; /* runs[n - 1] may still grow at cur */
+
+	*end = last + 1;
+	if (!root)
+		return 0;
+	pt->l1_cache = NULL; /* tables may be unlinked below */
+	while (cur <= last) {
+		uint64_t *path[VTD_LEVELS + 1], *t = root, e = 0;
+		unsigned lvl = VTD_LEVELS;
+
+		/* one descent per leaf table */
+		while (lvl > 1) {
+			e = pte_load(&t[pte_index(cur, lvl)]);
+			if (!(e & VTD_PTE_PRESENT) || (e & VTD_PTE_PS))
+				break;
+			path[lvl] = t;
+			t = vtd_pte_table(e);
+			lvl--;
+		}
+		if (lvl > 1 && !(e & VTD_PTE_PRESENT)) {
+			/* a hole as large as the entry: skip it */
+			uint64_t next = (cur | (vtd_level_size(lvl) - 1)) + 1;
+
+			open = false;
+			if (!next || next > last)
+				break;
+			cur = next;
+			continue;
+		}
+		if (lvl > 1) {
+			/* a superpage: remove its run with the general walk, merging a continued run */
+			const uint64_t size = vtd_level_size(lvl);
+			const uint64_t at = (e & VTD_PTE_ADDR_MASK) + (cur & (size - 1));
+			bool cont = open && runs[n - 1].iova + runs[n - 1].len == cur &&
+				    runs[n - 1].phys + runs[n - 1].len == at;
+			uint64_t first, un = 0, phys = 0, fr = defer->count;
+
+			if (!cont && n == max) {
+				*end = cur;
+				return n;
+			}
+			vtd_pt_unmap(pt, cur, last, &first, &un, &phys, defer);
+			if (!un)
+				break; /* cannot happen: the leaf is present */
+			if (cont) {
+				runs[n - 1].len += un;
+			} else {
+				runs[n++] = (struct svf_iommu_run){ .iova = first, .phys = phys,
+								    .len = un };
+			}
+			runs[n - 1].freed_tables |= defer->count != fr;
+			open = true;
+			cur = first + un;
+			if (!cur)
+				break;
+			pt->l1_cache = NULL;
+			continue;
+		}
+
+		/* a leaf table: every entry of it in [cur, last], in one pass */
+		const uint64_t tbase = cur & ~((1ull << 21) - 1);
+		const unsigned a = pte_index(cur, 1);
+		unsigned lim = VTD_PT_ENTRIES - 1, b;
+		bool cleared = false;
+
+		if (last - tbase < (uint64_t)VTD_PT_ENTRIES << VTD_PAGE_SHIFT)
+			lim = (unsigned)((last - tbase) >> VTD_PAGE_SHIFT);
+		for (b = a; b <= lim; b++) {
+			const uint64_t pe = pte_load(&t[b]);
+			const uint64_t va = tbase + ((uint64_t)b << VTD_PAGE_SHIFT);
+			const uint64_t ph = pe & VTD_PTE_ADDR_MASK;
+
+			if (!(pe & VTD_PTE_PRESENT)) {
+				open = false;
+				continue;
+			}
+			if (open && runs[n - 1].phys + runs[n - 1].len == ph &&
+			    runs[n - 1].iova + runs[n - 1].len == va) {
+				runs[n - 1].len += VTD_PAGE_SIZE;
+			} else {
+				if (n == max)
+					break;
+				runs[n++] = (struct svf_iommu_run){ .iova = va, .phys = ph,
+								    .len = VTD_PAGE_SIZE };
+				open = true;
+			}
+			__atomic_store_n(&t[b], 0, __ATOMIC_RELEASE);
+			cleared = true;
+		}
+		/* as the chunk walk: only a table this pass removed leaves from is pruned */
+		if (cleared && clear_outside(t, a, b)) {
+			prune_from_l1(t, path, cur, defer);
+			runs[n - 1].freed_tables = true;
+		}
+		if (b <= lim) {
+			*end = tbase + ((uint64_t)b << VTD_PAGE_SHIFT); /* the run that did not fit */
+			return n;
+		}
+		cur = tbase + ((uint64_t)lim << VTD_PAGE_SHIFT) + VTD_PAGE_SIZE;
+		if (!cur)
+			break;
+	}
+	if (cur > last && cur - 1 > last)
+		*end = cur; /* a superpage run reached past last, as the chunk walk reports it */
+	return n;
+}
+
 static bool any_mapped(const uint64_t *t, unsigned level, uint64_t base, uint64_t start,
 		       uint64_t last)
 {

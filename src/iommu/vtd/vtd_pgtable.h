@@ -40,6 +40,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <softvfio/iommu.h>
 #include <softvfio/page.h>
 
 #include "iommu_ptpages.h"
@@ -117,6 +118,19 @@ int vtd_pt_map(struct vtd_pt *pt, uint64_t iova, uint64_t paddr, unsigned level,
  */
 void vtd_pt_unmap(struct vtd_pt *pt, uint64_t iova, uint64_t last, uint64_t *first,
 		  uint64_t *unmapped, uint64_t *phys, struct svf_pt_freelist *defer);
+
+/*
+ * The batch form of vtd_pt_unmap's run mode: remove the physically
+ * contiguous runs of [iova, last] in IOVA order, at most max, skipping
+ * holes (a run never spans one), writing them to runs[]. Each leaf table is
+ * descended to once and cleared in one pass; a superpage goes through
+ * vtd_pt_unmap. Tables left empty are unlinked onto defer, and the run
+ * whose removal did so is marked freed_tables. *end = last + 1, or the IOVA
+ * of the first run that did not fit. Returns the number of runs. Never fails.
+ */
+unsigned vtd_pt_unmap_runs(struct vtd_pt *pt, uint64_t iova, uint64_t last,
+			   struct svf_iommu_run *runs, unsigned max, uint64_t *end,
+			   struct svf_pt_freelist *defer);
 
 /* True when any leaf of the table translates a page of [start, last]. Walker rules apply. */
 bool vtd_pt_any_mapped(const struct vtd_pt *pt, uint64_t start, uint64_t last);
