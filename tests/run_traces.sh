@@ -208,5 +208,31 @@ else
 	cat "$tmp/err" "$tmp/diff" 2>/dev/null
 fi
 
+# `softvfio bench --driver all`: every workload on each driver, the JSON
+# entries tagged with their driver, and the side-by-side table printed.
+if "$bin" bench --driver all -w small:count=4,size=60K,unmap=each --progress never \
+	--policy strict,gather --json "$tmp/drv.json" >"$tmp/out" 2>"$tmp/err" &&
+	grep -q '^Drivers side by side' "$tmp/out" &&
+	grep -Eq '^ +vtd/strict +vtd/gather +amd/strict +amd/gather$' "$tmp/out" &&
+	python3 - "$tmp/drv.json" <<'PY' 2>"$tmp/diff"
+import json, sys
+runs = json.load(open(sys.argv[1]))
+assert [w["driver"] for w in runs] == ["vtd", "amd"], runs
+for w in runs:
+    assert w["workload"].endswith("@" + w["driver"]), w["workload"]
+    assert [r["policy"] for r in w["results"]] == ["strict", "gather"], w
+# 60 KiB at an aligned IOVA: VT-d one descriptor, AMD-Vi one command per
+# naturally aligned block (32K+16K+8K+4K), per mapping under strict.
+vtd, amd = (w["results"][0] for w in runs)
+assert amd["inv_descriptors"] == 4 * vtd["inv_descriptors"], (vtd, amd)
+assert amd["waits"] == vtd["waits"], (vtd, amd)
+PY
+then
+	ok "bench-drivers"
+else
+	bad "bench-drivers" "softvfio bench --driver all: exit status, table or JSON"
+	cat "$tmp/out" "$tmp/err" "$tmp/diff" 2>/dev/null
+fi
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

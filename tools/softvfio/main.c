@@ -201,8 +201,12 @@ static const char bench_help[] =
 	"  --cost on|off   the emulated IOMMU's cost model (default on; it only counts\n"
 	"                  modeled time, CPU time is the same either way)\n"
 	"  --batch N       pending regions per IOTLB wait (default 512)\n"
-	"  --driver D      emulated IOMMU driver: vtd (default) or amd\n"
-	"  --json FILE     write the results as JSON: an array, one object per workload:\n"
+	"  --driver LIST   emulated IOMMU driver: vtd (default), amd, or a comma list\n"
+	"                  (vtd,amd) or all: every workload runs on each, and a table\n"
+	"                  puts them side by side, a column per driver and policy\n"
+	"                  (commands, waits, modeled device time, CPU time)\n"
+	"  --json FILE     write the results as JSON: an array, one object per workload\n"
+	"                  (and driver, with a \"driver\" key):\n"
 	"                  {\"workload\", \"guest_bytes\", ..., \"results\": [{\"policy\",\n"
 	"                  \"regions\", \"inv_descriptors\", \"waits\", \"cpu_ns\",\n"
 	"                  \"modeled_ns\", \"pages\", ...}, ...]} ('-': standard output)\n"
@@ -490,6 +494,37 @@ static int parse_policies(const char *arg, bool policy[SVF_POLICY_NR])
 	return -EINVAL;
 }
 
+/*
+ * --driver for bench and run: one name, a comma list (side by side) or all.
+ * The names point into a copy that lives as long as the process.
+ */
+static int parse_drivers(const char *cmd, const char *arg, struct svf_bench_opts *o)
+{
+	static const char *const all[] = { "vtd", "amd" };
+	char *buf, *tok, *save = NULL;
+	unsigned n = 0;
+
+	if (strcmp(arg, "all") == 0) {
+		for (n = 0; n < 2; n++)
+			o->drivers[n] = all[n];
+	} else {
+		buf = strdup(arg);
+		if (!buf)
+			return usage_error(cmd, "out of memory");
+		for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			if (n == SVF_BENCH_MAX_DRIVERS)
+				return usage_error(cmd, "--driver takes at most %d drivers",
+						   SVF_BENCH_MAX_DRIVERS);
+			o->drivers[n++] = tok;
+		}
+		if (!n)
+			return usage_error(cmd, "--driver wants a name, a comma list or all");
+	}
+	o->driver = o->drivers[0];
+	o->nr_drivers = n > 1 ? n : 0;
+	return 0;
+}
+
 /* Options bench and run share. 0 when handled, 1 when not one of them, or an exit status. */
 static int bench_option(const char *cmd, int c, const char *arg, struct svf_bench_opts *o)
 {
@@ -515,8 +550,7 @@ static int bench_option(const char *cmd, int c, const char *arg, struct svf_benc
 		o->batch = (unsigned)v;
 		return 0;
 	case OPT_DRIVER:
-		o->driver = arg;
-		return 0;
+		return parse_drivers(cmd, arg, o);
 	case OPT_JSON:
 		o->json_path = arg;
 		return 0;
@@ -545,6 +579,8 @@ static int bench_main(const char *cmd, const struct svf_bench_opts *o)
 	int rc;
 
 	rc = check_driver(cmd, o->driver ? o->driver : "vtd");
+	for (unsigned k = 1; !rc && k < o->nr_drivers; k++)
+		rc = check_driver(cmd, o->drivers[k]);
 	if (rc)
 		return rc;
 	if (o->json_path && (rc = svf_cli_check_output(cmd, "--json", o->json_path)) != 0)

@@ -1286,6 +1286,7 @@ int svf_bench(const struct svf_bench_opts *o, FILE *out, FILE *err)
 {
 	struct svf_bench_entry *entries;
 	struct svf_progress pg;
+	const unsigned ndrv = o->nr_drivers ? o->nr_drivers : 1;
 	double total = 0;
 	unsigned npol = 0;
 	uint64_t t0 = svf_clock_ns(CLOCK_MONOTONIC);
@@ -1301,7 +1302,7 @@ int svf_bench(const struct svf_bench_opts *o, FILE *out, FILE *err)
 	rc = check_traces(o, err);
 	if (rc)
 		return rc;
-	entries = calloc(o->nr_wl ? o->nr_wl : 1, sizeof(*entries));
+	entries = calloc(o->nr_wl ? o->nr_wl * ndrv : 1, sizeof(*entries));
 	if (!entries)
 		return -ENOMEM;
 	if (o->policy[SVF_POLICY_LAZY])
@@ -1309,26 +1310,41 @@ int svf_bench(const struct svf_bench_opts *o, FILE *out, FILE *err)
 
 	svf_bench_print_header(o, npol, lazy, out);
 	fflush(out);
-	svf_progress_init(&pg, err, o->progress, total);
-	for (size_t i = 0; i < o->nr_wl; i++) {
-		rc = bench_entry(o, &o->wl[i], &entries[i], lazy, &pg, err);
-		if (rc)
-			break;
-		svf_progress_clear(&pg);
-		svf_bench_print_entry(&entries[i], o->policy, out);
-		fflush(out);
+	svf_progress_init(&pg, err, o->progress, total * ndrv);
+	for (size_t i = 0; i < o->nr_wl && !rc; i++) {
+		for (unsigned k = 0; k < ndrv; k++) {
+			struct svf_bench_opts od = *o;
+			struct svf_bench_entry *e = &entries[i * ndrv + k];
+
+			od.driver = o->nr_drivers ? o->drivers[k] : o->driver;
+			rc = bench_entry(&od, &o->wl[i], e, lazy, &pg, err);
+			if (rc)
+				break;
+			snprintf(e->driver, sizeof(e->driver), "%s", od.driver ? od.driver : "vtd");
+			if (o->nr_drivers) {
+				size_t il = strlen(e->id), ll = strlen(e->label);
+
+				snprintf(e->id + il, sizeof(e->id) - il, "@%s", e->driver);
+				snprintf(e->label + ll, sizeof(e->label) - ll, ", %s", e->driver);
+			}
+			svf_progress_clear(&pg);
+			svf_bench_print_entry(e, o->policy, out);
+			fflush(out);
+		}
 	}
 	svf_progress_finish(&pg);
 	if (rc) {
 		free(entries);
 		return rc;
 	}
-	svf_bench_print_targets(entries, o->nr_wl, o->cost, out);
+	if (o->nr_drivers)
+		svf_bench_print_drivers(entries, o->nr_wl, ndrv, o->policy, out);
+	svf_bench_print_targets(entries, o->nr_wl * ndrv, o->cost, out);
 	if (o->scaling)
-		svf_bench_print_scaling(entries, o->nr_wl, o->policy, out);
+		svf_bench_print_scaling(entries, o->nr_wl * ndrv, o->policy, out);
 	if (o->json_path) {
 		wrc = write_file(o->cmd, "JSON", o->json_path, svf_bench_write_json, entries,
-				 o->nr_wl, o->policy, err);
+				 o->nr_wl * ndrv, o->policy, err);
 		if (wrc)
 			rc = wrc;
 		else if (strcmp(o->json_path, "-"))
@@ -1338,15 +1354,17 @@ int svf_bench(const struct svf_bench_opts *o, FILE *out, FILE *err)
 		/* With --scale the chart is the scaling plot: time per page by guest size. */
 		wrc = write_file(o->cmd, "chart", o->svg_path,
 				 o->scaling ? svf_chart_write_scaling_svg : svf_chart_write_svg,
-				 entries, o->nr_wl, o->policy, err);
+				 entries, o->nr_wl * ndrv, o->policy, err);
 		if (wrc)
 			rc = wrc;
 		else
 			print_written(out, "chart", o->svg_path);
 	}
-	fprintf(out, "(%zu workload%s x %u polic%s in %.1f s)\n", o->nr_wl,
-		o->nr_wl == 1 ? "" : "s", npol, npol == 1 ? "y" : "ies",
-		(double)(svf_clock_ns(CLOCK_MONOTONIC) - t0) / 1e9);
+	fprintf(out, "(%zu workload%s x %u polic%s", o->nr_wl, o->nr_wl == 1 ? "" : "s", npol,
+		npol == 1 ? "y" : "ies");
+	if (ndrv > 1)
+		fprintf(out, " x %u drivers", ndrv);
+	fprintf(out, " in %.1f s)\n", (double)(svf_clock_ns(CLOCK_MONOTONIC) - t0) / 1e9);
 	free(entries);
 	return rc;
 }

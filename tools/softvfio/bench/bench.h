@@ -120,9 +120,10 @@ struct svf_bench_result {
 	uint64_t iotlb_hits, iotlb_misses;
 };
 
-/* One workload with its results, policy by policy. */
+/* One workload on one driver with its results, policy by policy. */
 struct svf_bench_entry {
 	struct svf_workload wl;
+	char driver[16];         /* the IOMMU driver it ran on */
 	char id[64];
 	char label[128];
 	char measured[96];       /* what the measured phase is */
@@ -132,13 +133,23 @@ struct svf_bench_entry {
 	struct svf_bench_result res[SVF_POLICY_NR];
 };
 
+#define SVF_BENCH_MAX_DRIVERS 4
+
 struct svf_bench_opts {
 	const struct svf_workload *wl;
 	size_t nr_wl;
 	bool policy[SVF_POLICY_NR]; /* default: all four */
 	int cost;                /* -1: the driver's default (on), 0 off, 1 on */
 	unsigned batch;          /* pending regions per wait; 0: 512 */
-	const char *driver;      /* NULL: vtd */
+	const char *driver;      /* NULL: vtd (ignored when nr_drivers is set) */
+	/*
+	 * Several drivers side by side: every workload runs on each, in this
+	 * order, and a table puts their figures in columns per driver and
+	 * policy. Entries are then one per workload and driver, their ids
+	 * suffixed "@DRIVER".
+	 */
+	const char *drivers[SVF_BENCH_MAX_DRIVERS];
+	unsigned nr_drivers;
 	int progress;            /* -1: when stderr is a terminal, 0: never, 1: always */
 	const char *json_path;   /* NULL: no JSON */
 	const char *svg_path;   /* NULL: no chart */

@@ -27,10 +27,17 @@ static const char *policy_label(const struct svf_bench_result *r, enum svf_polic
 void svf_bench_print_header(const struct svf_bench_opts *o, unsigned npolicies, int lazy,
 			    FILE *out)
 {
+	const char *drv = o->nr_drivers ? o->drivers[0] : o->driver ? o->driver : "vtd";
 	struct svf_iommu_config ic;
+	char drivers[64] = "";
 	bool first = true;
 
-	svf_iommu_default_config(o->driver ? o->driver : "vtd", &ic);
+	svf_iommu_default_config(drv, &ic);
+	for (unsigned k = 0; k < o->nr_drivers; k++) {
+		size_t l = strlen(drivers);
+
+		snprintf(drivers + l, sizeof(drivers) - l, "%s%s", k ? " and " : "", o->drivers[k]);
+	}
 	fprintf(out, "softvfio %s: %zu workload%s x %u polic%s (", o->cmd, o->nr_wl,
 		o->nr_wl == 1 ? "" : "s", npolicies, npolicies == 1 ? "y" : "ies");
 	for (int p = 0; p < SVF_POLICY_NR; p++) {
@@ -41,13 +48,14 @@ void svf_bench_print_header(const struct svf_bench_opts *o, unsigned npolicies, 
 	}
 	fputs("), one after the other in this process,\n", out);
 	fprintf(out, "each run on a fresh container: %s IOMMU, one domain, batch %u.\n",
-		o->driver ? o->driver : "vtd", o->batch ? o->batch : SVF_DEFAULT_BATCH_CAP);
+		o->nr_drivers ? drivers : drv, o->batch ? o->batch : SVF_DEFAULT_BATCH_CAP);
 	if (o->cost == 0)
 		fputs("Cost model off: modeled device time is 0.\n", out);
 	else
 		fprintf(out, "Modeled device time: %" PRIu64 " ns per invalidation descriptor, %"
 			PRIu64 " ns per wait, %" PRIu64 " ns per page-walk read (published VT-d "
-			"figures, src/vtd.c);\nthe model only counts, so CPU time is the same "
+			"figures, src/iommu/vtd/vtd.c; AMD-Vi uses the same, src/iommu/amd/amd.c);\n"
+			"the model only counts, so CPU time is the same "
 			"with it off.\n", ic.cost.inv_page_ns, ic.cost.wait_ns,
 			ic.cost.walk_level_ns);
 	fputs("CPU: process CPU time of the measured phase. pages/s: pages unmapped per "
@@ -193,6 +201,74 @@ void svf_bench_print_entry(const struct svf_bench_entry *e, const bool policy[SV
 }
 
 /* The first lifecycle workload of the synthetic backend with this layout. */
+static void cell_ns(uint64_t ns, char *buf, size_t len)
+{
+	if (ns >= 10000000000ull)
+		snprintf(buf, len, "%.1f s", (double)ns / 1e9);
+	else if (ns >= 10000000ull)
+		snprintf(buf, len, "%.1f ms", (double)ns / 1e6);
+	else if (ns >= 10000ull)
+		snprintf(buf, len, "%.1f us", (double)ns / 1e3);
+	else
+		snprintf(buf, len, "%" PRIu64 " ns", ns);
+}
+
+void svf_bench_print_drivers(const struct svf_bench_entry *e, size_t nr_wl, unsigned ndrv,
+			     const bool policy[SVF_POLICY_NR], FILE *out)
+{
+	static const char *const rows[] = { "commands", "waits", "modeled", "CPU" };
+
+	fputs("Drivers side by side (commands: VT-d invalidation descriptors or AMD-Vi "
+	      "invalidation commands,\nwaits apart; modeled: the cost model's device time; "
+	      "CPU: process CPU time)\n", out);
+	for (size_t i = 0; i < nr_wl; i++) {
+		const struct svf_bench_entry *g = &e[i * ndrv];
+		char lbl[160];
+		size_t l;
+
+		/* The label without the driver suffix the first entry carries. */
+		snprintf(lbl, sizeof(lbl), "%s", g->label);
+		l = strlen(lbl) - strlen(g->driver);
+		if (l >= 2 && strcmp(lbl + l, g->driver) == 0 && lbl[l - 2] == ',')
+			lbl[l - 2] = 0;
+		fprintf(out, "\n%s\n  %-10s", lbl, "");
+		for (unsigned k = 0; k < ndrv; k++)
+			for (int p = 0; p < SVF_POLICY_NR; p++)
+				if (policy[p]) {
+					char h[32];
+
+					snprintf(h, sizeof(h), "%s/%s", g[k].driver, svf_policy_name(p));
+					fprintf(out, " %12s", h);
+				}
+		fputc('\n', out);
+		for (unsigned row = 0; row < 4; row++) {
+			fprintf(out, "  %-10s", rows[row]);
+			for (unsigned k = 0; k < ndrv; k++) {
+				for (int p = 0; p < SVF_POLICY_NR; p++) {
+					const struct svf_bench_result *r = &g[k].res[p];
+					char c[32];
+
+					if (!policy[p])
+						continue;
+					if (!r->ran)
+						snprintf(c, sizeof(c), "-");
+					else if (row == 0)
+						snprintf(c, sizeof(c), "%" PRIu64,
+							 r->inv_page + r->inv_domain + r->inv_global);
+					else if (row == 1)
+						snprintf(c, sizeof(c), "%" PRIu64, r->waits);
+					else
+						cell_ns(row == 2 ? r->modeled_ns : r->cpu_ns, c,
+							sizeof(c));
+					fprintf(out, " %12s", c);
+				}
+			}
+			fputc('\n', out);
+		}
+	}
+	fputc('\n', out);
+}
+
 static const struct svf_bench_entry *find_lifecycle(const struct svf_bench_entry *e, size_t n,
 						    enum svf_layout layout)
 {
@@ -410,6 +486,8 @@ int svf_bench_write_json(const struct svf_bench_entry *e, size_t n, const bool *
 
 		fputs("  {\"workload\": ", f);
 		json_str(f, x->id);
+		fputs(", \"driver\": ", f);
+		json_str(f, x->driver[0] ? x->driver : "vtd");
 		fputs(", ", f);
 		json_u64(f, "guest_bytes", x->guest_bytes, true);
 		fputs("\"kind\": ", f);

@@ -26,6 +26,13 @@ void svf_bench_print_header(const struct svf_bench_opts *o, unsigned npolicies, 
 /* One workload's table: a row per policy and a row of ratios to strict under it. */
 void svf_bench_print_entry(const struct svf_bench_entry *e, const bool policy[SVF_POLICY_NR],
 			   FILE *out);
+/*
+ * Drivers side by side: for each workload (entries are nr_wl groups of ndrv,
+ * one per driver), a column per driver and policy and a row each for
+ * invalidation commands, waits, modeled device time and CPU time.
+ */
+void svf_bench_print_drivers(const struct svf_bench_entry *e, size_t nr_wl, unsigned ndrv,
+			     const bool policy[SVF_POLICY_NR], FILE *out);
 /* The targets (docs/benchmarks.md), for the workloads they are defined on (when present). */
 void svf_bench_print_targets(const struct svf_bench_entry *e, size_t n, int cost, FILE *out);
 /* CPU per page and memory by guest size, over the lifecycle workloads. */
