@@ -3,7 +3,7 @@
  * Synthetic pinning backend: no memory, only a physical layout.
  *
  * A virtual address here is just a number; its "frame" is a pure function
- * of the address, the layout, the seed and phys_base, so nothing is stored
+ * of the address, the layout, the random seed and phys_base, so nothing is stored
  * per page and a terabyte guest pins with O(1) memory and O(runs) time
  * (each svf_pin_run is O(1): the run length comes from arithmetic). Pins are
  * counted by pin.c; this backend keeps no reference counts (refcount
