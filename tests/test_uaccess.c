@@ -123,6 +123,41 @@ static void test_readonly_unmap_struct(void **state)
 	munmap(mem, 2 * PG);
 }
 
+/*
+ * A request struct on the caller's stack (copied directly) and one in mapped
+ * memory (copied through the kernel) give the same results, in both
+ * directions: the unmap's size is written back either way.
+ */
+static void test_stack_and_heap_structs(void **state)
+{
+	uint8_t *mem = two_pages(PROT_READ | PROT_WRITE);
+	struct vfio_iommu_type1_dma_unmap *hu = (void *)(mem + PG), su;
+	struct vfio_iommu_type1_dma_map *hm = (void *)mem, sm;
+	struct th_fixture f;
+
+	(void)state;
+	open_synthetic(&f, 0, false);
+	sm = (struct vfio_iommu_type1_dma_map){ .argsz = sizeof(sm), .flags = TH_RW,
+						.vaddr = 0x200000, .iova = BASE, .size = 4 * PG };
+	*hm = sm;
+	hm->iova = BASE + 16 * PG;
+	assert_int_equal(softvfio_ioctl(f.c, VFIO_IOMMU_MAP_DMA, &sm), 0);
+	assert_int_equal(softvfio_ioctl(f.c, VFIO_IOMMU_MAP_DMA, hm), 0);
+	assert_int_equal(softvfio_ioctl(f.c, VFIO_IOMMU_MAP_DMA, &sm), -EEXIST);
+	assert_int_equal(svf_container_nr_mappings(f.c), 2);
+	/* a range covering both: each unmap reports the bytes it removed */
+	su = (struct vfio_iommu_type1_dma_unmap){ .argsz = sizeof(su), .iova = BASE, .size = 8 * PG };
+	*hu = (struct vfio_iommu_type1_dma_unmap){ .argsz = sizeof(*hu), .iova = BASE + 16 * PG,
+						   .size = 8 * PG };
+	assert_int_equal(softvfio_ioctl(f.c, VFIO_IOMMU_UNMAP_DMA, &su), 0);
+	assert_int_equal(su.size, 4 * PG);
+	assert_int_equal(softvfio_ioctl(f.c, VFIO_IOMMU_UNMAP_DMA, hu), 0);
+	assert_int_equal(hu->size, 4 * PG);
+	assert_int_equal(svf_container_nr_mappings(f.c), 0);
+	th_close(&f);
+	munmap(mem, 2 * PG);
+}
+
 /* GET_INFO into a buffer whose capability part is read-only: EFAULT, no crash. */
 static void test_info_caps_unwritable(void **state)
 {
@@ -296,6 +331,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_null_and_unreadable_args),
 		cmocka_unit_test(test_readonly_unmap_struct),
+		cmocka_unit_test(test_stack_and_heap_structs),
 		cmocka_unit_test(test_info_caps_unwritable),
 		cmocka_unit_test(test_bitmap_bad_pointers),
 		cmocka_unit_test(test_bitmap_written_not_ored),

@@ -2,6 +2,7 @@
 /* The caller's memory, reached without faulting; see uaccess.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -72,12 +73,57 @@ static int vm_copy(void *dst, const void *src, size_t len, int write)
 	return pipe_copy(dst, src, len);
 }
 
+#if !defined(__SANITIZE_ADDRESS__)
+/*
+ * The calling thread's stack [stack_lo, stack_hi), learnt once per thread;
+ * stack_hi 1: unknown (never matches).
+ */
+static _Thread_local uintptr_t stack_lo, stack_hi;
+#endif
+
+/*
+ * Whether [p, p + len) lies between the current frame and the top of this
+ * thread's stack: memory that is mapped and writable for as long as this
+ * call runs. Off under AddressSanitizer, whose checks a direct copy of a
+ * caller's oversized struct would trip where the kernel copies silently.
+ */
+static bool on_own_stack(const void *p, size_t len)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	(void)p;
+	(void)len;
+	return false;
+#else
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0), a = (uintptr_t)p;
+
+	if (!stack_hi) {
+		pthread_attr_t attr;
+		void *lo;
+		size_t size;
+
+		stack_hi = 1;
+		if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+			if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
+				stack_lo = (uintptr_t)lo;
+				stack_hi = (uintptr_t)lo + size;
+			}
+			pthread_attr_destroy(&attr);
+		}
+	}
+	return sp >= stack_lo && sp < stack_hi && a >= sp && a < stack_hi && len <= stack_hi - a;
+#endif
+}
+
 int svf_copy_from_user(void *dst, const void *src, size_t len)
 {
 	if (!len)
 		return 0;
 	if (!src || !svf_access_ok((uintptr_t)src, len))
 		return -EFAULT;
+	if (on_own_stack(src, len)) {
+		memcpy(dst, src, len);
+		return 0;
+	}
 	return vm_copy(dst, src, len, 0);
 }
 
@@ -87,6 +133,10 @@ int svf_copy_to_user(void *dst, const void *src, size_t len)
 		return 0;
 	if (!dst || !svf_access_ok((uintptr_t)dst, len))
 		return -EFAULT;
+	if (on_own_stack(dst, len)) {
+		memcpy(dst, src, len);
+		return 0;
+	}
 	return vm_copy(dst, src, len, 1);
 }
 

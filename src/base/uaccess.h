@@ -15,6 +15,12 @@
  * into the destination probes that it is writable, each answering EFAULT
  * without a signal. Both move the bytes, so a probe is also the copy.
  *
+ * The one exception: bytes wholly on the calling thread's own stack,
+ * between its current frame and the stack's top, are mapped and writable
+ * (they hold the frames of the callers), so they are copied directly. A
+ * VMM's request struct is usually a local of its ioctl call, and this
+ * spares every request two system calls.
+ *
  * NULL is refused without a system call. Thread-safe; no allocation.
  */
 #ifndef SOFTVFIO_UACCESS_H
