@@ -387,7 +387,7 @@ static void test_config_space(void **state)
 	fx_open(&f);
 	assert_int_equal(cfg_read(f.dev, PCI_VENDOR_ID, 4), 0x11e81234);
 	assert_int_equal(cfg_read(f.dev, PCI_REVISION_ID, 1), 0x10);
-	assert_int_equal(cfg_read(f.dev, PCI_CLASS_REVISION, 4), 0xff000010);
+	assert_int_equal(cfg_read(f.dev, PCI_CLASS_REVISION, 4), 0x00ff0010);
 	assert_int_equal(cfg_read(f.dev, PCI_SUBSYSTEM_VENDOR_ID, 4), 0x11001af4);
 	assert_int_equal(cfg_read(f.dev, PCI_INTERRUPT_PIN, 1), 1);
 	assert_true(cfg_read(f.dev, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);

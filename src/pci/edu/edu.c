@@ -3,7 +3,8 @@
  * QEMU's edu device (its docs/specs/edu.rst and hw/misc/edu.c are the
  * reference), register for register, behind the emulated IOMMU.
  *
- * Identity: 1234:11e8 revision 0x10, class "other" (0xff0000), subsystem
+ * Identity: 1234:11e8 revision 0x10, class word 0x00ff (QEMU's
+ * pci_config_set_class(PCI_CLASS_OTHERS): base class 0x00, subclass 0xff), subsystem
  * 1af4:1100 as QEMU gives its devices, conventional PCI, interrupt pin A,
  * one MSI vector with 64-bit address at 0x40, BAR0 1 MiB of 32-bit MMIO.
  *
@@ -342,7 +343,7 @@ static int edu_create(struct svf_pci_dev *pd, const struct svf_pci_device_config
 	pd->desc.device = 0x11e8;
 	pd->desc.subsystem_vendor = 0x1af4;
 	pd->desc.subsystem_device = 0x1100;
-	pd->desc.class_code = 0xff0000;
+	pd->desc.class_code = 0x00ff00;
 	pd->desc.revision = 0x10;
 	pd->desc.irq_pin = 1;
 	pd->desc.bar_size[0] = EDU_BAR_SIZE;
