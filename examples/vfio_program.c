@@ -148,11 +148,11 @@ int main(void)
 		return 1;
 	}
 
-	/* Bus mastering on, then RAM -> device memory -> RAM, 4 KiB further on. */
+	/* Memory space and bus mastering on, then RAM -> device memory -> RAM, 4 KiB further on. */
 	uint16_t command;
 	if (pread(dev, &command, 2, (off_t)cfg.offset + 4) != 2)
 		die("config read");
-	command |= 0x4;
+	command |= 0x6; /* memory space (BAR access; vfio-pci answers EIO without) and bus master */
 	if (pwrite(dev, &command, 2, (off_t)cfg.offset + 4) != 2)
 		die("config write");
 	edu_dma(dev, bar.offset, IOVA, EDU_MEM, 0);

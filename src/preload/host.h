@@ -57,11 +57,22 @@ ssize_t pv_host_pread(int fd, void *buf, size_t count, off_t offset);
 ssize_t pv_host_pwrite(int fd, const void *buf, size_t count, off_t offset);
 
 /*
- * The program is releasing [addr, addr + len) (munmap, mremap's source,
- * madvise that drops pages). Returns true when part of it is mapped for
- * DMA and the host kept the pages for the device; false: nothing of ours.
+ * Whether any memory was ever mapped for DMA in this process: the fast
+ * path of munmap, mremap and madvise (one relaxed load).
  */
-bool pv_host_dma_overlaps(const void *addr, size_t len);
+bool pv_host_dma_maybe(void);
+
+/*
+ * The program is about to release [addr, addr + len) (munmap, mremap's
+ * source, madvise that drops pages): pinned pages in it move to memory the
+ * pinner keeps, so that devices reach them until they are unmapped for
+ * DMA, as on Linux. The caller then does the program's call. Never fails
+ * (a failure is logged).
+ */
+void pv_host_dma_release(const void *addr, size_t len);
+
+/* Before a read(2) of a /dev/kmsg fd: send it the faults recorded since. */
+void pv_host_kmsg_feed(void);
 
 /* Release everything and write the stats (exit, fatal signal). Idempotent. */
 void pv_host_exit(void);

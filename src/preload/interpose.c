@@ -425,8 +425,8 @@ EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
 EXPORT int munmap(void *addr, size_t len)
 {
 	pv_real_need();
-	if (__builtin_expect(pv_host_dma_overlaps(addr, len), 0))
-		return 0;
+	if (__builtin_expect(pv_host_dma_maybe(), 0))
+		pv_host_dma_release(addr, len);
 	return pv_real.munmap(addr, len);
 }
 
@@ -439,21 +439,37 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	new_addr = (flags & MREMAP_FIXED) ? va_arg(ap, void *) : NULL;
 	va_end(ap);
 	pv_real_need();
-	if (__builtin_expect(pv_host_dma_overlaps(old, old_len), 0)) {
-		errno = EBUSY;
-		return MAP_FAILED;
-	}
+	/* The pages move away from the old range (unless DONTUNMAP keeps them there). */
+	if (__builtin_expect(pv_host_dma_maybe(), 0) && !(flags & MREMAP_DONTUNMAP))
+		pv_host_dma_release(old, old_len);
 	return pv_real.mremap(old, old_len, new_len, flags, new_addr);
 }
 
 EXPORT int madvise(void *addr, size_t len, int advice)
 {
 	pv_real_need();
-	if (__builtin_expect(advice == MADV_DONTNEED || advice == MADV_FREE ||
-			     advice == MADV_REMOVE, 0) &&
-	    pv_host_dma_overlaps(addr, len))
-		return 0;
+	if (__builtin_expect(pv_host_dma_maybe(), 0) &&
+	    (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE))
+		pv_host_dma_release(addr, len);
 	return pv_real.madvise(addr, len, advice);
+}
+
+/* ---- /dev/kmsg ---- */
+
+EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	pv_real_need();
+	if (__builtin_expect(pv_fd_ours(fd), 0))
+		pv_host_kmsg_feed();
+	return pv_real.read(fd, buf, n);
+}
+
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	pv_real_need();
+	if (__builtin_expect(pv_fd_ours(fd), 0))
+		pv_host_kmsg_feed();
+	return pv_real.read_chk(fd, buf, n, buflen);
 }
 
 /* ---- the sysfs view ---- */

@@ -48,6 +48,8 @@ void pv_real_resolve(void)
 	RESOLVE(munmap, "munmap");
 	RESOLVE(mremap, "mremap");
 	RESOLVE(madvise, "madvise");
+	RESOLVE(read, "read");
+	RESOLVE(read_chk, "__read_chk");
 	RESOLVE(stat, "stat");
 	RESOLVE(stat64, "stat64");
 	RESOLVE(lstat, "lstat");

@@ -53,6 +53,8 @@ struct pv_real {
 	int (*munmap)(void *, size_t);
 	void *(*mremap)(void *, size_t, size_t, int, ...);
 	int (*madvise)(void *, size_t, int);
+	ssize_t (*read)(int, void *, size_t);
+	ssize_t (*read_chk)(int, void *, size_t, size_t);
 	int (*stat)(const char *, struct stat *);
 	int (*stat64)(const char *, struct stat64 *);
 	int (*lstat)(const char *, struct stat *);
