@@ -213,6 +213,7 @@ static int unmap_row(enum svf_policy policy, const struct svf_bench_translate_op
 		.threads = dev_threads, .source = traffic_source, .opaque = &tr,
 	};
 	struct svf_container_config cc;
+	struct svf_iommu_config dic;
 	struct svf_device *dev = NULL;
 	struct svf_container *c = NULL;
 	struct svf_pinner *p = NULL;
@@ -228,6 +229,8 @@ static int unmap_row(enum svf_policy policy, const struct svf_bench_translate_op
 	if (rc)
 		goto out;
 	svf_container_default_config(&cc);
+	svf_iommu_default_config(o->driver ? o->driver : "vtd", &dic);
+	cc.iommu = &dic;
 	cc.policy = policy;
 	cc.pinner = p;
 	rc = svf_container_create(&cc, &c);
@@ -278,7 +281,7 @@ static int unmap_row(enum svf_policy policy, const struct svf_bench_translate_op
 		uint64_t descs = (s1.inv_page - s0.inv_page) + (s1.inv_domain - s0.inv_domain) +
 				 (s1.inv_global - s0.inv_global);
 
-		svf_iommu_default_config("vtd", &ic);
+		svf_iommu_default_config(o->driver ? o->driver : "vtd", &ic);
 		fprintf(out, "  %-8s %2u   %10.2f %10.2f %8" PRIu64 "   %12.0f %12.0f\n",
 			svf_policy_name(policy), dev_threads, lat[o->unmaps / 2] / 1e3,
 			lat[o->unmaps * 99 / 100] / 1e3, waits,
@@ -302,6 +305,7 @@ int svf_bench_translate(const struct svf_bench_translate_opts *uo, FILE *out, FI
 	struct svf_iommu *u = NULL;
 	struct svf_domain *d = NULL;
 	static const char *const names[] = { "hit", "miss (walk + fill)", "random (median)" };
+	struct svf_iommu_config ic;
 	int rc;
 
 	svf_bench_translate_default_opts(&o);
@@ -313,8 +317,10 @@ int svf_bench_translate(const struct svf_bench_translate_opts *uo, FILE *out, FI
 		o.mappings = uo->mappings;
 	if (uo->unmaps)
 		o.unmaps = uo->unmaps;
+	o.driver = uo->driver;
+	svf_iommu_default_config(o.driver ? o.driver : "vtd", &ic);
 
-	rc = svf_iommu_create(NULL, &u);
+	rc = svf_iommu_create(&ic, &u);
 	if (!rc)
 		rc = svf_domain_alloc(u, &d);
 	for (unsigned i = 0; !rc && i < o.mappings; i++)
@@ -324,10 +330,10 @@ int svf_bench_translate(const struct svf_bench_translate_opts *uo, FILE *out, FI
 		fprintf(err, "softvfio: bench-translate: set-up failed: %s\n", strerror(-rc));
 		goto out;
 	}
-	fprintf(out, "Translation cost per 4 KiB page (svf_iommu_translate inside DMA sections of "
-		     "%u; %u mappings of 4 KiB;\nIOTLB 64 sets x 8 ways; %" PRIu64
+	fprintf(out, "Translation cost per 4 KiB page on %s (svf_iommu_translate inside DMA "
+		     "sections of %u; %u mappings of 4 KiB;\nIOTLB 64 sets x 8 ways; %" PRIu64
 		     " translations per thread per row)\n\n",
-		BATCH, o.mappings, o.iters);
+		svf_iommu_driver_name(u), BATCH, o.mappings, o.iters);
 	fprintf(out, "  %-20s %12s %12s\n", "path", "1 thread", "all threads");
 	for (int k = ROW_HIT; k <= ROW_RANDOM; k++) {
 		double one, all;
@@ -367,7 +373,7 @@ out:
 const char svf_bench_translate_help[] =
 	"Usage: softvfio bench-translate [OPTIONS]\n"
 	"\n"
-	"What a device pays to translate through the emulated VT-d, and what an unmap\n"
+	"What a device pays to translate through the emulated IOMMU, and what an unmap\n"
 	"pays while devices run. Prints figures; asserts nothing.\n"
 	"\n"
 	"Rows: translation cost per 4 KiB page on the hit path (the device thread's\n"
@@ -383,6 +389,7 @@ const char svf_bench_translate_help[] =
 	"  --iters N       translations per thread per row (default 20000000)\n"
 	"  --mappings N    4 KiB mappings for the miss and random rows (default 65535)\n"
 	"  --unmaps N      unmaps per policy (default 2000)\n"
+	"  --driver D      emulated IOMMU driver: vtd (default) or amd\n"
 	"  -h, --help      show this text\n";
 
 int svf_bench_translate_main(int argc, char **argv)
@@ -392,6 +399,7 @@ int svf_bench_translate_main(int argc, char **argv)
 		{ "iters", required_argument, NULL, 'i' },
 		{ "mappings", required_argument, NULL, 'm' },
 		{ "unmaps", required_argument, NULL, 'u' },
+		{ "driver", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -426,6 +434,9 @@ int svf_bench_translate_main(int argc, char **argv)
 			if (svf_cli_u64(cmd, "--unmaps", optarg, 1, 1u << 24, &v))
 				return SVF_EXIT_USAGE;
 			o.unmaps = (unsigned)v;
+			break;
+		case 'd':
+			o.driver = optarg;
 			break;
 		case ':':
 			return svf_cli_usage(cmd, "option '%s' needs a value", argv[optind - 1]);

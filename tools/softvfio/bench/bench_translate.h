@@ -15,6 +15,7 @@ struct svf_bench_translate_opts {
 	uint64_t iters;       /* translations per thread per row; 0: 20,000,000 */
 	unsigned mappings;    /* 4 KiB mappings for the miss and random rows; 0: 65,535 */
 	unsigned unmaps;      /* map+unmap cycles per policy in the latency rows; 0: 2,000 */
+	const char *driver;   /* IOMMU driver; NULL: vtd */
 };
 
 void svf_bench_translate_default_opts(struct svf_bench_translate_opts *o);
