@@ -118,6 +118,14 @@ struct svf_tls {
 	uint64_t pn;           /* iova >> shift */
 	uint64_t data;         /* phys base | R/W */
 	unsigned shift;        /* leaf-size shift: 12, 21 or 30 */
+	/*
+	 * Set with dom by the driver that filled the cache: the IOTLB
+	 * generation word gen was read from, and this thread's hit counter
+	 * in that unit (single writer). svf_iommu_translate() answers a hit
+	 * from these alone, without calling the driver.
+	 */
+	const uint64_t *genp;
+	uint64_t *hits;
 };
 
 extern struct svf_reader_slot svf_reader_slots[SVF_READER_SLOTS];

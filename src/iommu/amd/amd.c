@@ -734,12 +734,14 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 	}
 	if ((uint64_t)access & ~(data & (SVF_TLB_R | SVF_TLB_W)))
 		return log_fault(d, iova, access, -EACCES);
-	if (cacheable) {
+	if (cacheable && slot < SVF_READER_SLOTS) { /* a shared slot never hits */
 		tl->dom = d;
 		tl->gen = g1;
 		tl->shift = svf_tlb_shift(code);
 		tl->pn = iova >> tl->shift;
 		tl->data = data;
+		tl->genp = &au->iotlb.gen;
+		tl->hits = &au->stripes[slot].hits;
 	}
 	*phys = (data & SVF_TLB_ADDR_MASK) + (iova & (svf_tlb_size(code) - 1));
 	return 0;

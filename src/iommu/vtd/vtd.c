@@ -702,12 +702,14 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 		else
 			cacheable = false; /* the leaf changed under us: do not cache */
 	}
-	if (cacheable) {
+	if (cacheable && slot < SVF_READER_SLOTS) { /* a shared slot never hits */
 		tl->dom = d;
 		tl->gen = g1;
 		tl->shift = svf_tlb_shift(code);
 		tl->pn = iova >> tl->shift;
 		tl->data = data;
+		tl->genp = &vu->iotlb.gen;
+		tl->hits = &vu->stripes[slot].hits;
 	}
 	*phys = (data & VTD_PTE_ADDR_MASK) + (iova & (vtd_level_size(code) - 1));
 	return 0;
