@@ -308,8 +308,14 @@ bool svf_iotlb_covers(const struct svf_iotlb *t, uint16_t did, uint64_t iova, ui
 			if (pbase <= plast && pbase + size - 1 >= phys &&
 			    !(live && live(arg, (tags[w] >> 2) & 0xffff, ibase, pbase)))
 				return true;
+			/*
+			 * An entry at the IOVA that the page table maps as it
+			 * says is the IOVA's new mapping (mapped again before a
+			 * lazy flush), not a leftover of the unpinned one.
+			 */
 			if (((tags[w] >> 2) & 0xffff) == did && ibase <= last &&
-			    ibase + size - 1 >= iova)
+			    ibase + size - 1 >= iova &&
+			    !(live && live(arg, (tags[w] >> 2) & 0xffff, ibase, pbase)))
 				return true;
 		}
 	}

@@ -780,6 +780,29 @@ static bool still_mapped(void *arg, uint16_t did, uint64_t iova, uint64_t pa)
 	return pte && (pte & VTD_PTE_ADDR_MASK) == pa;
 }
 
+/*
+ * Whether the page table still translates a page of [iova, last] to a frame
+ * of [phys, plast]. Frames are compared, not just presence: under a lazy
+ * flush an IOVA may be mapped again (to other memory) before the frames it
+ * used to reach are unpinned, and that new translation is no danger to them.
+ */
+static bool pt_maps_frames(const struct vtd_domain *vd, uint64_t iova, uint64_t last,
+			   uint64_t phys, uint64_t plast)
+{
+	uint64_t at = iova;
+
+	for (;;) {
+		uint64_t p, n = VTD_PAGE_SIZE;
+
+		if (!vtd_pt_phys_run(&vd->pt, at, last - at + 1, &p, &n) && p <= plast &&
+		    phys <= p + (n - 1))
+			return true;
+		if (n > last - at)
+			return false;
+		at += n;
+	}
+}
+
 static bool vtd_unpin_safe(struct svf_domain *d, uint64_t iova, uint64_t phys, uint64_t len)
 {
 	struct vtd_unit *vu = unit_of(d->unit);
@@ -795,7 +818,7 @@ static bool vtd_unpin_safe(struct svf_domain *d, uint64_t iova, uint64_t phys, u
 
 	slot = svf_reader_slot();
 	svf_reader_enter(slot);
-	busy = vtd_pt_any_mapped(&vd->pt, iova, last);
+	busy = pt_maps_frames(vd, iova, last, phys, plast);
 	svf_reader_exit(slot);
 	if (busy)
 		return false;
