@@ -184,6 +184,8 @@ static void test_bitmap_bad_pointers(void **state)
 	assert_int_equal(dirty_ctl(f.c, VFIO_IOMMU_DIRTY_PAGES_FLAG_START), 0);
 	/* NULL, read-only, and outside the user address space (access_ok: EINVAL). */
 	assert_int_equal(dirty_get(f.c, BASE, 4 * PG, NULL, 8), -EFAULT);
+	/* NULL again, the mapping starting mid-word and past word 0 (no NULL + offset arithmetic: UBSan). */
+	assert_int_equal(dirty_get(f.c, BASE - 70 * PG, 74 * PG, NULL, 16), -EFAULT);
 	assert_int_equal(dirty_get(f.c, BASE, 4 * PG, mem + PG, 8), -EFAULT);
 	assert_int_equal(dirty_get(f.c, BASE, 4 * PG, (void *)(0x7ffffffff000ULL - 8), 8), -EINVAL);
 	assert_int_equal(dirty_get(f.c, BASE, 4 * PG, (void *)0xffff800000000000ULL, 8), -EINVAL);

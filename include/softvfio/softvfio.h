@@ -115,7 +115,8 @@ void svf_container_default_config(struct svf_container_config *cfg);
 int svf_container_create(const struct svf_container_config *cfg, struct svf_container **out);
 /*
  * Unmaps everything (as UNMAP_DMA with FLAG_ALL), detaches and frees what it
- * owns. Never fails: what cannot be released (a sync that keeps failing)
+ * owns, and detaches (freeing them) emulated devices still attached, so
+ * their handles become invalid. Never fails: what cannot be released (a sync that keeps failing)
  * stays pinned and is logged (svf_set_log_fn).
  */
 void svf_container_destroy(struct svf_container *c);

@@ -1042,6 +1042,9 @@ void svf_container_destroy(struct svf_container *c)
 		return;
 	svf_flushq_stop(c->flushq); /* lazy: remove_all below flushes what is queued */
 	c->flushq = NULL;
+	/* Emulated devices still attached are detached (and freed), their leftover pins released. */
+	while (c->nr_emus)
+		svf_container_detach_emulated(c->emus[c->nr_emus - 1]);
 	pthread_mutex_lock(&c->lock);
 	remove_all(c);
 	c->nr_domains = 0;

@@ -209,6 +209,12 @@ static uint64_t shifted_word(const uint64_t *bm, uint64_t n, uint64_t i, unsigne
 
 #define REPORT_CHUNK_WORDS 256 /* words written to the caller per copy */
 
+/* Word i of the caller's bitmap, as an address only (user may be NULL or bad). */
+static void *word_ptr(void *user, uint64_t i)
+{
+	return (void *)((uintptr_t)user + i * sizeof(uint64_t));
+}
+
 int svf_dirty_report(struct svf_container *c, struct svf_dma *dma, uint64_t base, void *user,
 		     uint64_t user_bytes)
 {
@@ -245,7 +251,7 @@ int svf_dirty_report(struct svf_container *c, struct svf_dma *dma, uint64_t base
 	 * mapping's, so whatever the caller left there does not come back.
 	 */
 	if (shift) {
-		rc = svf_copy_from_user(&leftover, (uint64_t *)user + word0, sizeof(leftover));
+		rc = svf_copy_from_user(&leftover, word_ptr(user, word0), sizeof(leftover));
 		if (rc)
 			return rc;
 		leftover &= (1ULL << shift) - 1;
@@ -260,7 +266,7 @@ int svf_dirty_report(struct svf_container *c, struct svf_dma *dma, uint64_t base
 			buf[0] |= leftover;
 		if (o + m == nout && endbits)
 			buf[m - 1] &= (1ULL << endbits) - 1; /* never carry bits past the mapping */
-		rc = svf_copy_to_user((uint64_t *)user + word0 + o, buf, m * sizeof(uint64_t));
+		rc = svf_copy_to_user(word_ptr(user, word0 + o), buf, m * sizeof(uint64_t));
 		if (rc)
 			return rc;
 	}
