@@ -234,6 +234,18 @@ static int timer_flush(void *opaque)
 	return rc;
 }
 
+/* Whether a pending (unmapped, not yet synced) region meets [iova, last]. */
+static bool pending_overlaps(const struct svf_container *c, uint64_t iova, uint64_t last)
+{
+	for (unsigned i = 0; i < c->nr_pending; i++) {
+		const struct svf_pending *p = &c->pending[i];
+
+		if (p->iova <= last && iova <= p->iova + (p->pin.npages * SVF_PAGE_SIZE - 1))
+			return true;
+	}
+	return false;
+}
+
 /* Waiting unmap of [start, end) from d, skipping holes. 0 or errno. */
 static int unmap_domain_range(struct svf_domain *d, uint64_t start, uint64_t end)
 {
@@ -625,6 +637,17 @@ int svf_type1_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64
 		return -EINVAL;
 	if (svf_should_fail(SVF_FAULT_ALLOC)) /* row 10 */
 		return -ENOMEM;
+	/*
+	 * Lazy: an IOVA whose unmap is still queued (not invalidated yet) may
+	 * be cached by the device with its old translation; mapping it again
+	 * first completes the queue, so the device never reads the old pages
+	 * through the new mapping.
+	 */
+	if (pending_overlaps(c, iova, last)) {
+		rc = pending_flush(c);
+		if (rc)
+			return rc;
+	}
 	dma = calloc(1, sizeof(*dma));
 	if (!dma)
 		return -ENOMEM;

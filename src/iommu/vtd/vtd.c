@@ -791,6 +791,15 @@ static bool pt_maps_frames(const struct vtd_domain *vd, uint64_t iova, uint64_t 
 {
 	uint64_t at = iova;
 
+	if (!vtd_pt_any_mapped(&vd->pt, iova, last))
+		return false;
+	if (last - iova >= 512 * VTD_PAGE_SIZE) {
+		/* Halve until the parts are small or empty: holes cost one descent each. */
+		uint64_t mid = iova + ((last - iova) / 2 & ~(VTD_PAGE_SIZE - 1));
+
+		return pt_maps_frames(vd, iova, mid + VTD_PAGE_SIZE - 1, phys, plast) ||
+		       pt_maps_frames(vd, mid + VTD_PAGE_SIZE, last, phys, plast);
+	}
 	for (;;) {
 		uint64_t p, n = VTD_PAGE_SIZE;
 
