@@ -718,6 +718,21 @@ size_t svf_trace_nr_ops(const struct svf_trace *t)
 	return t->nr;
 }
 
+uint64_t svf_trace_footprint(const struct svf_trace *t)
+{
+	uint64_t most = t->arena_size;
+
+	for (size_t i = 0; i < t->nr; i++) {
+		const struct trace_op *op = &t->ops[i];
+
+		if (op->kind == OP_MAP || op->kind == OP_FILL || op->kind == OP_DMA_READ ||
+		    op->kind == OP_DMA_WRITE || op->kind == OP_DIRTY_GET ||
+		    (op->kind == OP_UNMAP && op->dirty))
+			most = op->size > most ? op->size : most;
+	}
+	return most;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Replay                                                                   */
 /* ------------------------------------------------------------------------ */

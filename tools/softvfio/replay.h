@@ -98,6 +98,12 @@ int svf_trace_parse(const char *text, size_t len, FILE *err, struct svf_trace **
 void svf_trace_free(struct svf_trace *t);
 /* Number of operations in a parsed trace. */
 size_t svf_trace_nr_ops(const struct svf_trace *t);
+/*
+ * The most bytes one operation of t may touch or walk: the arena, or the
+ * largest SIZE of a map, fill, dma or dirty bitmap request. The fuzzer uses
+ * it to keep inputs within its memory and time budget.
+ */
+uint64_t svf_trace_footprint(const struct svf_trace *t);
 
 /*
  * Replay a parsed trace: result lines on out, set-up problems explained on
