@@ -5,7 +5,7 @@
  * pins) against the plain reference model of fuzz/model.h, on every flush
  * policy, both pinning backends, with and without the default IOMMU
  * domain, with hardware dirty tracking and on v1, while a device thread
- * does DMA at the same IOVAs. Reproducible: the seed is printed, and
+ * does DMA at the same IOVAs. Reproducible: each run prints its seed, and
  * SOFTVFIO_MODEL_SEED=N reruns one. SOFTVFIO_TEST_SCALE=valgrind runs
  * fewer steps (same checks).
  */

@@ -238,9 +238,9 @@ static int timer_flush(void *opaque)
 static bool pending_overlaps(const struct svf_container *c, uint64_t iova, uint64_t last)
 {
 	for (unsigned i = 0; i < c->nr_pending; i++) {
-		const struct svf_pending *p = &c->pending[i];
+		uint64_t at = c->pending_iova[i];
 
-		if (p->iova <= last && iova <= p->iova + (p->pin.npages * SVF_PAGE_SIZE - 1))
+		if (at <= last && iova <= at + (c->pending_pins[i].npages * SVF_PAGE_SIZE - 1))
 			return true;
 	}
 	return false;
