@@ -221,6 +221,51 @@ static void test_partial_unmap_removes_leaf(void **state)
 	fx_close(&f);
 }
 
+/* The batch unmap: runs split where physical contiguity ends, holes skipped, max honoured. */
+static void test_unmap_runs(void **state)
+{
+	struct fx f = fx_open(false, false);
+	struct svf_iommu_run runs[4];
+	struct svf_gather g;
+	unsigned n;
+	uint64_t end, phys;
+
+	(void)state;
+	/* [0x100000, +32K) at pa 0x800000 (one 32 KiB leaf), then 8K at 0x900000,
+	 * a hole, 4K at 0x90a000 after a hole of one page, 2 MiB further a 2 MiB leaf. */
+	assert_int_equal(svf_iommu_map(f.d, 0x100000, 0x800000, 0x8000, RW), 0);
+	assert_int_equal(svf_iommu_map(f.d, 0x108000, 0x900000, 0x2000, RW), 0);
+	assert_int_equal(svf_iommu_map(f.d, 0x10b000, 0x902000, 0x1000, RW), 0);
+	assert_int_equal(svf_iommu_map(f.d, 0x200000, 0xa00000, 0x200000, RW), 0);
+	svf_gather_init(&g, true);
+	assert_int_equal(svf_iommu_unmap_fast_runs(f.d, 0x104000, 0x1000000, &g, runs, 2, &n, &end),
+			 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(runs[0].iova, 0x100000); /* the whole 32 KiB leaf */
+	assert_int_equal(runs[0].phys, 0x800000);
+	assert_int_equal(runs[0].len, 0x8000);
+	assert_int_equal(runs[1].iova, 0x108000);
+	assert_int_equal(runs[1].len, 0x2000);
+	assert_int_equal(end, 0x10b000); /* the run that did not fit */
+	assert_int_equal(svf_iommu_iova_to_phys(f.d, 0x10b000, &phys, NULL, NULL), 0);
+	assert_int_equal(svf_iommu_unmap_fast_runs(f.d, end, 0x1104000 - end, &g, runs, 4, &n, &end),
+			 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(runs[0].iova, 0x10b000);
+	assert_int_equal(runs[0].phys, 0x902000);
+	assert_int_equal(runs[1].iova, 0x200000);
+	assert_int_equal(runs[1].len, 0x200000);
+	assert_int_equal(end, 0x1104000);
+	assert_int_equal(svf_iommu_iotlb_sync(f.d, &g), 0);
+	for (uint64_t a = 0x100000; a < 0x400000; a += K4)
+		assert_int_equal(svf_iommu_iova_to_phys(f.d, a, &phys, NULL, NULL), -ENOENT);
+	/* Every table page but the root went back. */
+	struct svf_stats st = stats_of(&f);
+
+	assert_int_equal(st.pt_pages, 1);
+	fx_close(&f);
+}
+
 /* Replicas: every entry of a 16 KiB leaf holds it; unmap clears them all. */
 static void test_replication(void **state)
 {
@@ -780,6 +825,7 @@ int main(void)
 		cmocka_unit_test(test_map_largest_leaves),
 		cmocka_unit_test(test_partial_unmap_removes_leaf),
 		cmocka_unit_test(test_replication),
+		cmocka_unit_test(test_unmap_runs),
 		cmocka_unit_test(test_leaf_encoding_rejects_bad_sizes),
 		cmocka_unit_test(test_inv_address_every_alignment),
 		cmocka_unit_test(test_flush_blocks),

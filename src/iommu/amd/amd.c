@@ -547,6 +547,25 @@ static int amd_unmap_range(struct svf_domain *d, uint64_t iova, uint64_t len, ui
 	return 0;
 }
 
+static int amd_unmap_runs(struct svf_domain *d, uint64_t iova, uint64_t len,
+			  struct svf_iommu_run *runs, unsigned max, unsigned *nruns, uint64_t *end)
+{
+	struct amd_domain *ad = d->priv;
+	struct svf_pt_freelist defer = { 0 };
+
+	*nruns = 0;
+	*end = iova;
+	if (svf_should_fail(SVF_FAULT_IOMMU_UNMAP))
+		return -EIO;
+	if (!len || !max || ((iova | len) & (AMD_PAGE_SIZE - 1)) || iova > AMD_APERTURE_LAST ||
+	    len - 1 > AMD_APERTURE_LAST - iova)
+		return -EINVAL;
+	*nruns = amd_pt_unmap_runs(&ad->pt, iova, iova + len - 1, runs, max, end, &defer);
+	if (defer.count)
+		defer_pages(unit_of(d->unit), &defer);
+	return 0;
+}
+
 static int amd_iova_to_phys(struct svf_domain *d, uint64_t iova, uint64_t *phys,
 			    uint64_t *leaf_size, int *prot)
 {
@@ -922,6 +941,7 @@ const struct svf_iommu_ops svf_amd_ops = {
 	.map_pages = amd_map_pages,
 	.sync_map = amd_sync_map,
 	.unmap_range = amd_unmap_range,
+	.unmap_runs = amd_unmap_runs,
 	.phys_run = amd_phys_run,
 	.read_clear_dirty = NULL, /* HD bits are not emulated: Linux's software mode */
 	.iova_to_phys = amd_iova_to_phys,

@@ -302,6 +302,117 @@ void amd_pt_unmap(struct amd_pt *pt, uint64_t iova, uint64_t last, uint64_t *fir
 		*phys = c.phys0;
 }
 
+struct runs_ctx {
+	uint64_t cur, last;
+	struct svf_iommu_run *runs;
+	unsigned max, n;
+	bool open;          /* runs[n - 1] may still grow */
+	bool full;          /* a run did not fit: stop before it */
+	struct svf_pt_freelist *defer;
+};
+
+/* Record leaf [gbase, gbase + size) at pa; false (nothing cleared) when no run is left. */
+static bool runs_add(struct runs_ctx *c, uint64_t gbase, uint64_t pa, uint64_t size)
+{
+	struct svf_iommu_run *r = c->n ? &c->runs[c->n - 1] : NULL;
+
+	if (c->open && r->iova + r->len == gbase && r->phys + r->len == pa) {
+		r->len += size;
+		return true;
+	}
+	if (c->n == c->max) {
+		c->full = true;
+		return false;
+	}
+	c->runs[c->n++] = (struct svf_iommu_run){ .iova = gbase, .phys = pa, .len = size };
+	c->open = true;
+	return true;
+}
+
+/* As unmap_table, holes skipped (each ends the open run); true when t ends up empty. */
+static bool unmap_runs_table(struct runs_ctx *c, uint64_t *t, unsigned level, uint64_t base)
+{
+	const unsigned shift = amd_level_shift(level);
+	unsigned i = (unsigned)((c->cur - base) >> shift);
+	unsigned lo = i;
+	bool all_cleared = true;
+
+	while (i < AMD_PT_ENTRIES && c->cur <= c->last && !c->full) {
+		uint64_t e = pte_load(&t[i]);
+		uint64_t ebase = base + ((uint64_t)i << shift);
+
+		if (!(e & AMD_PTE_PR)) {
+			c->open = false;
+			c->cur = ebase + (1ull << shift);
+			i++;
+			continue;
+		}
+		if (!pte_is_leaf(e)) {
+			if (level == 1 || amd_pte_nl(e) != level - 1) {
+				all_cleared = false; /* malformed: not ours; skip it */
+				c->open = false;
+				c->cur = ebase + (1ull << shift);
+				i++;
+				continue;
+			}
+			uint64_t *child = amd_pte_table(e);
+
+			if (unmap_runs_table(c, child, level - 1, ebase)) {
+				pte_store(&t[i], 0);
+				svf_pt_freelist_push(c->defer, child);
+				if (c->n)
+					c->runs[c->n - 1].freed_tables = true;
+			} else {
+				all_cleared = false;
+			}
+			if (c->full)
+				break;
+			i++;
+			continue;
+		}
+		uint64_t size = amd_leaf_size(e, level);
+
+		if (!size) {
+			all_cleared = false;
+			c->open = false;
+			c->cur = ebase + (1ull << shift);
+			i++;
+			continue;
+		}
+		unsigned reps = (unsigned)(size >> shift);
+		unsigned g = i & ~(reps - 1);
+		uint64_t gbase = base + ((uint64_t)g << shift);
+
+		if (!runs_add(c, gbase, amd_leaf_base(e, size), size)) {
+			all_cleared = false;
+			break;
+		}
+		for (unsigned k = g; k < g + reps; k++)
+			pte_store(&t[k], 0);
+		if (g < lo)
+			lo = g;
+		c->cur = gbase + size;
+		i = g + reps;
+	}
+	return all_cleared && clear_outside(t, lo, i);
+}
+
+unsigned amd_pt_unmap_runs(struct amd_pt *pt, uint64_t iova, uint64_t last,
+			   struct svf_iommu_run *runs, unsigned max, uint64_t *end,
+			   struct svf_pt_freelist *defer)
+{
+	struct runs_ctx c = { .cur = iova, .last = last, .runs = runs, .max = max, .defer = defer };
+	uint64_t *root = __atomic_load_n(&pt->root, __ATOMIC_RELAXED);
+
+	*end = last + 1;
+	if (!root || !max)
+		return 0;
+	(void)unmap_runs_table(&c, root, AMD_LEVELS, 0);
+	if (c.full)
+		*end = c.cur;
+	return c.n;
+}
+
 static bool any_mapped(const uint64_t *t, unsigned level, uint64_t base, uint64_t start,
 		       uint64_t last)
 {

@@ -47,6 +47,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <softvfio/iommu.h>
+
 #include "iommu_ptpages.h"
 
 #define AMD_PTE_PR        (1ull << 0)
@@ -187,6 +189,18 @@ static inline uint64_t amd_pt_walk(const struct amd_pt *pt, uint64_t iova, unsig
 	*reads = n;
 	return 0;
 }
+
+/*
+ * The batch form of amd_pt_unmap's run mode: remove the physically
+ * contiguous runs of [iova, last] in IOVA order, at most max, skipping holes
+ * (a run never spans one), into runs[], in one walk of the tree. The run
+ * whose removal unlinked a table is marked freed_tables. *end = last + 1,
+ * or the IOVA of the first run that did not fit. Returns the number of
+ * runs. Never fails.
+ */
+unsigned amd_pt_unmap_runs(struct amd_pt *pt, uint64_t iova, uint64_t last,
+			   struct svf_iommu_run *runs, unsigned max, uint64_t *end,
+			   struct svf_pt_freelist *defer);
 
 /* True when any leaf translates a page of [start, last]. Walker rules apply. */
 bool amd_pt_any_mapped(const struct amd_pt *pt, uint64_t start, uint64_t last);
