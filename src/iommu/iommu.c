@@ -427,7 +427,7 @@ int svf_iommu_unmap_fast_runs(struct svf_domain *d, uint64_t iova, uint64_t len,
 {
 	const struct svf_iommu_ops *ops = d->unit->ops;
 	uint64_t last, cur = iova;
-	unsigned n = 0;
+	unsigned n = 0, n_queued = 0;
 	int rc;
 
 	*nruns = 0;
@@ -465,7 +465,17 @@ int svf_iommu_unmap_fast_runs(struct svf_domain *d, uint64_t iova, uint64_t len,
 	 * invalidation at sync). A merging gather takes IOVA-adjacent runs as
 	 * one range, added once.
 	 */
-	for (unsigned i = 0; i < n;) {
+	if (n && !g->merge && g->empty && ops->inv_runs) {
+		/* Not merging: one descriptor per run, queued under one lock. */
+		if (!g->dom)
+			g->dom = d;
+		if (ops->inv_runs(d, runs, n))
+			g->need_domain_inv = true; /* not dropped: the sync invalidates the domain */
+		else
+			g->queued = true;
+		n_queued = n;
+	}
+	for (unsigned i = n_queued; i < n;) {
 		uint64_t start = runs[i].iova, next = start + runs[i].len;
 		bool freed = runs[i].freed_tables;
 

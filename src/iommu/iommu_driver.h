@@ -96,6 +96,13 @@ struct svf_iommu_ops {
 			    uint64_t *leaf_size, int *prot);
 
 	/*
+	 * Optional: inv_range for each of n runs (leaf_only where the run
+	 * freed no table), under one acquisition of the queue's lock. 0 or
+	 * errno (then none of them is queued).
+	 */
+	int (*inv_runs)(struct svf_domain *d, const struct svf_iommu_run *runs, unsigned n);
+
+	/*
 	 * Queue invalidation of [start, last] in d (page-selective with the
 	 * smallest covering mask, domain-selective past the unit's largest
 	 * mask). leaf_only sets the invalidation hint. Does not wait. 0 or errno.

@@ -532,27 +532,57 @@ static int vtd_phys_run(struct svf_domain *d, uint64_t iova, uint64_t maxlen, ui
 	return vtd_pt_phys_run(&vd->pt, iova, maxlen, phys, len);
 }
 
+/* The descriptor that invalidates [start, last] of d: page-selective, or a DSI past MAMV. */
+static void range_desc(const struct vtd_unit *vu, const struct svf_domain *d, uint64_t start,
+		       uint64_t last, bool leaf_only, struct svf_vtd_desc *desc)
+{
+	uint64_t addr;
+	unsigned order;
+
+	*desc = (struct svf_vtd_desc){ .did = d->id };
+	if (svf_vtd_inv_mask(start, last, vu->max_mask_order, &addr, &order)) {
+		desc->type = SVF_VTD_DESC_PAGE;
+		desc->addr = addr;
+		desc->order = (uint8_t)order;
+		desc->ih = leaf_only;
+	} else {
+		/* Past MAMV (e.g. across a 4 GiB boundary) only a DSI covers it. */
+		desc->type = SVF_VTD_DESC_DOMAIN;
+	}
+}
+
 static int vtd_inv_range(struct svf_domain *d, uint64_t start, uint64_t last, bool leaf_only)
 {
 	struct vtd_unit *vu = unit_of(d->unit);
-	struct svf_vtd_desc desc = { .did = d->id };
-	uint64_t addr;
-	unsigned order;
+	struct svf_vtd_desc desc;
 
 	if (svf_should_fail(SVF_FAULT_IOMMU_SYNC))
 		return -EIO;
 	if (start > last || last > VTD_APERTURE_LAST)
 		return -EINVAL;
-	if (svf_vtd_inv_mask(start, last, vu->max_mask_order, &addr, &order)) {
-		desc.type = SVF_VTD_DESC_PAGE;
-		desc.addr = addr;
-		desc.order = (uint8_t)order;
-		desc.ih = leaf_only;
-	} else {
-		/* Past MAMV (e.g. across a 4 GiB boundary) only a DSI covers it. */
-		desc.type = SVF_VTD_DESC_DOMAIN;
-	}
+	range_desc(vu, d, start, last, leaf_only, &desc);
 	queue_desc(vu, &desc);
+	return 0;
+}
+
+static int vtd_inv_runs(struct svf_domain *d, const struct svf_iommu_run *runs, unsigned n)
+{
+	struct vtd_unit *vu = unit_of(d->unit);
+
+	if (svf_should_fail(SVF_FAULT_IOMMU_SYNC))
+		return -EIO;
+	for (unsigned i = 0; i < n; i++)
+		if (!runs[i].len || runs[i].iova + runs[i].len - 1 > VTD_APERTURE_LAST)
+			return -EINVAL;
+	unit_lock(vu);
+	for (unsigned i = 0; i < n; i++) {
+		struct svf_vtd_desc desc;
+
+		range_desc(vu, d, runs[i].iova, runs[i].iova + runs[i].len - 1,
+			   !runs[i].freed_tables, &desc);
+		queue_locked(vu, &desc);
+	}
+	unit_unlock(vu);
 	return 0;
 }
 
@@ -889,6 +919,7 @@ const struct svf_iommu_ops svf_vtd_ops = {
 	.read_clear_dirty = vtd_read_clear_dirty,
 	.iova_to_phys = vtd_iova_to_phys,
 	.inv_range = vtd_inv_range,
+	.inv_runs = vtd_inv_runs,
 	.inv_domain = vtd_inv_domain,
 	.inv_global = vtd_inv_global,
 	.wait = vtd_wait,
