@@ -137,12 +137,14 @@ int svf_container_attach_domain(struct svf_container *c, struct svf_domain *d);
 /*
  * Detach d: unmaps every mapping from it (with a waiting unmap). When d is
  * the container's last domain and no emulated device is attached, every
- * mapping is dropped, as when Linux's last group leaves. An unmap that fails
- * on the way is logged (svf_set_log_fn), not returned: d is detached anyway.
- * Returns 0; -ENOENT (d is not attached); or, when d is the last domain and
+ * mapping is dropped, as when Linux's last group leaves. Otherwise an
+ * unmap that fails on the way is logged (svf_set_log_fn), not returned, and
+ * d is detached anyway, except in the case below. Returns 0; -ENOENT (d is not attached); or, when d is the last domain and
  * emulated devices stay, the errno of giving the pages they pinned pins of
- * their own (-ENOMEM, -EFAULT from the pinner): then nothing changed and d
- * stays attached.
+ * their own (-ENOMEM, -EFAULT from the pinner: then nothing changed and d
+ * stays attached), or a driver errno when d's translations could not all be
+ * removed (then d stays attached, what was removed from it stays removed,
+ * and a later unmap or detach finishes it).
  */
 int svf_container_detach_domain(struct svf_container *c, struct svf_domain *d);
 /* The nth attached domain, or NULL. */

@@ -52,6 +52,14 @@ uint64_t svf_fault_points_passed(void);
  * (svf_set_log_fn).
  */
 int svf_container_check(struct svf_container *c);
+/*
+ * Flush what a deferring policy (lazy) holds queued now, as its timer would
+ * (one sync, then the queued regions unpinned), without counting a timer
+ * flush: tests compare a lazy container with the others at a point of
+ * their choosing. Takes the container lock. 0, or the sync's errno (the
+ * regions stay queued and pinned).
+ */
+int svf_container_flush(struct svf_container *c);
 /* Mappings the container holds now. Takes the container lock. */
 unsigned svf_container_nr_mappings(struct svf_container *c);
 /* Pins held by emulated devices in c now, in pages. Takes the container lock. */

@@ -1015,11 +1015,16 @@ int svf_container_create(const struct svf_container_config *ucfg, struct svf_con
 	return 0;
 
 err_check:
+	/*
+	 * Detach first: the release it does (last domain) stamps and reads the
+	 * DMA state, which must still exist; only then free it.
+	 */
+	if (c->own_domain)
+		svf_container_detach_domain(c, c->own_domain);
 	svf_dmacheck_destroy(c->dmachk);
+	c->dmachk = NULL;
 	if (!c->own_domain)
 		goto err_pinner;
-	svf_container_detach_domain(c, c->own_domain);
-
 err_domain:
 	svf_domain_free(c->own_domain);
 err_unit:
@@ -1249,7 +1254,8 @@ int svf_container_detach_domain(struct svf_container *c, struct svf_domain *d)
 		 * Emulated devices stay: the mappings stay too, unpinned (Linux's
 		 * unmap_unpin_reaccount); pages they pinned get pins of their own.
 		 */
-		struct svf_dma *dma;
+		struct svf_dma *dma, *m;
+		bool after = false;
 
 		rc = take_own_pins(c);
 		if (rc)
@@ -1257,12 +1263,33 @@ int svf_container_detach_domain(struct svf_container *c, struct svf_domain *d)
 		RB_FOREACH(dma, svf_dma_tree, &c->dmas) {
 			uint64_t done;
 
-			if (unmap_unpin_range(c, dma, dma->iova, dma->iova + dma->size, &done))
-				svf_log(SVF_LOG_ERR, "detach: unmap of 0x%llx failed",
-					(unsigned long long)dma->iova);
+			rc = unmap_unpin_range(c, dma, dma->iova, dma->iova + dma->size, &done);
+			if (rc)
+				break;
 		}
-		if (pending_flush(c))
-			svf_log(SVF_LOG_ERR, "detach: pending sync failed");
+		if (!rc)
+			rc = pending_flush(c); /* dma is NULL: every mapping was removed */
+		if (rc) {
+			/*
+			 * d could not be emptied, so it stays attached: what it may
+			 * still translate stays pinned. What left it stays removed:
+			 * those mappings are partial (later unmaps skip the holes)
+			 * and the pages emulated devices pinned there keep the pins
+			 * of their own they just got; mappings not reached give them
+			 * back (their own pin holds the pages again).
+			 */
+			RB_FOREACH(m, svf_dma_tree, &c->dmas) {
+				if (after)
+					svf_vpfn_drop_own_pins(c, m);
+				else
+					m->partial = true;
+				if (m == dma)
+					after = true;
+			}
+			svf_log(SVF_LOG_ERR, "detach: domain %u could not be emptied (%d); it stays attached",
+				svf_domain_id(d), rc);
+			goto out;
+		}
 	} else {
 		struct svf_dma *dma;
 
@@ -1313,6 +1340,16 @@ struct svf_domain *svf_container_domain(struct svf_container *c, unsigned n)
 	d = n < c->nr_domains ? c->domains[n] : NULL;
 	pthread_mutex_unlock(&c->lock);
 	return d;
+}
+
+int svf_container_flush(struct svf_container *c)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = pending_flush(c);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
 }
 
 unsigned svf_container_nr_mappings(struct svf_container *c)
