@@ -48,6 +48,11 @@ int th_open(const struct th_opts *o, struct th_fixture *f)
 	svf_container_default_config(&cc);
 	cc.policy = o->policy;
 	cc.batch_cap = o->batch_cap;
+	if (o->lazy_queue_cap)
+		cc.lazy_queue_cap = o->lazy_queue_cap;
+	if (o->lazy_timeout_us)
+		cc.lazy_timeout_us = o->lazy_timeout_us;
+	cc.dma_check = o->dma_check;
 	cc.dma_entry_limit = o->dma_entry_limit;
 	cc.pinner = f->p;
 	cc.iommu = &ic;

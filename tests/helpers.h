@@ -28,7 +28,13 @@ struct th_opts {
 	bool hw_dirty;            /* the unit tracks dirtiness in its page table */
 	uint64_t memlock_limit;   /* process backend: locked-memory limit in bytes; 0: RLIMIT_MEMLOCK */
 	bool cpu_time;            /* per-request CPU time (svf_container_config.cpu_time) */
+	unsigned lazy_queue_cap;  /* lazy: flush queue regions; 0: default */
+	uint64_t lazy_timeout_us; /* lazy: timer; 0: default; TH_LAZY_NEVER: never within a test */
+	bool dma_check;           /* check mode (svf_container_config.dma_check) */
 };
+
+/* A lazy timeout no test outlives: the queue is flushed only when full or by destroy. */
+#define TH_LAZY_NEVER (3600ull * 1000 * 1000)
 
 struct th_fixture {
 	struct svf_container *c;

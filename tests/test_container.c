@@ -3,7 +3,9 @@
  * The type1 container's unmap path, checked through its counters: how many
  * waits and descriptors each flush policy spends, that batches span what
  * they should, that more domains are all unmapped, and that pins and locked
- * memory come back exactly.
+ * memory come back exactly. Lazy containers never flush by their timer
+ * here (TH_LAZY_NEVER): what they defer is flushed by svf_container_flush,
+ * so their figures are exact.
  */
 #include <errno.h>
 #include <string.h>
@@ -17,7 +19,8 @@
 static struct th_fixture open_or_fail(enum svf_policy pol, enum svf_backend be, enum svf_layout lay,
 				      unsigned cap)
 {
-	struct th_opts o = { .policy = pol, .backend = be, .layout = lay, .batch_cap = cap };
+	struct th_opts o = { .policy = pol, .backend = be, .layout = lay, .batch_cap = cap,
+			     .lazy_timeout_us = TH_LAZY_NEVER };
 	struct th_fixture f;
 
 	assert_int_equal(th_open(&o, &f), 0);
@@ -35,6 +38,7 @@ static void close_checked(struct th_fixture *f)
 
 struct unmap_cost {
 	uint64_t waits, inv_page, inv_domain, chunks, pending_peak;
+	uint64_t left_queued, flush_full; /* lazy: pages the ioctl left queued, full-queue flushes */
 };
 
 /* Map npages of fragmented memory as one mapping, unmap it, return the deltas. */
@@ -50,9 +54,17 @@ static struct unmap_cost unmap_one_fragmented(enum svf_policy pol, uint64_t npag
 	assert_int_equal(th_unmap(f.c, 0x100000, npages * PG, 0, &sz), 0);
 	assert_int_equal(sz, npages * PG);
 	b = th_stats(f.c);
+	uint64_t left_queued = b.pinned_now, flush_full = b.lazy_flush_full;
+	if (pol == SVF_POLICY_LAZY)
+		assert_int_equal(svf_container_flush(f.c), 0);
+	else
+		assert_int_equal(left_queued, 0);
+	b = th_stats(f.c);
 	assert_int_equal(b.pinned_now, 0);
 	assert_int_equal(b.pages_unpinned - a.pages_unpinned, npages);
 	struct unmap_cost r = {
+		.left_queued = left_queued,
+		.flush_full = flush_full,
 		.waits = b.waits - a.waits,
 		.inv_page = b.inv_page - a.inv_page,
 		.inv_domain = b.inv_domain - a.inv_domain,
@@ -70,6 +82,8 @@ static void test_waits_per_policy(void **state)
 	struct unmap_cost strict = unmap_one_fragmented(SVF_POLICY_STRICT, n, 0);
 	struct unmap_cost batched = unmap_one_fragmented(SVF_POLICY_BATCHED, n, 0);
 	struct unmap_cost gather = unmap_one_fragmented(SVF_POLICY_GATHER, n, 0);
+	struct unmap_cost lazy = unmap_one_fragmented(SVF_POLICY_LAZY, n, 0);
+	const uint64_t q = SVF_DEFAULT_LAZY_QUEUE_CAP;
 
 	/* Every 4 KiB page is its own physically contiguous chunk. */
 	assert_int_equal(strict.chunks, n);
@@ -83,6 +97,13 @@ static void test_waits_per_policy(void **state)
 	/* ... and one per batch when the gather merges the adjacent IOVAs. */
 	assert_int_equal(gather.inv_page + gather.inv_domain, (n + 511) / 512);
 	assert_int_equal(batched.pending_peak, 512);
+	/* Lazy: gather in queue-sized batches; the ioctl flushes only full queues. */
+	assert_int_equal(lazy.chunks, n);
+	assert_int_equal(lazy.flush_full, n / q);
+	assert_int_equal(lazy.left_queued, n % q);
+	assert_int_equal(lazy.waits, (n + q - 1) / q);
+	assert_int_equal(lazy.inv_page + lazy.inv_domain, (n + q - 1) / q);
+	assert_int_equal(lazy.pending_peak, q);
 }
 
 static void test_small_batch_cap(void **state)
@@ -95,7 +116,7 @@ static void test_small_batch_cap(void **state)
 }
 
 /* Many small mappings removed by one request: only gather shares waits. */
-static void many_mappings(enum svf_policy pol, uint64_t *waits)
+static void many_mappings(enum svf_policy pol, uint64_t *waits, uint64_t *ioctl_waits)
 {
 	struct th_fixture f = open_or_fail(pol, SVF_BACKEND_SYNTHETIC, SVF_LAYOUT_FRAG4K, 0);
 	const unsigned n = 100;
@@ -109,6 +130,10 @@ static void many_mappings(enum svf_policy pol, uint64_t *waits)
 	assert_int_equal(sz, n * PG);
 	b = th_stats(f.c);
 	assert_int_equal(svf_container_nr_mappings(f.c), 0);
+	*ioctl_waits = b.waits - a.waits;
+	assert_int_equal(svf_container_flush(f.c), 0); /* lazy: the queue; else nothing */
+	b = th_stats(f.c);
+	assert_int_equal(b.pinned_now, 0);
 	*waits = b.waits - a.waits;
 	close_checked(&f);
 }
@@ -116,14 +141,21 @@ static void many_mappings(enum svf_policy pol, uint64_t *waits)
 static void test_many_mappings_share_waits(void **state)
 {
 	(void)state;
-	uint64_t strict, batched, gather;
+	uint64_t strict, batched, gather, lazy, in_strict, in_batched, in_gather, in_lazy;
 
-	many_mappings(SVF_POLICY_STRICT, &strict);
-	many_mappings(SVF_POLICY_BATCHED, &batched);
-	many_mappings(SVF_POLICY_GATHER, &gather);
+	many_mappings(SVF_POLICY_STRICT, &strict, &in_strict);
+	many_mappings(SVF_POLICY_BATCHED, &batched, &in_batched);
+	many_mappings(SVF_POLICY_GATHER, &gather, &in_gather);
+	many_mappings(SVF_POLICY_LAZY, &lazy, &in_lazy);
 	assert_int_equal(strict, 100);
 	assert_int_equal(batched, 100); /* batched syncs once per mapping */
 	assert_int_equal(gather, 1);
+	assert_int_equal(lazy, 1);      /* 100 regions fit the queue: one flush */
+	/* Only lazy returns before its wait. */
+	assert_int_equal(in_strict, strict);
+	assert_int_equal(in_batched, batched);
+	assert_int_equal(in_gather, gather);
+	assert_int_equal(in_lazy, 0);
 }
 
 /* A contiguous guest is mapped with superpages and unmapped in one chunk. */
@@ -256,7 +288,7 @@ static void test_last_domain_detach(void **state)
 static void test_unmap_allocates_nothing(void **state)
 {
 	(void)state;
-	for (enum svf_policy pol = SVF_POLICY_STRICT; pol <= SVF_POLICY_GATHER; pol++) {
+	for (enum svf_policy pol = SVF_POLICY_STRICT; pol < SVF_POLICY_NR; pol++) {
 		struct th_fixture f = open_or_fail(pol, SVF_BACKEND_SYNTHETIC, SVF_LAYOUT_FRAG4K, 0);
 		uint64_t sz;
 

@@ -9,8 +9,10 @@
  *
  * Variants: each test runs as one cmocka test per
  * variant, the const variant struct being its initial state. MAP/UNMAP
- * semantics run for every flush policy that waits synchronously (strict,
- * batched, gather) on both pinning backends; tests that need real memory
+ * semantics run for every flush policy (strict, batched, gather, lazy) on
+ * both pinning backends; under lazy the timer never fires within a test,
+ * and what an unmap leaves behind is checked once its queue is flushed
+ * (lazy_settle); tests that need real memory
  * (EFAULT, RLIMIT_MEMLOCK) run on the process backend only; container-level
  * and GET_INFO tests run once.
  *
@@ -63,13 +65,15 @@ static const struct variant variants[] = {
 	{ "strict,process", SVF_POLICY_STRICT, SVF_BACKEND_PROCESS },
 	{ "batched,process", SVF_POLICY_BATCHED, SVF_BACKEND_PROCESS },
 	{ "gather,process", SVF_POLICY_GATHER, SVF_BACKEND_PROCESS },
+	{ "lazy,process", SVF_POLICY_LAZY, SVF_BACKEND_PROCESS },
 	{ "strict,synthetic", SVF_POLICY_STRICT, SVF_BACKEND_SYNTHETIC },
 	{ "batched,synthetic", SVF_POLICY_BATCHED, SVF_BACKEND_SYNTHETIC },
 	{ "gather,synthetic", SVF_POLICY_GATHER, SVF_BACKEND_SYNTHETIC },
+	{ "lazy,synthetic", SVF_POLICY_LAZY, SVF_BACKEND_SYNTHETIC },
 };
 #define NR_VARIANTS  (sizeof(variants) / sizeof(variants[0]))
-#define NR_PROCESS   3u /* variants[0..2] use the process backend */
-#define ONE_VARIANT  5u /* gather, synthetic: for tests that need one container */
+#define NR_PROCESS   4u /* variants[0..3] use the process backend */
+#define ONE_VARIANT  6u /* gather, synthetic: for tests that need one container */
 
 struct env {
 	const struct variant *v;
@@ -149,7 +153,9 @@ static const char *errname(long rc)
 
 static struct svf_container *env_open_with(struct env *e, const struct env_opts *eo)
 {
-	struct th_opts o = { .policy = e->v->policy, .backend = e->v->backend, .cost_off = true };
+	/* Lazy: no timer flush within a test, so every figure is the requests' own. */
+	struct th_opts o = { .policy = e->v->policy, .backend = e->v->backend, .cost_off = true,
+			     .lazy_timeout_us = TH_LAZY_NEVER };
 	int rc;
 
 	if (eo) {
@@ -192,10 +198,17 @@ static void env_done(struct env *e)
 		expect_rc(th_unmap(c, 0, 0, VFIO_DMA_UNMAP_FLAG_ALL, &sz), 0);
 	st = th_stats(c);
 	assert_int_equal(svf_container_nr_mappings(c), 0);
-	assert_int_equal(st.pinned_now, 0);
-	assert_int_equal(st.locked_bytes, 0);
+	if (e->v->policy != SVF_POLICY_LAZY) {
+		assert_int_equal(st.pinned_now, 0);
+		assert_int_equal(st.locked_bytes, 0);
+	}
 	assert_int_equal(st.invariant_violations, 0);
 	assert_int_equal(svf_container_check(c), 0);
+	/* Destroying the container releases the rest (lazy: its flush queue). */
+	svf_container_destroy(c);
+	e->f.c = NULL;
+	assert_int_equal(svf_pinner_pinned_pages(e->f.p), 0);
+	assert_int_equal(svf_pinner_locked_bytes(e->f.p), 0);
 	th_close(&e->f);
 	e->open = false;
 }
@@ -329,12 +342,25 @@ static void expect_translated(struct env *e, uint64_t iova, uint64_t len)
 	}
 }
 
+/*
+ * Lazy returns from an unmap before its flush: until the queue is flushed
+ * the pages stay pinned and the IOTLB may still translate them (test_device
+ * checks that). The checks of what an unmap leaves behind look after the
+ * flush, as the timer would do it.
+ */
+static void lazy_settle(struct env *e)
+{
+	if (e->v->policy == SVF_POLICY_LAZY)
+		assert_int_equal(svf_container_flush(e->f.c), 0);
+}
+
 /* No page of [iova, iova+len) translates: not in the page table, not in the IOTLB. */
 static void expect_untranslated(struct env *e, uint64_t iova, uint64_t len)
 {
 	struct svf_domain *d = svf_container_domain(e->f.c, 0);
 
 	assert_non_null(d);
+	lazy_settle(e);
 	for (uint64_t off = 0; off < len; off += PG) {
 		uint64_t phys = 0;
 
@@ -344,6 +370,7 @@ static void expect_untranslated(struct env *e, uint64_t iova, uint64_t len)
 
 static uint64_t pinned_now(struct env *e)
 {
+	lazy_settle(e);
 	return th_stats(e->f.c).pinned_now;
 }
 
@@ -992,6 +1019,7 @@ static void efault_case(struct env *e, uint64_t iova, uint64_t bad_page, bool un
 	else
 		assert_int_equal(mprotect(m + bad_page * PG, PG, PROT_NONE), 0);
 
+	lazy_settle(e); /* what earlier unmaps queued is not this map's */
 	before = th_stats(c);
 	pin_pages = svf_pinner_pinned_pages(e->f.p);
 	pin_locked = svf_pinner_locked_bytes(e->f.p);
@@ -1073,6 +1101,7 @@ static void t_map_row11_memlock(void **state)
 		assert_int_equal(svf_pinner_locked_bytes(e->f.p), 4 * PG);
 		expect_rc(th_unmap(c, BASE, 4 * PG, 0, &sz), 0);
 		assert_int_equal(sz, 4 * PG);
+		lazy_settle(e);
 		assert_int_equal(svf_pinner_locked_bytes(e->f.p), 0);
 		branches++;
 		if (cap_ipc_lock_set(false) == 0) {
@@ -1580,6 +1609,40 @@ static void t_unmap_several_mappings_summed(void **state)
 	env_done(e);
 }
 
+/*
+ * When an unmap's pages are released: at once under the waiting policies;
+ * under lazy the ioctl returns with them still pinned (and no wait spent),
+ * and the queue's flush releases them.
+ */
+static void t_unmap_release_point(void **state)
+{
+	struct env *e = *state;
+	struct svf_container *c = env_open(e);
+	struct svf_stats before, after;
+	uint64_t sz;
+
+	expect_rc(map_at(e, BASE, 0, 4 * PG), 0);
+	expect_translated(e, BASE, 4 * PG);
+	before = th_stats(c);
+	expect_rc(th_unmap(c, BASE, 4 * PG, 0, &sz), 0);
+	assert_int_equal(sz, 4 * PG);
+	after = th_stats(c);
+	if (e->v->policy == SVF_POLICY_LAZY) {
+		assert_int_equal(after.pinned_now, 4);
+		assert_int_equal(after.waits, before.waits);
+		assert_int_equal(svf_container_flush(c), 0);
+		after = th_stats(c);
+		assert_int_equal(after.waits, before.waits + 1);
+		assert_int_equal(after.lazy_flush_timeout + after.lazy_flush_full, 0);
+	} else {
+		assert_true(after.waits > before.waits);
+	}
+	assert_int_equal(after.pinned_now, 0);
+	assert_int_equal(after.locked_bytes, 0);
+	expect_untranslated(e, BASE, 4 * PG);
+	env_done(e);
+}
+
 static void t_unmap_all(void **state)
 {
 	struct env *e = *state;
@@ -2081,6 +2144,7 @@ static const struct test_desc tests[] = {
 	T(t_unmap_size_written_back_only_on_success, V_ALL),
 	T(t_unmap_empty_range, V_ALL),
 	T(t_unmap_several_mappings_summed, V_ALL),
+	T(t_unmap_release_point, V_ALL),
 	T(t_unmap_all, V_ALL),
 	T(t_unmap_v1_start_inside, V_ALL),
 	T(t_unmap_v1_first_byte_removes_whole, V_ALL),
