@@ -17,8 +17,9 @@ else
 DEPS       ?= deps
 endif
 # libtsan2: GCC's ThreadSanitizer runtime, for make tsan. groff-base: the man-page check.
+# qemu-system-x86: Debian's QEMU 7.2, run unmodified under softvfio exec by the qemu suite.
 DEB_PKGS   := gcc make meson ninja-build pkg-config libcmocka-dev libbsd-dev linux-libc-dev python3 \
-              libtsan2 groff-base
+              libtsan2 groff-base qemu-system-x86
 
 .PHONY: all deps build run check asan tsan bench install clean
 
