@@ -95,18 +95,26 @@ struct svf_vfio_config {
 	/* Their configuration (NULL: the vtd driver's defaults). */
 	const struct svf_iommu_config *iommu;
 	/*
-	 * The doorbell watcher of mmapped BARs: after a doorbell or a region
-	 * access it polls every watch_fast_ns (0: 5,000 ns) for
-	 * watch_hot_ns (0: 20 ms), then backs off doubling the period up to
-	 * watch_idle_ns (0: 1 ms) while nothing happens. A doorbell is served
-	 * within one period (plus the work it starts).
+	 * The doorbell watcher of mmapped BARs (one thread per open device
+	 * with a mappable BAR). After a doorbell it served it polls without
+	 * sleeping for watch_spin_ns (0: 1 ms; a driver's next doorbell usually
+	 * comes within that); after that, or after an INTx unmask eventfd
+	 * was set, it sleeps between polls, every watch_fast_ns (0: 5,000 ns) until watch_hot_ns
+	 * (0: 20 ms) after the activity, then backs off doubling the period up to
+	 * watch_idle_ns (0: 1 ms) while nothing happens. So a doorbell is
+	 * served within a poll while spinning, within one period otherwise
+	 * (plus the scheduler's wake-up and the work it starts); an idle
+	 * device costs one wake-up per watch_idle_ns. watch_no_spin skips the
+	 * spinning phase.
 	 */
+	uint64_t watch_spin_ns;
 	uint64_t watch_fast_ns;
 	uint64_t watch_hot_ns;
 	uint64_t watch_idle_ns;
+	bool watch_no_spin;
 };
 
-/* Defaults: one vtd unit, watcher 5 us / 20 ms / 1 ms. */
+/* Defaults: one vtd unit, watcher spin 1 ms, then 5 us until 20 ms, idle 1 ms. */
 void svf_vfio_default_config(struct svf_vfio_config *cfg);
 
 /*

@@ -90,7 +90,7 @@ struct svf_pci_dev {
 	uint8_t msi_cap;                  /* config offset of MSI, set by init_config */
 	svf_pci_fault_fn fault_fn;
 	void *fault_opaque;
-	uint64_t watch_fast_ns, watch_hot_ns, watch_idle_ns;
+	uint64_t watch_spin_ns, watch_fast_ns, watch_hot_ns, watch_idle_ns;
 
 	/* Memory: memfd laid out as vfio-pci's device fd; the device's own mapping of each BAR. */
 	int memfd;
@@ -123,8 +123,8 @@ struct svf_pci_dev {
 	bool watch_running;
 	pthread_mutex_t watch_lock;       /* protects watch_stop and the kick */
 	pthread_cond_t watch_cond;
-	bool watch_stop;
-	uint64_t watch_kick_ns;           /* last activity (atomic) */
+	bool watch_stop;                  /* also read atomically while spinning */
+	bool watch_kicked;                /* activity since the watcher last looked (atomic) */
 	uint64_t watch_polls;             /* iterations, for the benchmark (atomic) */
 	uint64_t watch_served;            /* doorbells served (atomic) */
 };
@@ -207,7 +207,7 @@ int svf_pci_dma(struct svf_pci_dev *pd, int access, uint64_t addr, void *buf, ui
 /* ---- watcher (pci_watch.c) ---- */
 int svf_pci_watch_start(struct svf_pci_dev *pd);
 void svf_pci_watch_stop(struct svf_pci_dev *pd);
-/* Something happened: poll fast for a while (any thread, lock not needed). */
+/* Something needs the watcher soon: poll fast for a while (any thread, lock not needed). */
 void svf_pci_watch_kick(struct svf_pci_dev *pd);
 
 uint64_t svf_pci_now_ns(void);

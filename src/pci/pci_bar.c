@@ -90,6 +90,5 @@ int svf_pci_bar_rw(struct svf_pci_dev *pd, int index, uint8_t *buf, size_t count
 		n += sz;
 	}
 	*done = n;
-	svf_pci_watch_kick(pd);
 	return 0;
 }

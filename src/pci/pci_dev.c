@@ -123,6 +123,7 @@ int svf_pci_dev_create(const struct svf_pci_device_config *cfg, const struct svf
 		pd->msi_fd[i] = -1;
 	pd->desc.kind = ops->kind;
 	pd->desc.config_size = SVF_PCI_CFG_SIZE;
+	pd->watch_spin_ns = hcfg->watch_spin_ns;
 	pd->watch_fast_ns = hcfg->watch_fast_ns;
 	pd->watch_hot_ns = hcfg->watch_hot_ns;
 	pd->watch_idle_ns = hcfg->watch_idle_ns;

@@ -24,6 +24,7 @@ void svf_vfio_default_config(struct svf_vfio_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->units = 1;
+	cfg->watch_spin_ns = 1000000;
 	cfg->watch_fast_ns = 5000;
 	cfg->watch_hot_ns = 20000000;
 	cfg->watch_idle_ns = 1000000;
@@ -41,6 +42,9 @@ int svf_vfio_create(const struct svf_vfio_config *ucfg, struct svf_vfio **out)
 		cfg.iommu = ucfg->iommu;
 		if (ucfg->units)
 			cfg.units = ucfg->units;
+		if (ucfg->watch_spin_ns)
+			cfg.watch_spin_ns = ucfg->watch_spin_ns;
+		cfg.watch_no_spin = ucfg->watch_no_spin;
 		if (ucfg->watch_fast_ns)
 			cfg.watch_fast_ns = ucfg->watch_fast_ns;
 		if (ucfg->watch_hot_ns)
@@ -50,6 +54,8 @@ int svf_vfio_create(const struct svf_vfio_config *ucfg, struct svf_vfio **out)
 	}
 	if (cfg.units > SVF_VFIO_MAX_UNITS)
 		return -EINVAL;
+	if (cfg.watch_no_spin)
+		cfg.watch_spin_ns = 0;
 	if (cfg.watch_idle_ns < cfg.watch_fast_ns)
 		cfg.watch_idle_ns = cfg.watch_fast_ns;
 	if (svf_should_fail(SVF_FAULT_ALLOC))

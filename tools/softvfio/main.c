@@ -24,6 +24,7 @@
 #include "bench_dirty.h"
 #include "bench_real.h"
 #include "bench_unmap.h"
+#include "bench_vfio.h"
 #include "exec.h"
 #include "cli.h"
 #include "replay.h"
@@ -49,6 +50,8 @@ static const char main_help[] =
 	"  bench-translate  translation cost per page, unmap latency while devices DMA\n"
 	"  bench-dirty      GET_BITMAP cost, IOMMU dirty tracking against Linux's mode\n"
 	"  bench-real       real-memory map and unmap beside this machine's floor\n"
+	"  bench-vfio       edu through VFIO: register round trips, doorbell latency,\n"
+	"                   the watcher's idle cost, 4 KiB DMA throughput\n"
 	"  exec PROGRAM     run an unmodified VFIO program (QEMU's vfio-pci, a userspace\n"
 	"                   driver) on softvfio: /dev/vfio, sysfs and /dev/kmsg served\n"
 	"                   by a preload library\n"
@@ -910,6 +913,7 @@ static const struct command {
 	{ "bench-translate", svf_bench_translate_main, svf_bench_translate_help },
 	{ "bench-dirty", svf_bench_dirty_main, svf_bench_dirty_help },
 	{ "bench-real", svf_bench_real_main, svf_bench_real_help },
+	{ "bench-vfio", svf_bench_vfio_main, svf_bench_vfio_help },
 	{ "exec", svf_exec_main, svf_exec_help },
 };
 
