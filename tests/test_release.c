@@ -122,6 +122,40 @@ static void test_vaddr_update_then_munmap_old(void **state)
 	close(fd);
 }
 
+/*
+ * Check mode costs memory only for what is really mapped: a 1 TiB map
+ * over 16 pages of memory fails with EFAULT, as without check mode, and
+ * leaves no shadow state for the 1 TiB behind (2 GiB of it, before).
+ */
+static void test_check_mode_huge_map(void **state)
+{
+	struct svf_pinner_config pc = { .backend = SVF_BACKEND_PROCESS };
+	uint8_t *mem = mmap(NULL, NPG * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			    -1, 0);
+	struct svf_container_config cc;
+	struct svf_container *c;
+	struct svf_pinner *p;
+	struct svf_stats s0, s1;
+
+	(void)state;
+	assert_true(mem != MAP_FAILED);
+	assert_int_equal(svf_pinner_create(&pc, &p), 0);
+	svf_container_default_config(&cc);
+	cc.pinner = p;
+	cc.dma_check = true;
+	assert_int_equal(svf_container_create(&cc, &c), 0);
+	assert_int_equal(softvfio_ioctl(c, VFIO_SET_IOMMU, (void *)(uintptr_t)VFIO_TYPE1v2_IOMMU), 0);
+	svf_container_get_stats(c, &s0);
+	assert_int_equal(th_map(c, 1ULL << 46, (uint64_t)(uintptr_t)mem, 1ULL << 40, TH_RW), -EFAULT);
+	svf_container_get_stats(c, &s1);
+	assert_true(s1.bookkeeping_bytes - s0.bookkeeping_bytes < (1u << 20));
+	assert_int_equal(s1.pinned_now, 0);
+	assert_int_equal(th_map(c, 0, (uint64_t)(uintptr_t)mem, NPG * PG, TH_RW), 0);
+	svf_container_destroy(c);
+	svf_pinner_destroy(p);
+	munmap(mem, NPG * PG);
+}
+
 #define T(fn, pol) cmocka_unit_test_prestate(fn, (void *)(uintptr_t)(pol))
 
 int main(void)
@@ -132,6 +166,7 @@ int main(void)
 		T(test_release_keeps_pinned_pages, SVF_POLICY_LAZY),
 		T(test_vaddr_update_then_munmap_old, SVF_POLICY_BATCHED),
 		T(test_vaddr_update_then_munmap_old, SVF_POLICY_LAZY),
+		cmocka_unit_test(test_check_mode_huge_map),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

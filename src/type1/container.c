@@ -575,6 +575,16 @@ static int pin_map_dma(struct svf_container *c, struct svf_dma *dma)
 			}
 		}
 		svf_type1_account_pin(c, n);
+		/*
+		 * Check mode: clear the IOVA stamps of this run before any domain
+		 * maps it (a device may reach it from then on). Per pinned run, so
+		 * the check's memory follows what is really mapped: a huge map that
+		 * fails to pin costs nothing.
+		 */
+		i = 0;
+		rc = svf_dmacheck_map(c->dmachk, iova, n * SVF_PAGE_SIZE);
+		if (rc)
+			goto err_unmap_run;
 		for (i = 0; i < c->nr_domains; i++) {
 			rc = svf_iommu_map(c->domains[i], iova, phys, n * SVF_PAGE_SIZE, dma->prot);
 			if (rc)
@@ -651,11 +661,6 @@ int svf_type1_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64
 	dma = calloc(1, sizeof(*dma));
 	if (!dma)
 		return -ENOMEM;
-	rc = svf_dmacheck_map(c->dmachk, iova, size); /* check mode: IOVA stamps cleared */
-	if (rc) {
-		free(dma);
-		return rc;
-	}
 	dma->iova = iova;
 	dma->size = size;
 	dma->vaddr = vaddr;
