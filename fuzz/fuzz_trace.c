@@ -57,6 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.dma_check = sel & 8;
 	cfg.hw_dirty = sel & 16;
 	cfg.check_unpin = sel & 32;
+	cfg.cost = 0; /* no modelled invalidation latency */
 	(void)svf_trace_replay(t, &cfg, devnull, devnull, NULL);
 	svf_trace_free(t);
 	return 0;

@@ -674,6 +674,7 @@ int svf_model_open(const struct svf_model_cfg *cfg, struct svf_model **out)
 		goto err_region;
 	svf_iommu_default_config("vtd", &ic);
 	ic.check_unpin = true;
+	ic.cost_off = true; /* no modelled invalidation latency: the model checks behaviour, not time */
 	ic.hw_dirty = cfg->hw_dirty;
 	svf_container_default_config(&cc);
 	cc.policy = cfg->policy;
