@@ -987,6 +987,131 @@ static void test_mapped_bar_doorbells(void **state)
 	close(efd);
 }
 
+/* dma_mask: a 64-bit mask lets an address past the IOMMU's width through, which faults as such. */
+static void test_edu_dma_mask_64(void **state)
+{
+	struct svf_pci_device_config dc = { .kind = SVF_PCI_KIND_EDU, .bdf = "0000:00:05.0",
+					    .group = 9, .dma_mask = ~0ull };
+	struct svf_vfio_fault fl[2];
+	struct svf_vfio_device *d;
+	struct svf_vfio_group *g;
+	struct fx f;
+	uint8_t *buf;
+	char line[160];
+	size_t nr;
+	(void)state;
+
+	buf = fx_dma(&f);
+	assert_int_equal(svf_vfio_add_device(f.h, &dc, NULL), 0);
+	assert_int_equal(svf_vfio_group_open(f.h, 9, &g), 0);
+	assert_int_equal(svf_vfio_group_set_container(g, NULL), -EBADFD);
+	assert_int_equal(svf_vfio_group_set_container(g, f.c), 0);
+	assert_int_equal(svf_vfio_group_get_device(g, "0000:00:05.0", &d), 0);
+	cfg_write(d, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	/* Not clamped: IOVA itself works, 1 << 60 + IOVA faults beyond the width. */
+	memset(buf, 0x77, 64);
+	edu_dma(d, IOVA, 0x40000, 64, 1);
+	edu_dma(d, 0x40000, IOVA + 4096, 64, 3);
+	assert_memory_equal(buf, buf + 4096, 64);
+	edu_dma(d, (1ull << 60) | IOVA, 0x40000, 64, 1);
+	assert_int_equal(svf_vfio_read_faults(f.h, fl, 2, &nr, NULL), 0);
+	assert_int_equal(nr, 1);
+	assert_int_equal(fl[0].reason, 4);
+	assert_int_equal(fl[0].rid, 0x28);
+	svf_vfio_fault_format(&fl[0], line, sizeof(line), NULL);
+	assert_string_equal(line, "DMAR: [DMA Read NO_PASID] Request device [00:05.0] fault addr "
+				  "0x1000000000100000 [fault reason 0x04] Access beyond MGAW");
+	svf_vfio_device_close(d);
+	svf_vfio_group_close(g);
+	fx_close(&f);
+	th_free_mem(buf, 2 * 4096);
+}
+
+/* A preload layer's fd table: resolve and install callbacks. */
+struct fake_table {
+	struct svf_container *c;
+	struct svf_vfio_group *g;
+	struct svf_vfio_device *last;
+	int install_rc;
+};
+
+static void fake_resolve(void *opaque, int fd, enum svf_vfio_fd_kind *kind, void **obj)
+{
+	struct fake_table *t = opaque;
+
+	*kind = SVF_VFIO_FD_NONE;
+	*obj = NULL;
+	if (fd == 40) {
+		*kind = SVF_VFIO_FD_CONTAINER;
+		*obj = t->c;
+	} else if (fd == 41) {
+		*kind = SVF_VFIO_FD_GROUP;
+		*obj = t->g;
+	} else if (fd == 42) {
+		*kind = SVF_VFIO_FD_OTHER;
+	}
+}
+
+static int fake_install(void *opaque, struct svf_vfio_device *dev)
+{
+	struct fake_table *t = opaque;
+
+	t->last = dev;
+	return t->install_rc;
+}
+
+static void test_fd_ops(void **state)
+{
+	struct fake_table t = { .install_rc = 77 };
+	const struct svf_vfio_fd_ops ops = { .resolve = fake_resolve, .install_device = fake_install,
+					     .opaque = &t };
+	const struct svf_vfio_fd_ops half = { .resolve = fake_resolve };
+	struct fx f;
+	int32_t fd;
+	(void)state;
+
+	fx_host(&f);
+	t.c = f.c;
+	assert_int_equal(svf_vfio_set_fd_ops(f.h, &half), -EINVAL);
+	assert_int_equal(svf_vfio_set_fd_ops(f.h, &ops), 0);
+	assert_int_equal(svf_vfio_group_open(f.h, 0, &f.g), 0);
+	t.g = f.g;
+	fd = 42;
+	assert_int_equal(svf_vfio_group_ioctl(f.g, VFIO_GROUP_SET_CONTAINER, &fd), -EBADFD);
+	fd = 43;
+	assert_int_equal(svf_vfio_group_ioctl(f.g, VFIO_GROUP_SET_CONTAINER, &fd), -EBADF);
+	fd = CFD; /* the own table is not consulted any more */
+	assert_int_equal(svf_vfio_group_ioctl(f.g, VFIO_GROUP_SET_CONTAINER, &fd), -EBADF);
+	fd = 40;
+	assert_int_equal(svf_vfio_group_ioctl(f.g, VFIO_GROUP_SET_CONTAINER, &fd), 0);
+	assert_int_equal(softvfio_ioctl(f.c, VFIO_SET_IOMMU, (void *)VFIO_TYPE1v2_IOMMU), 0);
+	/* The fd the program gets is the table's. */
+	assert_int_equal(svf_vfio_group_ioctl(f.g, VFIO_GROUP_GET_DEVICE_FD, "0000:00:03.0"), 77);
+	assert_non_null(t.last);
+	f.dev = t.last;
+	{
+		uint8_t rbuf[sizeof(struct vfio_pci_hot_reset) + 4];
+		struct vfio_pci_hot_reset *hr = (void *)rbuf;
+
+		hr->argsz = sizeof(rbuf);
+		hr->flags = 0;
+		hr->count = 1;
+		hr->group_fds[0] = 41;
+		assert_int_equal(svf_vfio_device_ioctl(f.dev, VFIO_DEVICE_PCI_HOT_RESET, hr), 0);
+		hr->group_fds[0] = 42;
+		assert_int_equal(svf_vfio_device_ioctl(f.dev, VFIO_DEVICE_PCI_HOT_RESET, hr), -EINVAL);
+	}
+	svf_vfio_device_close(f.dev);
+	f.dev = NULL;
+	/* A failing install undoes the open: the group is free to leave. */
+	t.install_rc = -EMFILE;
+	assert_int_equal(svf_vfio_group_ioctl(f.g, VFIO_GROUP_GET_DEVICE_FD, "0000:00:03.0"),
+			 -EMFILE);
+	assert_int_equal(svf_vfio_group_ioctl(f.g, VFIO_GROUP_UNSET_CONTAINER, NULL), 0);
+	assert_int_equal(svf_vfio_set_fd_ops(f.h, NULL), 0);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1005,6 +1130,8 @@ int main(void)
 		cmocka_unit_test(test_intx_automask),
 		cmocka_unit_test(test_msi_and_set_irqs_rows),
 		cmocka_unit_test(test_mapped_bar_doorbells),
+		cmocka_unit_test(test_edu_dma_mask_64),
+		cmocka_unit_test(test_fd_ops),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -285,7 +285,8 @@ static void two_groups(unsigned units)
 	assert_int_equal(bar_w(d[1], 0x98, 1), 0);
 	assert_int_equal(svf_vfio_read_faults(h, fl, 4, &nr, NULL), 0);
 	assert_int_equal(nr, 0);
-	/* The container given to the host goes when its last group does. */
+	/* The container given to the host goes when its last group does (twice is once). */
+	svf_vfio_container_put(h, c);
 	svf_vfio_container_put(h, c);
 	svf_vfio_device_close(d[1]);
 	svf_vfio_group_close(g[1]);

@@ -168,9 +168,9 @@ struct svf_vfio_device_desc {
 };
 
 /*
- * Add an emulated PCI device (before or after groups are opened; a group
- * that is open when a device joins it is not viable for that device until
- * reopened). *desc (may be NULL) receives its description.
+ * Add an emulated PCI device, at any time: one added to a group that is
+ * open can be opened through it at once (it DMAs through the group's
+ * domain). *desc (may be NULL) receives its description.
  * Returns 0; -EINVAL (unknown kind, bad bdf or group, unit out of range);
  * -EEXIST (bdf in use); -ENOSPC (SVF_VFIO_MAX_DEVICES); -ENOMEM; -EMFILE
  * or -ENOSPC from creating the device memory (memfd_create, ftruncate).
@@ -235,7 +235,8 @@ int svf_vfio_device_from_fd(struct svf_vfio *h, int fd, struct svf_vfio_device *
  * Give c to the host: it is destroyed (svf_container_destroy) when no group
  * of h is attached to it any more, at once if none is. As Linux keeps a
  * container alive while its groups hold it after the program closed the
- * container fd. Never fails.
+ * container fd. Putting the same container twice is putting it once.
+ * Never fails.
  */
 void svf_vfio_container_put(struct svf_vfio *h, struct svf_container *c);
 
@@ -281,9 +282,10 @@ long svf_vfio_group_ioctl(struct svf_vfio_group *g, unsigned long request, void 
  * SET_CONTAINER without an fd: attach g to c. The group brings an IOMMU
  * domain on its unit, or shares the domain another group of the container
  * has on the same unit (as type1 reuses a compatible domain); a new domain
- * receives every existing mapping. Returns 0; -EINVAL (g already has a
- * container); -ENOMEM; or svf_container_attach_domain()'s errno (-ENOSPC,
- * -EINVAL for mappings outside the new domain's aperture, a map errno).
+ * receives every existing mapping. Returns 0; -EBADFD (c is NULL, as an
+ * fd that is not a container); -EINVAL (g already has a container);
+ * -ENOMEM; or svf_container_attach_domain()'s errno (-ENOSPC, -EINVAL for
+ * mappings outside the new domain's aperture, a map errno).
  */
 int svf_vfio_group_set_container(struct svf_vfio_group *g, struct svf_container *c);
 

@@ -349,6 +349,12 @@ void svf_vfio_container_put(struct svf_vfio *h, struct svf_container *c)
 	if (!c)
 		return;
 	pthread_mutex_lock(&h->lock);
+	for (unsigned i = 0; i < h->nr_puts; i++) {
+		if (h->puts[i] == c) {
+			pthread_mutex_unlock(&h->lock);
+			return;
+		}
+	}
 	if (!container_in_use(h, c)) {
 		svf_container_destroy(c);
 	} else {
