@@ -90,6 +90,8 @@ EOF
 long=$(head -c 100000 /dev/zero | tr '\0' x)
 expect 2 "long policy" -- bench --policy "$long"
 if [ "$(wc -c <"$tmp/err")" -lt 400 ] && grep -q "100000 bytes" "$tmp/err"; then ok; else bad "a 100000-byte option value is echoed whole"; fi
+expect 2 "long workload" -- bench -w "small:count=$long"
+if [ "$(wc -c <"$tmp/err")" -lt 400 ] && grep -q "bytes)" "$tmp/err"; then ok; else bad "a 100000-byte workload spec is echoed whole"; fi
 printf 'arena 4M\nmap %s 4K 0 rw\n' "$long" >"$tmp/long.trace"
 expect 2 "long trace token" -- replay "$tmp/long.trace"
 if [ "$(wc -c <"$tmp/err")" -lt 400 ] && grep -q "100000 bytes" "$tmp/err"; then ok; else bad "a 100000-byte trace token is echoed whole"; fi

@@ -26,6 +26,7 @@
 #include "bench_common.h"
 #include "bench_report.h"
 #include "chart.h"
+#include "cli.h"
 #include "progress.h"
 #include "replay.h"
 #include "session.h"
@@ -128,9 +129,9 @@ static int spec_error(FILE *err, const char *spec, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(err, "softvfio bench: workload '%s': ", spec);
+	svf_cli_print_cut(err, "softvfio bench: workload '%s': ", spec);
 	va_start(ap, fmt);
-	vfprintf(err, fmt, ap);
+	svf_cli_vprint_cut(err, fmt, ap);
 	va_end(ap);
 	fputc('\n', err);
 	return -EINVAL;
