@@ -4,8 +4,9 @@
 - the README opens with its title and then exactly the two set-up commands;
 - the README's C example is examples/readme.c, which the suite builds and runs;
 - every table in README.md and docs/*.md fits 100 columns;
-- every docs/NAME.md that code, headers, tests or man pages cite exists, and
-  nothing cites files outside the repository.
+- every docs/NAME.md that code, headers, tests or man pages cite exists, a
+  file that cites table rows ("MAP row 7") names docs/uapi.md, and nothing
+  cites files outside the repository.
 Usage: docs_check.py SRCDIR"""
 import os, re, sys
 
@@ -55,6 +56,8 @@ for top in ("src", "tools", "tests", "include", "man", "examples"):
             for d in set(re.findall(r"docs/([A-Za-z0-9_.-]+\.md)", text)):
                 if not os.path.exists(os.path.join(src, "docs", d)):
                     fails.append("%s cites docs/%s, which does not exist" % (rel, d))
+            if re.search(r"\b[Rr]ows? \d", text) and "docs/uapi.md" not in text:
+                fails.append("%s cites table rows without naming docs/uapi.md" % rel)
             for hit in set(outside.findall(text)):
                 fails.append("%s cites '%s' (outside the repository, or a word a reader cannot decode)"
                              % (rel, hit))

@@ -129,7 +129,10 @@ static void test_word_edges(void **state)
 	th_close(&f);
 }
 
-/* A map while tracking gets a bitmap; a failing bitmap allocation removes the mapping (MAP row 12). */
+/*
+ * A map while tracking gets a bitmap; a failing bitmap allocation removes
+ * the mapping (docs/uapi.md MAP row 12).
+ */
 static void test_map_while_tracking(void **state)
 {
 	(void)state;
