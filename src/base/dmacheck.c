@@ -176,7 +176,7 @@ void svf_dmacheck_destroy(struct svf_dmacheck *k)
 
 int svf_dmacheck_map(struct svf_dmacheck *k, uint64_t iova, uint64_t size)
 {
-	uint64_t key = iova >> 12, n = size >> 12;
+	uint64_t key = iova >> SVF_PAGE_SHIFT, n = size >> SVF_PAGE_SHIFT;
 	int rc;
 
 	if (!k || !k->stamps)
@@ -192,7 +192,7 @@ int svf_dmacheck_map(struct svf_dmacheck *k, uint64_t iova, uint64_t size)
 
 void svf_dmacheck_unmapped(struct svf_dmacheck *k, uint64_t iova, uint64_t size)
 {
-	uint64_t key = iova >> 12, n = size >> 12;
+	uint64_t key = iova >> SVF_PAGE_SHIFT, n = size >> SVF_PAGE_SHIFT;
 	uint64_t stamp;
 
 	if (!k || !k->stamps)

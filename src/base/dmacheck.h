@@ -39,6 +39,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <softvfio/page.h>
 #include <softvfio/stats.h>
 
 struct svf_shadow;

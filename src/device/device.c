@@ -217,7 +217,7 @@ static void check_after(struct svf_device *dev, uint64_t iova, uint64_t phys, ui
 	/* Acquire load above: a release that completed during the access shows here. */
 	if (w1 != UINT64_MAX && SVF_PINSTATE_RELEASES(w2) != SVF_PINSTATE_RELEASES(w1))
 		count_add(&dev->k->dma_unpinned_access, 1);
-	stamp = dev->k->stamps ? svf_shadow_word(dev->k->stamps, iova >> 12) : NULL;
+	stamp = dev->k->stamps ? svf_shadow_word(dev->k->stamps, iova >> SVF_PAGE_SHIFT) : NULL;
 	if (stamp) {
 		uint64_t s = __atomic_load_n(stamp, __ATOMIC_RELAXED);
 
