@@ -233,6 +233,24 @@ else
 	bad "bench-drivers" "softvfio bench --driver all: exit status, table or JSON"
 	cat "$tmp/out" "$tmp/err" "$tmp/diff" 2>/dev/null
 fi
+# The AMD-Vi variants: one covering command per range (as VT-d's one
+# descriptor here), and NpCache (maps flushed: a wait per map as well).
+if "$bin" bench --driver vtd,amd-covering,amd-npcache -w small:count=4,size=60K,unmap=each \
+	--progress never --policy strict --json "$tmp/var.json" >"$tmp/out" 2>"$tmp/err" &&
+	python3 - "$tmp/var.json" <<'PY' 2>"$tmp/diff"
+import json, sys
+runs = json.load(open(sys.argv[1]))
+assert [w["driver"] for w in runs] == ["vtd", "amd-covering", "amd-npcache"], runs
+vtd, cov, npc = (w["results"][0] for w in runs)
+assert cov["inv_descriptors"] == vtd["inv_descriptors"], (vtd, cov)
+assert npc["inv_descriptors"] == 4 * vtd["inv_descriptors"], (vtd, npc)
+PY
+then
+	ok "bench-amd-variants"
+else
+	bad "bench-amd-variants" "softvfio bench --driver vtd,amd-covering,amd-npcache"
+	cat "$tmp/out" "$tmp/err" "$tmp/diff" 2>/dev/null
+fi
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -44,12 +44,23 @@ void svf_tool_default_config(struct svf_tool_config *cfg)
 	};
 }
 
+int svf_tool_driver_config(const char *name, struct svf_iommu_config *ic)
+{
+	if (!name)
+		name = "vtd";
+	if (strcmp(name, "amd-covering") == 0 || strcmp(name, "amd-npcache") == 0) {
+		svf_iommu_default_config("amd", ic);
+		ic->covering_inv = name[4] == 'c';
+		ic->np_cache = name[4] == 'n';
+		return 0;
+	}
+	svf_iommu_default_config(name, ic); /* an unknown name: svf_iommu_create says -ENODEV */
+	return 0;
+}
+
 static void tool_iommu_config(const struct svf_tool_config *cfg, struct svf_iommu_config *ic)
 {
-	const char *driver = cfg->driver ? cfg->driver : "vtd";
-
-	svf_iommu_default_config(driver, ic);
-	ic->driver = driver;
+	(void)svf_tool_driver_config(cfg->driver, ic); /* an unknown name fails at create */
 	ic->check_unpin = cfg->check_unpin;
 	ic->hw_dirty = cfg->hw_dirty;
 	if (cfg->cost == 0) {

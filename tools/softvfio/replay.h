@@ -57,6 +57,17 @@ struct svf_tool_config {
 void svf_tool_default_config(struct svf_tool_config *cfg);
 
 /*
+ * The IOMMU configuration for a driver name the command accepts: a
+ * library driver ("vtd", "amd"), or an AMD-Vi variant: "amd-covering" (one
+ * covering INVALIDATE_IOMMU_PAGES per range, Linux on a unit without
+ * NpCache) or "amd-npcache" (the unit caches non-present entries: maps are
+ * flushed too). Fills *ic with the driver's defaults and the variant's
+ * flag. Returns 0; a name that is none of these is left for
+ * svf_iommu_create() to refuse (-ENODEV).
+ */
+int svf_tool_driver_config(const char *name, struct svf_iommu_config *ic);
+
+/*
  * Whether the IOMMU driver name is known to the library (probes by creating
  * and destroying a unit). 0, -ENODEV for an unknown name, -ENOMEM.
  */

@@ -10,6 +10,7 @@
 
 #include "bench_common.h"
 #include "bench_report.h"
+#include "replay.h"
 
 #define TARGET_WAIT_DIVISOR 512
 #define TARGET_MODELED_RATIO 100.0
@@ -32,7 +33,7 @@ void svf_bench_print_header(const struct svf_bench_opts *o, unsigned npolicies, 
 	char drivers[64] = "";
 	bool first = true;
 
-	svf_iommu_default_config(drv, &ic);
+	svf_tool_driver_config(drv, &ic);
 	for (unsigned k = 0; k < o->nr_drivers; k++) {
 		size_t l = strlen(drivers);
 
@@ -213,6 +214,14 @@ static void cell_ns(uint64_t ns, char *buf, size_t len)
 		snprintf(buf, len, "%" PRIu64 " ns", ns);
 }
 
+/* A column wide enough for "driver/policy" and for 12-character figures. */
+static int col_width(const char *driver, int p)
+{
+	int w = (int)(strlen(driver) + 1 + strlen(svf_policy_name(p)));
+
+	return w > 12 ? w : 12;
+}
+
 void svf_bench_print_drivers(const struct svf_bench_entry *e, size_t nr_wl, unsigned ndrv,
 			     const bool policy[SVF_POLICY_NR], FILE *out)
 {
@@ -238,7 +247,7 @@ void svf_bench_print_drivers(const struct svf_bench_entry *e, size_t nr_wl, unsi
 					char h[32];
 
 					snprintf(h, sizeof(h), "%s/%s", g[k].driver, svf_policy_name(p));
-					fprintf(out, " %12s", h);
+					fprintf(out, " %*s", col_width(g[k].driver, p), h);
 				}
 		fputc('\n', out);
 		for (unsigned row = 0; row < 4; row++) {
@@ -260,7 +269,7 @@ void svf_bench_print_drivers(const struct svf_bench_entry *e, size_t nr_wl, unsi
 					else
 						cell_ns(row == 2 ? r->modeled_ns : r->cpu_ns, c,
 							sizeof(c));
-					fprintf(out, " %12s", c);
+					fprintf(out, " %*s", col_width(g[k].driver, p), c);
 				}
 			}
 			fputc('\n', out);

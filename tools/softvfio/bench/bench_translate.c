@@ -36,6 +36,7 @@
 
 #include "bench_translate.h"
 #include "cli.h"
+#include "replay.h"
 
 #define BATCH 256u
 #define BASE_IOVA 0x100000000ull
@@ -229,7 +230,7 @@ static int unmap_row(enum svf_policy policy, const struct svf_bench_translate_op
 	if (rc)
 		goto out;
 	svf_container_default_config(&cc);
-	svf_iommu_default_config(o->driver ? o->driver : "vtd", &dic);
+	svf_tool_driver_config(o->driver, &dic);
 	cc.iommu = &dic;
 	cc.policy = policy;
 	cc.pinner = p;
@@ -281,7 +282,7 @@ static int unmap_row(enum svf_policy policy, const struct svf_bench_translate_op
 		uint64_t descs = (s1.inv_page - s0.inv_page) + (s1.inv_domain - s0.inv_domain) +
 				 (s1.inv_global - s0.inv_global);
 
-		svf_iommu_default_config(o->driver ? o->driver : "vtd", &ic);
+		svf_tool_driver_config(o->driver, &ic);
 		fprintf(out, "  %-8s %2u   %10.2f %10.2f %8" PRIu64 "   %12.0f %12.0f\n",
 			svf_policy_name(policy), dev_threads, lat[o->unmaps / 2] / 1e3,
 			lat[o->unmaps * 99 / 100] / 1e3, waits,
@@ -318,7 +319,7 @@ int svf_bench_translate(const struct svf_bench_translate_opts *uo, FILE *out, FI
 	if (uo->unmaps)
 		o.unmaps = uo->unmaps;
 	o.driver = uo->driver;
-	svf_iommu_default_config(o.driver ? o.driver : "vtd", &ic);
+	svf_tool_driver_config(o.driver, &ic);
 
 	rc = svf_iommu_create(&ic, &u);
 	if (!rc)
