@@ -666,6 +666,77 @@ static void test_proc_window_shared_pages(void **state)
 	munmap(buf, 16 * PG);
 }
 
+/* Another thread pins and releases a page inside an open window's range. */
+struct win_peer {
+	struct svf_pinner *p;
+	uint64_t va;
+	int ret;
+};
+
+static void *win_peer_fn(void *arg)
+{
+	struct win_peer *w = arg;
+	uint64_t phys, got;
+
+	w->ret = svf_pin_run(w->p, w->va, 1, true, &phys, &got);
+	if (!w->ret)
+		svf_unpin_run(w->p, w->va, phys, got);
+	return NULL;
+}
+
+/*
+ * The window keeps the rest of its request locked for the pins still to
+ * come: a page that a pin of another thread (no window) takes and releases
+ * meanwhile must stay locked, so that the window's later pin of it holds a
+ * locked page.
+ */
+static void test_proc_window_peer_unpin(void **state)
+{
+	const uint64_t n = 64;
+	struct svf_pinner *p = new_process_pinner();
+	uint8_t *buf = map_anon(n, PROT_READ | PROT_WRITE);
+	struct win_peer w = { .p = p, .ret = -1 };
+	uint64_t va = (uintptr_t)buf, phys[64], got[64], done = 0, nr = 0;
+	pthread_t t;
+	long base;
+
+	(void)state;
+	memset(buf, 1, n * PG);
+	base = vmlck_kb();
+	svf_pinner_sample_begin(p);
+	assert_int_equal(svf_pin_run(p, va, 1, true, &phys[0], &got[0]), 0);
+	/* a one-page window, undone at once: nothing stays locked */
+	svf_unpin_run(p, va, phys[0], got[0]);
+	svf_pinner_sample_end(p);
+	assert_int_equal(vmlck_kb(), base);
+
+	svf_pinner_sample_begin(p);
+	assert_int_equal(svf_pin_run(p, va, n, true, &phys[0], &got[0]), 0);
+	done = got[0];
+	nr = 1;
+	assert_int_equal(vmlck_kb(), base + 4 * (long)n); /* the whole request is locked */
+	if (done < n) {
+		/* a page the window has not reached yet (runs end where frames do) */
+		w.va = va + (done + (n - done) / 2) * PG;
+		assert_int_equal(pthread_create(&t, NULL, win_peer_fn, &w), 0);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		assert_int_equal(w.ret, 0);
+		assert_int_equal(vmlck_kb(), base + 4 * (long)n); /* the peer spared the window */
+	}
+	while (done < n) {
+		assert_int_equal(svf_pin_run(p, va + done * PG, n - done, true, &phys[nr], &got[nr]),
+				 0);
+		done += got[nr++];
+	}
+	svf_pinner_sample_end(p);
+	assert_int_equal(vmlck_kb(), base + 4 * (long)n);
+	for (uint64_t i = 0, off = 0; i < nr; off += got[i++])
+		svf_unpin_run(p, va + off * PG, phys[i], got[i]);
+	assert_int_equal(vmlck_kb(), base);
+	svf_pinner_destroy(p);
+	munmap(buf, n * PG);
+}
+
 static void test_proc_efault_prot_none(void **state)
 {
 	struct svf_pinner *p = new_process_pinner();
@@ -1426,6 +1497,7 @@ int main(void)
 		cmocka_unit_test(test_proc_window_readonly),
 		cmocka_unit_test(test_proc_window_limit),
 		cmocka_unit_test(test_proc_window_shared_pages),
+		cmocka_unit_test(test_proc_window_peer_unpin),
 		cmocka_unit_test(test_proc_pfnless_pagemap),
 		cmocka_unit_test(test_synth_contig),
 		cmocka_unit_test(test_synth_frag4k),

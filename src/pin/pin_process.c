@@ -44,7 +44,9 @@
  * that page, so failures and their errnos are exactly the batch path's.
  * Invariant: while win_locked, [win_next, win_end) is mlocked for the
  * window; the pins move win_next; window_end (the window closes) and an
- * aborted window run munlock what of it no pin holds.
+ * aborted window run munlock what of it no pin holds, and no other unlock
+ * touches it meanwhile (munlock_range spares it: pins of another thread,
+ * outside the window, may release pages inside its range).
  *
  * Unpin munlocks the pages whose last pin went in maximal ranges, and
  * merges adjacent ranges of one svf_unpin_runs call (the regions of one
@@ -546,6 +548,25 @@ static uint32_t frame_ref(struct svf_pinner *p, uint64_t pfn)
  * A failure means the range is no longer mapped (the caller unmapped pinned
  * memory): nothing is left to unlock there, so it is counted, not returned.
  */
+/*
+ * munlock [va, va + len), sparing the part an open window holds locked for
+ * the pins still to come (another thread's pins may release pages there).
+ * Returns the munlock failures.
+ */
+static unsigned munlock_range(struct proc *s, uint64_t va, uint64_t len)
+{
+	const uint64_t end = va + len;
+	unsigned errs = 0;
+
+	if (!s->win_locked || end <= s->win_next || va >= s->win_end)
+		return sys_munlock(va, len) != 0;
+	if (va < s->win_next)
+		errs += sys_munlock(va, s->win_next - va) != 0;
+	if (end > s->win_end)
+		errs += sys_munlock(s->win_end, end - s->win_end) != 0;
+	return errs;
+}
+
 static void munlock_unheld(struct svf_pinner *p, uint64_t va, uint64_t n)
 {
 	struct proc *s = p->priv;
@@ -560,8 +581,8 @@ static void munlock_unheld(struct svf_pinner *p, uint64_t va, uint64_t n)
 			len += SVF_PAGE_SIZE;
 			continue;
 		}
-		if (len && sys_munlock(start, len) != 0)
-			s->munlock_errors++;
+		if (len)
+			s->munlock_errors += munlock_range(s, start, len);
 		len = 0;
 	}
 }
@@ -634,10 +655,12 @@ static void window_close(struct svf_pinner *p)
 {
 	struct proc *s = p->priv;
 
-	if (s->win_locked && s->win_next < s->win_end)
-		munlock_unheld(p, s->win_next, (s->win_end - s->win_next) >> SVF_PAGE_SHIFT);
-	s->win_locked = false;
+	const bool locked = s->win_locked;
+
+	s->win_locked = false; /* first: the unlock below must not spare the window */
 	s->win_pm_n = 0;
+	if (locked && s->win_next < s->win_end)
+		munlock_unheld(p, s->win_next, (s->win_end - s->win_next) >> SVF_PAGE_SHIFT);
 }
 
 static void proc_window_end(struct svf_pinner *p)
@@ -1144,8 +1167,8 @@ static bool unpin_page(struct svf_pinner *p, struct vpage_leaf *vl, struct frame
 
 static void munlock_flush(struct proc *s)
 {
-	if (s->ml_len && sys_munlock(s->ml_start, s->ml_len) != 0)
-		s->munlock_errors++;
+	if (s->ml_len)
+		s->munlock_errors += munlock_range(s, s->ml_start, s->ml_len);
 	s->ml_len = 0;
 }
 
