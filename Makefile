@@ -1,7 +1,8 @@
 # softvfio: the two set-up commands of the README.
 #   make run    install what the build needs (Debian 12, as root), build, run the main job
 #   make check  the same install step, build, run every test
-# Extra: make asan (unit tests under ASan+UBSan), make tsan, make bench, make install, make clean.
+# Extra: make asan (unit tests under ASan+UBSan), make tsan (the sanitizers run
+# slower: their test timeouts are 3x and 4x the plain ones), make bench, make install, make clean.
 #
 # Side effect: every target that builds first runs `deps`, which may call
 # apt-get update and apt-get install (as root) for the Debian packages in
@@ -53,12 +54,12 @@ check: build
 asan: $(DEPS)
 	[ -f $(BUILD)-asan/build.ninja ] || $(MESON) setup $(BUILD)-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 	ninja -C $(BUILD)-asan
-	$(MESON) test -C $(BUILD)-asan --print-errorlogs
+	$(MESON) test -C $(BUILD)-asan --print-errorlogs --timeout-multiplier 3
 
 tsan: $(DEPS)
 	[ -f $(BUILD)-tsan/build.ninja ] || CC=gcc $(MESON) setup $(BUILD)-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debugoptimized
 	ninja -C $(BUILD)-tsan
-	$(MESON) test -C $(BUILD)-tsan --print-errorlogs
+	$(MESON) test -C $(BUILD)-tsan --print-errorlogs --timeout-multiplier 4
 
 bench: build
 	./$(SOFTVFIO) bench
