@@ -19,10 +19,11 @@ DEPS       ?= deps
 endif
 # libtsan2: GCC's ThreadSanitizer runtime, for make tsan. groff-base: the man-page check.
 # qemu-system-x86: Debian's QEMU 7.2, run unmodified under softvfio exec by the qemu suite.
+# clang-14 + libclang-rt-14-dev: libFuzzer, for make fuzz. valgrind: make valgrind.
 DEB_PKGS   := gcc make meson ninja-build pkg-config libcmocka-dev libbsd-dev linux-libc-dev python3 \
-              libtsan2 groff-base qemu-system-x86
+              libtsan2 groff-base qemu-system-x86 clang-14 libclang-rt-14-dev valgrind
 
-.PHONY: all deps build run check asan tsan bench install clean
+.PHONY: all deps build run check asan tsan fuzz valgrind bench install clean
 
 all: build
 
@@ -61,6 +62,35 @@ tsan: $(DEPS)
 	ninja -C $(BUILD)-tsan
 	$(MESON) test -C $(BUILD)-tsan --print-errorlogs --timeout-multiplier 4
 
+# libFuzzer targets (fuzz/) built with clang-14, ASan and UBSan, each run for
+# FUZZ_SECONDS on a scratch copy of its seed corpus (fuzz/corpus/NAME); a
+# finding is written to $(BUILD)-fuzz/findings/ and fails the target.
+FUZZ_SECONDS ?= 60
+FUZZERS      := fuzz_trace fuzz_container
+fuzz: $(DEPS)
+	[ -f $(BUILD)-fuzz/build.ninja ] || CC=clang-14 $(MESON) setup $(BUILD)-fuzz -Dfuzz=true -Dtests=false \
+	  -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
+	ninja -C $(BUILD)-fuzz $(addprefix fuzz/,$(FUZZERS))
+	@mkdir -p $(BUILD)-fuzz/findings
+	@set -e; for f in $(FUZZERS); do \
+	  work=$$(mktemp -d); cp fuzz/corpus/$$f/* $$work/; \
+	  echo "== $$f for $(FUZZ_SECONDS) s"; \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ./$(BUILD)-fuzz/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) \
+	    -timeout=30 -rss_limit_mb=3072 -print_final_stats=1 \
+	    -artifact_prefix=$(BUILD)-fuzz/findings/$$f- $$work 2>$$work.log || { tail -60 $$work.log; exit 1; }; \
+	  grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' $$work.log; \
+	  rm -rf $$work $$work.log; \
+	done
+
+# The unit tests under valgrind memcheck: zero errors and zero leaks.
+# SOFTVFIO_TEST_SCALE=valgrind makes the few stress loops shorter (every
+# assertion still runs).
+VALGRIND := valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+            --show-leak-kinds=definite,indirect
+valgrind: build
+	SOFTVFIO_TEST_SCALE=valgrind $(MESON) test -C $(BUILD) --suite unit --print-errorlogs \
+	  --timeout-multiplier 4 --wrapper '$(VALGRIND)'
+
 bench: build
 	./$(SOFTVFIO) bench
 
@@ -69,4 +99,4 @@ install: build
 	$(MESON) install -C $(BUILD) --no-rebuild
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-fuzz
