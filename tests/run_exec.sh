@@ -118,5 +118,13 @@ else
 	bad "pass-through" "$(cat "$tmp/out")"
 fi
 
+# The benchmark runs and prints its rows (structure only: no figure is checked).
+if "$bin" bench-exec --iters 200 --reps 1 >"$tmp/out" 2>"$tmp/err" &&
+	grep -q "^  GET_API_VERSION " "$tmp/out" && grep -q "^  read 1 byte /dev/zero " "$tmp/out"; then
+	ok "bench-exec"
+else
+	bad "bench-exec" "$(cat "$tmp/out" "$tmp/err")"
+fi
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

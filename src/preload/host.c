@@ -112,6 +112,7 @@ static struct {
 	struct svf_vfio *vfio;     /* the VFIO host; created at init (again in a fork child) */
 	struct svf_pinner *pinner; /* created with the first container; never freed */
 	bool pinned_ever;          /* a MAP_DMA succeeded: munmap and friends must look */
+	uint64_t dma_lo, dma_hi;   /* every vaddr a MAP_DMA reached lies in [lo, hi) (atomics) */
 	struct pv_container *containers;
 	struct pv_group *groups;
 	struct pv_device *devices;
@@ -822,8 +823,23 @@ static long container_ioctl(struct pv_container *pc, unsigned long request, void
 	long rc;
 
 	rc = softvfio_ioctl(pc->c, request, arg);
-	if (rc == 0 && request == VFIO_IOMMU_MAP_DMA)
-		__atomic_store_n(&host.pinned_ever, true, __ATOMIC_RELAXED);
+	if (rc == 0 && request == VFIO_IOMMU_MAP_DMA) {
+		const struct vfio_iommu_type1_dma_map *m = arg;
+		uint64_t lo = m->vaddr, hi = m->vaddr + m->size;
+		uint64_t old = __atomic_load_n(&host.dma_lo, __ATOMIC_RELAXED);
+
+		/* The bounds only widen: a superset is enough for the fast path. */
+		while ((lo < old || !old) &&
+		       !__atomic_compare_exchange_n(&host.dma_lo, &old, lo, false, __ATOMIC_RELAXED,
+						    __ATOMIC_RELAXED))
+			;
+		old = __atomic_load_n(&host.dma_hi, __ATOMIC_RELAXED);
+		while (hi > old &&
+		       !__atomic_compare_exchange_n(&host.dma_hi, &old, hi, false, __ATOMIC_RELAXED,
+						    __ATOMIC_RELAXED))
+			;
+		__atomic_store_n(&host.pinned_ever, true, __ATOMIC_RELEASE);
+	}
 	if (rc == -ENOTTY) {
 		count(&host.unknown_requests);
 		pv_log_once(request, "container request 0x%lx is not implemented: ENOTTY", request);
@@ -936,9 +952,13 @@ ssize_t pv_host_pwrite(int fd, const void *buf, size_t n, off_t off)
 	return region_rw(fd, (void *)buf, n, off, true);
 }
 
-bool pv_host_dma_maybe(void)
+bool pv_host_dma_maybe(const void *addr, size_t len)
 {
-	return __atomic_load_n(&host.pinned_ever, __ATOMIC_RELAXED);
+	uint64_t a = (uint64_t)(uintptr_t)addr;
+
+	return __atomic_load_n(&host.pinned_ever, __ATOMIC_ACQUIRE) &&
+	       a < __atomic_load_n(&host.dma_hi, __ATOMIC_RELAXED) &&
+	       a + len > __atomic_load_n(&host.dma_lo, __ATOMIC_RELAXED);
 }
 
 void pv_host_dma_release(const void *addr, size_t len)
@@ -1076,6 +1096,7 @@ static void atfork_child(void)
 	host.vfio = NULL;
 	host.pinner = NULL;
 	host.pinned_ever = false;
+	host.dma_lo = host.dma_hi = 0;
 	host.containers = NULL;
 	host.groups = NULL;
 	host.devices = NULL;

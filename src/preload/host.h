@@ -57,10 +57,11 @@ ssize_t pv_host_pread(int fd, void *buf, size_t count, off_t offset);
 ssize_t pv_host_pwrite(int fd, const void *buf, size_t count, off_t offset);
 
 /*
- * Whether any memory was ever mapped for DMA in this process: the fast
- * path of munmap, mremap and madvise (one relaxed load).
+ * Whether [addr, addr + len) may hold memory mapped for DMA (it meets the
+ * bounds of every vaddr a MAP_DMA ever reached): the fast path of munmap,
+ * mremap and madvise (three relaxed loads).
  */
-bool pv_host_dma_maybe(void);
+bool pv_host_dma_maybe(const void *addr, size_t len);
 
 /*
  * The program is about to release [addr, addr + len) (munmap, mremap's

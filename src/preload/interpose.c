@@ -73,9 +73,15 @@ __attribute__((constructor)) static void pv_init(void)
 
 /* ---- open ---- */
 
+/* Only /sys... and /dev/v... (vfio), /dev/k... (kmsg) can be ours. */
 static inline bool maybe_ours(const char *path)
 {
-	return path && path[0] == '/' && (path[1] == 'd' || path[1] == 's');
+	if (!path || path[0] != '/')
+		return false;
+	if (path[1] == 's')
+		return path[2] == 'y' && path[3] == 's' && (path[4] == '/' || !path[4]);
+	return path[1] == 'd' && path[2] == 'e' && path[3] == 'v' && path[4] == '/' &&
+	       (path[5] == 'v' || path[5] == 'k');
 }
 
 /*
@@ -425,7 +431,7 @@ EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
 EXPORT int munmap(void *addr, size_t len)
 {
 	pv_real_need();
-	if (__builtin_expect(pv_host_dma_maybe(), 0))
+	if (__builtin_expect(pv_host_dma_maybe(addr, len), 0))
 		pv_host_dma_release(addr, len);
 	return pv_real.munmap(addr, len);
 }
@@ -440,7 +446,7 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	va_end(ap);
 	pv_real_need();
 	/* The pages move away from the old range (unless DONTUNMAP keeps them there). */
-	if (__builtin_expect(pv_host_dma_maybe(), 0) && !(flags & MREMAP_DONTUNMAP))
+	if (__builtin_expect(pv_host_dma_maybe(old, old_len), 0) && !(flags & MREMAP_DONTUNMAP))
 		pv_host_dma_release(old, old_len);
 	return pv_real.mremap(old, old_len, new_len, flags, new_addr);
 }
@@ -448,7 +454,7 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 EXPORT int madvise(void *addr, size_t len, int advice)
 {
 	pv_real_need();
-	if (__builtin_expect(pv_host_dma_maybe(), 0) &&
+	if (__builtin_expect(pv_host_dma_maybe(addr, len), 0) &&
 	    (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE))
 		pv_host_dma_release(addr, len);
 	return pv_real.madvise(addr, len, advice);

@@ -75,7 +75,8 @@ static inline const char *pv_sysfs_redirect(const char *path, char *buf, size_t 
 {
 	/* Fast path: only "/sys/..." and "/dev/vfio..." can be ours. */
 	if (__builtin_expect(!path || path[0] != '/', 1) ||
-	    __builtin_expect(path[1] != 's' && path[1] != 'd', 1))
+	    __builtin_expect(path[1] != 's' && path[1] != 'd', 1) ||
+	    __builtin_expect(path[2] != 'y' && path[2] != 'e', 1))
 		return path;
 	return pv_sysfs_redirect_slow(path, buf, len);
 }

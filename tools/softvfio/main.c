@@ -26,6 +26,7 @@
 #include "bench_unmap.h"
 #include "bench_vfio.h"
 #include "exec.h"
+#include "bench_exec.h"
 #include "cli.h"
 #include "replay.h"
 #include "session.h"
@@ -52,6 +53,8 @@ static const char main_help[] =
 	"  bench-real       real-memory map and unmap beside this machine's floor\n"
 	"  bench-vfio       edu through VFIO: register round trips, doorbell latency,\n"
 	"                   the watcher's idle cost, 4 KiB DMA throughput\n"
+	"  bench-exec       what exec's preload library costs a VFIO request and an\n"
+	"                   ordinary call; QEMU's start under exec\n"
 	"  exec PROGRAM     run an unmodified VFIO program (QEMU's vfio-pci, a userspace\n"
 	"                   driver) on softvfio: /dev/vfio, sysfs and /dev/kmsg served\n"
 	"                   by a preload library\n"
@@ -916,6 +919,7 @@ static const struct command {
 	{ "bench-dirty", svf_bench_dirty_main, svf_bench_dirty_help },
 	{ "bench-real", svf_bench_real_main, svf_bench_real_help },
 	{ "bench-vfio", svf_bench_vfio_main, svf_bench_vfio_help },
+	{ "bench-exec", svf_bench_exec_main, svf_bench_exec_help },
 	{ "exec", svf_exec_main, svf_exec_help },
 };
 

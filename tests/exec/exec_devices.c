@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Run under `softvfio exec` with the default edu device: groups and device
+ * fds as a program sees them, and memory mapped for DMA that the program
+ * gives back while it is still mapped (libc and <linux/vfio.h> only).
+ *
+ * Prints "PASS name" or "FAIL name: why" per check and "N passed, M failed"
+ * last; exits non-zero when anything failed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/vfio.h>
+
+static int passed, failed;
+
+static void check(int ok, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	int e = errno;
+
+	if (ok) {
+		printf("PASS %s\n", name);
+		passed++;
+		return;
+	}
+	printf("FAIL %s: ", name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf(" (errno %s)\n", strerror(e));
+	failed++;
+}
+
+static volatile uint8_t *bar;
+
+static uint64_t rd64(unsigned off)
+{
+	return *(volatile uint64_t *)(bar + off);
+}
+
+/* An edu DMA of n bytes from src to dst (edu's buffer is at 0x40000); 0 when it completed. */
+static int edu_dma(uint64_t src, uint64_t dst, uint32_t n, int to_ram)
+{
+	struct timespec t0, t;
+
+	*(volatile uint64_t *)(bar + 0x80) = src;
+	*(volatile uint64_t *)(bar + 0x88) = dst;
+	*(volatile uint64_t *)(bar + 0x90) = n;
+	*(volatile uint64_t *)(bar + 0x98) = 1 | (to_ram ? 2 : 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (rd64(0x98) & 1) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 2)
+			return -1;
+		sched_yield();
+	}
+	return 0;
+}
+
+static int map(int c, uint64_t iova, void *va, uint64_t size)
+{
+	struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m), .iova = iova, .size = size,
+					      .vaddr = (uintptr_t)va,
+					      .flags = VFIO_DMA_MAP_FLAG_READ |
+						       VFIO_DMA_MAP_FLAG_WRITE };
+
+	return ioctl(c, VFIO_IOMMU_MAP_DMA, &m);
+}
+
+static int unmap(int c, uint64_t iova, uint64_t size)
+{
+	struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = iova, .size = size };
+
+	return ioctl(c, VFIO_IOMMU_UNMAP_DMA, &u);
+}
+
+int main(void)
+{
+	struct vfio_region_info r = { .argsz = sizeof(r), .index = VFIO_PCI_BAR0_REGION_INDEX };
+	struct vfio_region_info cr = { .argsz = sizeof(cr), .index = VFIO_PCI_CONFIG_REGION_INDEX };
+	struct vfio_group_status gs = { .argsz = sizeof(gs) };
+	int c, g, g2, d, d2, d3;
+	uint16_t cmd = 0x6;
+	uint8_t *buf, *out;
+	uint32_t v;
+	long rc;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	c = open("/dev/vfio/vfio", O_RDWR);
+	g = open("/dev/vfio/0", O_RDWR);
+	check(c >= 0 && g >= 0, "open", "container %d group %d", c, g);
+	/* Linux allows one open file per group. */
+	g2 = open("/dev/vfio/0", O_RDWR);
+	check(g2 < 0 && errno == EBUSY, "group-open-twice-ebusy", "fd %d", g2);
+	check(ioctl(g, VFIO_GROUP_GET_STATUS, &gs) == 0 && (gs.flags & VFIO_GROUP_FLAGS_VIABLE) &&
+	      !(gs.flags & VFIO_GROUP_FLAGS_CONTAINER_SET), "group-status", "flags %u", gs.flags);
+	/* No container yet: GET_DEVICE_FD is EINVAL, as Linux answers. */
+	d = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:00:03.0");
+	check(d < 0 && errno == EINVAL, "device-before-container", "%d", d);
+	/* SET_CONTAINER with an fd that is not a container. */
+	rc = ioctl(g, VFIO_GROUP_SET_CONTAINER, &g);
+	check(rc < 0 && errno == EBADFD, "set-container-not-a-container", "%ld", rc);
+	check(ioctl(g, VFIO_GROUP_SET_CONTAINER, &c) == 0, "set-container", "");
+	check(ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) == 0, "set-iommu", "");
+	rc = ioctl(c, VFIO_IOMMU_MAP_DMA, NULL);
+	check(rc < 0 && errno == EFAULT, "map-null-arg", "%ld", rc);
+	d = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:00:09.0");
+	check(d < 0 && errno == ENODEV, "device-unknown-name", "%d", d);
+	d = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:00:03.0");
+	check(d >= 0 && (fcntl(d, F_GETFD) & FD_CLOEXEC), "device-fd-cloexec", "%d", d);
+	/* A second GET_DEVICE_FD opens the device again, as Linux's does. */
+	d2 = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:00:03.0");
+	check(d2 >= 0 && d2 != d, "device-open-twice", "%d", d2);
+	/* UNSET_CONTAINER while a device is open: EBUSY. */
+	rc = ioctl(g, VFIO_GROUP_UNSET_CONTAINER);
+	check(rc < 0 && errno == EBUSY, "unset-container-busy", "%ld", rc);
+	check(ioctl(d, VFIO_DEVICE_GET_REGION_INFO, &r) == 0 && r.size == 1 << 20 &&
+	      ioctl(d, VFIO_DEVICE_GET_REGION_INFO, &cr) == 0 && cr.size == 256, "region-info", "");
+	/* A dup serves like the original; closing one leaves the other. */
+	d3 = dup(d2);
+	close(d2);
+	check(pread(d3, &v, 4, (off_t)cr.offset) == 4 &&
+	      v == 0x11e81234, "device-dup", "0x%x", v);
+	close(d3);
+	/* A request the device does not know. */
+	rc = ioctl(d, _IO(VFIO_TYPE, VFIO_BASE + 50));
+	check(rc < 0 && errno == ENOTTY, "device-unknown-request", "%ld", rc);
+	/* pread past the config space: as vfio-pci. */
+	rc = pread(d, &v, 4, (off_t)cr.offset + 4096);
+	check(rc < 0, "config-past-end", "%ld", rc);
+	pwrite(d, &cmd, 2, (off_t)cr.offset + 4);
+	bar = mmap(NULL, r.size, PROT_READ | PROT_WRITE, MAP_SHARED, d, (off_t)r.offset);
+	check(bar != MAP_FAILED && *(volatile uint32_t *)bar == 0x010000ed, "bar-mmap", "");
+	if (bar == MAP_FAILED)
+		goto out;
+
+	/*
+	 * munmap of memory mapped for DMA: on Linux the pages stay pinned and
+	 * the device keeps reaching them, with their content, until UNMAP_DMA.
+	 */
+	buf = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	out = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	memset(buf, 0x5a, 8192);
+	check(map(c, 0x100000, buf, 8192) == 0 && map(c, 0x200000, out, 4096) == 0, "map", "");
+	munmap(buf, 4096);
+	madvise(buf + 4096, 4096, MADV_DONTNEED); /* not locked for the program: allowed */
+	check(buf[4096] == 0, "dontneed-cpu-sees-zero", "0x%x", buf[4096]);
+	check(edu_dma(0x100000, 0x40000, 64, 0) == 0 && edu_dma(0x40000, 0x200000, 64, 1) == 0 &&
+	      out[0] == 0x5a && out[63] == 0x5a, "device-reaches-munmapped-pages", "0x%x", out[0]);
+	check(edu_dma(0x101000, 0x40000, 64, 0) == 0 && edu_dma(0x40000, 0x200000, 64, 1) == 0 &&
+	      out[0] == 0x5a, "device-reaches-dontneed-pages", "0x%x", out[0]);
+	check(unmap(c, 0x100000, 8192) == 0 && unmap(c, 0x200000, 4096) == 0, "unmap-after-munmap",
+	      "");
+	/* The program's mapping stays open and unmapped at exit: exec releases it. */
+	check(map(c, 0x300000, out, 4096) == 0, "left-mapped-for-exit", "");
+	munmap((void *)bar, r.size);
+out:
+	close(d);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
