@@ -4,21 +4,22 @@
 # The exec tests: `softvfio exec` and its preload library around real
 # programs.
 #
-#   run_exec.sh SOFTVFIO EXEC_BASIC
+#   run_exec.sh SOFTVFIO EXEC_BASIC EXEC_DEVICES
 #
-# EXEC_BASIC is tests/exec/exec_basic.c (libc and <linux/vfio.h> only): its
-# own checks must pass under exec. Around it: exit status and signals pass
+# EXEC_BASIC and EXEC_DEVICES are tests/exec/*.c (libc and <linux/vfio.h>
+# only): their own checks must pass under exec. Around it: exit status and signals pass
 # through, --stats is written at exit and on a fatal signal, --sysfs keeps
 # a tree and the temporary one goes, usage errors, device specs.
 # Prints one line per check and "N passed, M failed" last.
 set -u
 
-if [ $# -ne 2 ]; then
-	echo "usage: $0 SOFTVFIO EXEC_BASIC" >&2
+if [ $# -ne 3 ]; then
+	echo "usage: $0 SOFTVFIO EXEC_BASIC EXEC_DEVICES" >&2
 	exit 2
 fi
 bin=$1
 basic=$2
+devices=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0
@@ -37,6 +38,22 @@ if "$bin" exec --device edu,bdf=0000:00:05.0,group=7 -- "$basic" 0000:00:05.0 7 
 	ok "exec-basic-device-spec"
 else
 	bad "exec-basic-device-spec" "$(grep FAIL "$tmp/out"; cat "$tmp/err")"
+fi
+
+# Groups, device fds, memory given back while mapped for DMA; the mapping
+# left at exit is released by exec, every page unpinned.
+if "$bin" exec --stats "$tmp/dev.json" -- "$devices" >"$tmp/out" 2>"$tmp/err" &&
+	python3 - "$tmp/dev.json" <<'PY' 2>"$tmp/diff"; then
+import json, sys
+s = json.load(open(sys.argv[1]))
+t = s["stats"]
+assert s["released_at_exit"]["containers"] == 1, s["released_at_exit"]
+assert t["pages_pinned"] == t["pages_unpinned"] and t["pinned_now"] == 0, t
+assert t["dma_requests"] >= 4 and t["dma_faults"] == 0, t
+PY
+	ok "exec-devices ($(tail -n 1 "$tmp/out"))"
+else
+	bad "exec-devices" "$(grep FAIL "$tmp/out"; cat "$tmp/err" "$tmp/diff")"
 fi
 
 # --stats: JSON with the container counters; everything released.

@@ -33,6 +33,7 @@
 #undef _FILE_OFFSET_BITS
 #undef _FORTIFY_SOURCE
 #include <dirent.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -65,8 +66,40 @@ static inline int ret_errno(long rc)
 	return (int)rc;
 }
 
+/*
+ * This library's own code: softvfio inside it unmaps and remaps memory of
+ * its own (the pinner's relocated pages), and those calls must not come
+ * back into the host that made them. A call whose return address lies in
+ * [self_lo, self_hi) is softvfio's and passes straight through.
+ */
+static uintptr_t self_lo, self_hi;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uintptr_t me = (uintptr_t)arg;
+
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && me >= lo && me < hi) {
+			self_lo = lo;
+			self_hi = hi;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static inline bool from_softvfio(const void *ret)
+{
+	return (uintptr_t)ret >= self_lo && (uintptr_t)ret < self_hi;
+}
+
 __attribute__((constructor)) static void pv_init(void)
 {
+	dl_iterate_phdr(find_self, (void *)(uintptr_t)&find_self);
 	pv_real_need();
 	pv_host_init();
 }
@@ -431,7 +464,8 @@ EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
 EXPORT int munmap(void *addr, size_t len)
 {
 	pv_real_need();
-	if (__builtin_expect(pv_host_dma_maybe(addr, len), 0))
+	if (__builtin_expect(pv_host_dma_maybe(addr, len), 0) &&
+	    !from_softvfio(__builtin_return_address(0)))
 		pv_host_dma_release(addr, len);
 	return pv_real.munmap(addr, len);
 }
@@ -446,7 +480,8 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	va_end(ap);
 	pv_real_need();
 	/* The pages move away from the old range (unless DONTUNMAP keeps them there). */
-	if (__builtin_expect(pv_host_dma_maybe(old, old_len), 0) && !(flags & MREMAP_DONTUNMAP))
+	if (__builtin_expect(pv_host_dma_maybe(old, old_len), 0) && !(flags & MREMAP_DONTUNMAP) &&
+	    !from_softvfio(__builtin_return_address(0)))
 		pv_host_dma_release(old, old_len);
 	return pv_real.mremap(old, old_len, new_len, flags, new_addr);
 }
@@ -455,7 +490,8 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 {
 	pv_real_need();
 	if (__builtin_expect(pv_host_dma_maybe(addr, len), 0) &&
-	    (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE))
+	    (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE) &&
+	    !from_softvfio(__builtin_return_address(0)))
 		pv_host_dma_release(addr, len);
 	return pv_real.madvise(addr, len, advice);
 }
