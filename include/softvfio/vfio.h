@@ -133,9 +133,11 @@ void svf_vfio_destroy(struct svf_vfio *h);
 
 /* Emulated PCI device kinds. */
 #define SVF_PCI_KIND_EDU "edu"
+/* An Intel I/OAT (CBDMA) DMA engine, version 3.4, one channel (8086:2021). */
+#define SVF_PCI_KIND_IOAT "ioat"
 
 struct svf_pci_device_config {
-	const char *kind;    /* SVF_PCI_KIND_EDU */
+	const char *kind;    /* SVF_PCI_KIND_EDU, SVF_PCI_KIND_IOAT */
 	/*
 	 * PCI name "DDDD:BB:DD.F" (domain must be 0000); NULL: the first free
 	 * of 0000:00:03.0, 0000:00:04.0, ...

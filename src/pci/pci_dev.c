@@ -27,8 +27,9 @@
 #include "pci.h"
 
 extern const struct svf_pci_ops svf_edu_ops;
+extern const struct svf_pci_ops svf_ioat_ops;
 
-static const struct svf_pci_ops *const models[] = { &svf_edu_ops };
+static const struct svf_pci_ops *const models[] = { &svf_edu_ops, &svf_ioat_ops };
 
 const struct svf_pci_ops *svf_pci_find_model(const char *kind)
 {

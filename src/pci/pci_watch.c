@@ -63,6 +63,20 @@ static void *watch_main(void *arg)
 	 * default slack (50 us) would be the latency floor.
 	 */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+	/*
+	 * A thread inherits its creator's CPU affinity, and a program may have
+	 * pinned the thread that opens the device (DPDK pins its main thread
+	 * before probing) to the very CPU it then busy-polls on: the watcher
+	 * would only run when that thread yields. It may run anywhere.
+	 */
+	{
+		cpu_set_t all;
+
+		CPU_ZERO(&all);
+		for (int i = 0; i < CPU_SETSIZE; i++)
+			CPU_SET(i, &all);
+		(void)pthread_setaffinity_np(pthread_self(), sizeof(all), &all);
+	}
 	pthread_mutex_lock(&pd->watch_lock);
 	while (!pd->watch_stop) {
 		struct timespec ts;

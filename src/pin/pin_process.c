@@ -1002,12 +1002,28 @@ static uint64_t reloc_translate(struct proc *s, uint64_t va)
 	return r ? r->new + (va - r->old) : va;
 }
 
+/*
+ * The pinner's own memory moves and unmaps go to the kernel directly: a
+ * preload layer that interposes munmap and mremap to learn of the
+ * program's DMA memory leaving would otherwise take these for the
+ * program's, and call back into the pinner, whose lock the caller holds.
+ */
+static int own_munmap(void *addr, size_t len)
+{
+	return (int)syscall(SYS_munmap, addr, len);
+}
+
+static void *own_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr)
+{
+	return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
+}
+
 static void reloc_retire(struct proc *s, struct reloc *r)
 {
 	atomic_store_explicit(&r->live, false, memory_order_release);
 	atomic_fetch_sub_explicit(&s->nr_live, 1, memory_order_release);
 	if (r->owned)
-		munmap((void *)(uintptr_t)r->new, r->len);
+		own_munmap((void *)(uintptr_t)r->new, r->len);
 }
 
 /* Lock held: the last pin of the virtual page at va went. */
@@ -1073,15 +1089,15 @@ static int release_run(struct svf_pinner *p, uint64_t va, uint64_t len, uint64_t
 
 	if (svf_should_fail(SVF_FAULT_ALLOC))
 		return -ENOMEM;
-	to = mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_DONTUNMAP);
+	to = own_mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL);
 	if (to == MAP_FAILED) {
 		resv = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (resv == MAP_FAILED)
 			return -errno;
-		to = mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, resv);
+		to = own_mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, resv);
 		if (to == MAP_FAILED) {
 			ret = -errno;
-			munmap(resv, len);
+			own_munmap(resv, len);
 			return ret;
 		}
 		if (mmap(from, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
@@ -1092,8 +1108,8 @@ static int release_run(struct svf_pinner *p, uint64_t va, uint64_t len, uint64_t
 	ret = reloc_add(p, va, (uint64_t)(uintptr_t)to, len, pins, true);
 	if (ret) {
 		/* Put the pages back where they were. */
-		if (mremap(to, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, from) == MAP_FAILED)
-			munmap(to, len);
+		if (own_mremap(to, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, from) == MAP_FAILED)
+			own_munmap(to, len);
 	}
 	return ret;
 }
@@ -1354,7 +1370,7 @@ static void proc_fini(struct svf_pinner *p)
 		for (unsigned i = 0; i < n; i++)
 			if (atomic_load_explicit(&s->reloc[i].live, memory_order_relaxed) &&
 			    s->reloc[i].owned)
-				munmap((void *)(uintptr_t)s->reloc[i].new, s->reloc[i].len);
+				own_munmap((void *)(uintptr_t)s->reloc[i].new, s->reloc[i].len);
 		svf_pin_free(p, s->reloc, RELOC_MAX * sizeof(*s->reloc));
 	}
 	close(s->pagemap_fd);
