@@ -27,6 +27,10 @@ DEB_PKGS   := gcc make meson ninja-build pkg-config libcmocka-dev libbsd-dev lin
 
 all: build
 
+# dpdk-dev (dpdk-test) and librte-dma-ioat23 (its I/OAT driver): DPDK 22.11's dmadev_autotest,
+# run unmodified under softvfio exec against the emulated I/OAT engine by the dpdk suite.
+DEB_PKGS   += dpdk-dev librte-dma-ioat23
+
 # Install only what is missing; apt-get update once, only when something is.
 # This is the one place where the build calls apt-get (see the top of this file).
 deps:

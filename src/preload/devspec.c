@@ -16,6 +16,8 @@ const char *svf_exec_kind_name(enum svf_exec_kind k)
 	switch (k) {
 	case SVF_EXEC_EDU:
 		return "edu";
+	case SVF_EXEC_IOAT:
+		return "ioat";
 	}
 	return "?";
 }
@@ -105,9 +107,11 @@ int svf_exec_devspec_add(struct svf_exec_devlist *l, const char *spec, char *err
 	n = comma ? (size_t)(comma - p) : (size_t)(end - p);
 	if (n == 3 && !memcmp(p, "edu", 3)) {
 		d.kind = SVF_EXEC_EDU;
+	} else if (n == 4 && !memcmp(p, "ioat", 4)) {
+		d.kind = SVF_EXEC_IOAT;
 	} else {
 		if (err && errlen)
-			snprintf(err, errlen, "unknown device kind '%.*s' (edu)", (int)n, p);
+			snprintf(err, errlen, "unknown device kind '%.*s' (edu, ioat)", (int)n, p);
 		return -EINVAL;
 	}
 	p += n;

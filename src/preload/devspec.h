@@ -6,7 +6,8 @@
  *
  *   SPEC := KIND[,bdf=[DDDD:]BB:DD.F][,group=N][,dma_mask=MASK]
  *
- * KIND is "edu" (QEMU's edu device). dma_mask is written as QEMU's edu
+ * KIND is "edu" (QEMU's edu device) or "ioat" (an Intel I/OAT DMA engine,
+ * which ignores dma_mask). dma_mask is written as QEMU's edu
  * property is: a number, decimal or 0x hex (default 0xfffffff, 28 bits).
  * The list travels to the preload library in SOFTVFIO_DEVICES, the specs
  * joined by ';'. Devices without bdf= take 0000:00:03.0, then the next free
@@ -25,6 +26,7 @@
 
 enum svf_exec_kind {
 	SVF_EXEC_EDU = 0,
+	SVF_EXEC_IOAT = 1,
 };
 
 struct svf_exec_devspec {
@@ -62,7 +64,7 @@ int svf_exec_devlist_finish(struct svf_exec_devlist *l, char *err, size_t errlen
 /* "0000:00:03.0" into buf (at least 13 bytes). */
 void svf_exec_bdf_name(const struct svf_exec_devspec *d, char *buf, size_t len);
 
-/* The kind's name ("edu"). */
+/* The kind's name ("edu", "ioat"). */
 const char *svf_exec_kind_name(enum svf_exec_kind k);
 
 /* The canonical SPEC of d (every key written), for SOFTVFIO_DEVICES. */
