@@ -22,6 +22,7 @@
 #include "bench_common.h"
 #include "bench_translate.h"
 #include "bench_dirty.h"
+#include "bench_ioat.h"
 #include "bench_real.h"
 #include "bench_unmap.h"
 #include "bench_vfio.h"
@@ -51,6 +52,7 @@ static const char main_help[] =
 	"  bench-translate  translation cost per page, unmap latency while devices DMA\n"
 	"  bench-dirty      GET_BITMAP cost, IOMMU dirty tracking against Linux's mode\n"
 	"  bench-real       real-memory map and unmap beside this machine's floor\n"
+	"  bench-ioat       copies through the emulated I/OAT engine beside memcpy\n"
 	"  bench-vfio       edu through VFIO: register round trips, doorbell latency,\n"
 	"                   the watcher's idle cost, 4 KiB DMA throughput\n"
 	"  bench-exec       what exec's preload library costs a VFIO request and an\n"
@@ -917,6 +919,7 @@ static const struct command {
 	{ "bench-unmap", cmd_bench_unmap, bench_unmap_help },
 	{ "bench-translate", svf_bench_translate_main, svf_bench_translate_help },
 	{ "bench-dirty", svf_bench_dirty_main, svf_bench_dirty_help },
+	{ "bench-ioat", svf_bench_ioat_main, svf_bench_ioat_help },
 	{ "bench-real", svf_bench_real_main, svf_bench_real_help },
 	{ "bench-vfio", svf_bench_vfio_main, svf_bench_vfio_help },
 	{ "bench-exec", svf_bench_exec_main, svf_bench_exec_help },
