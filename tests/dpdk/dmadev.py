@@ -18,6 +18,7 @@ usage: dmadev.py SOFTVFIO [DPDK-TEST]
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -47,9 +48,17 @@ def main():
                "--iova-mode=va", "-a", BDF,
                # no telemetry socket nor multi-process files outside tmp
                "--no-telemetry", "--file-prefix", "svf%d" % os.getpid()]
-        p = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=540, cwd=tmp)
-        out = p.stdout.decode(errors="replace").replace("\r", "\n")
+        # A session of its own, so that a timeout ends dpdk-test as well as softvfio.
+        p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, cwd=tmp, start_new_session=True)
+        try:
+            raw, _ = p.communicate(timeout=540)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            raw, _ = p.communicate()
+            fail("softvfio exec dpdk-test did not finish in 540 s",
+                 raw.decode(errors="replace").replace("\r", "\n"))
+        out = raw.decode(errors="replace").replace("\r", "\n")
         if p.returncode != 0:
             fail("softvfio exec dpdk-test exited with %d" % p.returncode, out)
         lines = [l for l in out.split("\n") if l and not l.startswith("Ops submitted")]
