@@ -506,21 +506,22 @@ static int parse_policies(const char *arg, bool policy[SVF_POLICY_NR])
 
 /*
  * --driver for bench and run: one name, a comma list (side by side) or all.
- * The names point into a copy that lives as long as the process.
+ * The names point into a static copy (the last --driver given wins).
  */
 static int parse_drivers(const char *cmd, const char *arg, struct svf_bench_opts *o)
 {
 	static const char *const all[] = { "vtd", "amd" };
-	char *buf, *tok, *save = NULL;
+	static char buf[256];
+	char *tok, *save = NULL;
 	unsigned n = 0;
 
 	if (strcmp(arg, "all") == 0) {
 		for (n = 0; n < 2; n++)
 			o->drivers[n] = all[n];
 	} else {
-		buf = strdup(arg);
-		if (!buf)
-			return usage_error(cmd, "out of memory");
+		if (strlen(arg) >= sizeof(buf))
+			return usage_error(cmd, "--driver list too long");
+		strcpy(buf, arg);
 		for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 			if (n == SVF_BENCH_MAX_DRIVERS)
 				return usage_error(cmd, "--driver takes at most %d drivers",
