@@ -31,7 +31,7 @@
 #include "iommu_driver.h"
 #include "iommu_iotlb.h"
 #include "iommu_reader.h"
-#include "log.h"
+#include "svf_log.h"
 #include "svf_test.h"
 
 static const struct svf_iommu_ops *const drivers[] = {

@@ -50,7 +50,7 @@
 #include "dmacheck.h"
 #include "fault.h"
 #include "flushq.h"
-#include "log.h"
+#include "svf_log.h"
 #include "svf_test.h"
 #include "vpfn.h"
 
