@@ -128,6 +128,21 @@ static struct {
 	bool exited;
 } host = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/*
+ * Depth of softvfio calls the host makes on this thread: the library may
+ * munmap memory of its own while it holds its locks (the pinner's
+ * relocated pages), and that munmap must not come back into it. The
+ * preload wrappers also recognise calls made from this library's code by
+ * their return address, but a sanitizer's interceptor between the two
+ * hides it, so the host says so itself.
+ */
+static __thread unsigned inside;
+
+bool pv_host_inside(void)
+{
+	return inside != 0;
+}
+
 /* ---- configuration ---- */
 
 static bool env_flag(const char *name)
@@ -358,6 +373,7 @@ static void container_release(struct pv_file *f)
 		free(f);
 		return;
 	}
+	inside++;
 	pthread_mutex_lock(&host.lock);
 	exited = host.exited;
 	/* A group holding it keeps it (and its domain) alive, as Linux's container. */
@@ -376,6 +392,7 @@ static void container_release(struct pv_file *f)
 	if (!held)
 		container_free(pc);
 	free(f);
+	inside--;
 }
 
 static int make_memfd(const char *what, int flags)
@@ -454,6 +471,7 @@ err_free:
 
 static void group_release(struct pv_file *f)
 {
+	inside++;
 	struct pv_group *pg = f->obj, **pp;
 	bool dead;
 
@@ -471,6 +489,7 @@ static void group_release(struct pv_file *f)
 		free(pg);
 	}
 	free(f);
+	inside--;
 }
 
 static int open_group(unsigned id, int flags)
@@ -511,6 +530,7 @@ err_close:
 
 static void device_release(struct pv_file *f)
 {
+	inside++;
 	struct pv_device *pd = f->obj, **pp;
 	bool dead;
 
@@ -528,6 +548,7 @@ static void device_release(struct pv_file *f)
 		free(pd);
 	}
 	free(f);
+	inside--;
 }
 
 /*
@@ -848,7 +869,7 @@ static long container_ioctl(struct pv_container *pc, unsigned long request, void
 	return rc;
 }
 
-long pv_host_ioctl(int fd, unsigned long request, void *arg)
+static long host_ioctl(int fd, unsigned long request, void *arg)
 {
 	struct pv_file *f = pv_fd_get(fd);
 	long rc;
@@ -917,6 +938,16 @@ long pv_host_ioctl_foreign(int fd, unsigned long request, bool *ours)
 	return -ENODEV;
 }
 
+long pv_host_ioctl(int fd, unsigned long request, void *arg)
+{
+	long rc;
+
+	inside++;
+	rc = host_ioctl(fd, request, arg);
+	inside--;
+	return rc;
+}
+
 /* pread/pwrite: only a device fd has regions; the others answer as Linux's. */
 static ssize_t region_rw(int fd, void *buf, size_t n, off_t off, bool write)
 {
@@ -926,6 +957,7 @@ static ssize_t region_rw(int fd, void *buf, size_t n, off_t off, bool write)
 
 	if (!f)
 		return -EBADF;
+	inside++;
 	if (f->pid != host.self) {
 		rc = -ENODEV;
 	} else if (f->kind == PV_DEVICE && !((struct pv_device *)f->obj)->dead) {
@@ -939,6 +971,7 @@ static ssize_t region_rw(int fd, void *buf, size_t n, off_t off, bool write)
 		rc = -EINVAL; /* a container or group file has no read/write */
 	}
 	pv_file_put(f);
+	inside--;
 	return rc ? rc : (ssize_t)done;
 }
 
@@ -1046,6 +1079,7 @@ void pv_host_exit(void)
 	pthread_mutex_unlock(&host.lock);
 	if (!first || !host.ready)
 		return;
+	inside++; /* never left: the process is ending */
 	pv_record_finish();
 	/*
 	 * What the process ending does on Linux: its fds close. Devices first

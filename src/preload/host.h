@@ -72,6 +72,9 @@ bool pv_host_dma_maybe(const void *addr, size_t len);
  */
 void pv_host_dma_release(const void *addr, size_t len);
 
+/* Whether this thread is inside a softvfio call the host made (see host.c). */
+bool pv_host_inside(void);
+
 /* Before a read(2) of a /dev/kmsg fd: send it the faults recorded since. */
 void pv_host_kmsg_feed(void);
 

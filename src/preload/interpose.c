@@ -465,7 +465,7 @@ EXPORT int munmap(void *addr, size_t len)
 {
 	pv_real_need();
 	if (__builtin_expect(pv_host_dma_maybe(addr, len), 0) &&
-	    !from_softvfio(__builtin_return_address(0)))
+	    !from_softvfio(__builtin_return_address(0)) && !pv_host_inside())
 		pv_host_dma_release(addr, len);
 	return pv_real.munmap(addr, len);
 }
@@ -481,7 +481,7 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	pv_real_need();
 	/* The pages move away from the old range (unless DONTUNMAP keeps them there). */
 	if (__builtin_expect(pv_host_dma_maybe(old, old_len), 0) && !(flags & MREMAP_DONTUNMAP) &&
-	    !from_softvfio(__builtin_return_address(0)))
+	    !from_softvfio(__builtin_return_address(0)) && !pv_host_inside())
 		pv_host_dma_release(old, old_len);
 	return pv_real.mremap(old, old_len, new_len, flags, new_addr);
 }
@@ -491,7 +491,7 @@ EXPORT int madvise(void *addr, size_t len, int advice)
 	pv_real_need();
 	if (__builtin_expect(pv_host_dma_maybe(addr, len), 0) &&
 	    (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE) &&
-	    !from_softvfio(__builtin_return_address(0)))
+	    !from_softvfio(__builtin_return_address(0)) && !pv_host_inside())
 		pv_host_dma_release(addr, len);
 	return pv_real.madvise(addr, len, advice);
 }
