@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "replay.h"
+#include "tool.h"
 
 #define CUT_OVER 72 /* a run longer than this is cut ... */
 #define CUT_KEEP 60 /* ... to this many bytes */

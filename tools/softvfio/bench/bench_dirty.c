@@ -30,7 +30,7 @@
 #include "bench_common.h"
 #include "bench_dirty.h"
 #include "cli.h"
-#include "replay.h"
+#include "tool.h"
 
 const char svf_bench_dirty_help[] =
 	"Usage: softvfio bench-dirty [--size BYTES] [--percent P] [--mode hw|linux|both]\n"

@@ -39,7 +39,7 @@
 #include "bench_common.h"
 #include "bench_real.h"
 #include "cli.h"
-#include "replay.h"
+#include "tool.h"
 
 #define PG     4096ULL
 #define HUGE2M (2ULL << 20)

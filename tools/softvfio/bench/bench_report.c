@@ -10,7 +10,7 @@
 
 #include "bench_common.h"
 #include "bench_report.h"
-#include "replay.h"
+#include "tool.h"
 
 #define TARGET_WAIT_DIVISOR 512
 #define TARGET_MODELED_RATIO 100.0

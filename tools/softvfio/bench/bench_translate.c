@@ -36,7 +36,7 @@
 
 #include "bench_translate.h"
 #include "cli.h"
-#include "replay.h"
+#include "tool.h"
 
 #define BATCH 256u
 #define BASE_IOVA 0x100000000ull

@@ -13,7 +13,7 @@
 
 #include "bench_common.h"
 #include "bench_unmap.h"
-#include "replay.h"
+#include "tool.h"
 
 /* Where the mapping goes: above the 32-bit hole, so no reserved region is in the way. */
 #define BENCH_IOVA  SVF_BENCH_IOVA
