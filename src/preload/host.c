@@ -67,7 +67,7 @@
 #include "devspec.h"
 #include "fdtable.h"
 #include "host.h"
-#include "log.h"
+#include "preload_log.h"
 #include "real.h"
 #include "record.h"
 #include "sysfs.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "preload_log.h"
 #include "real.h"
 
 static int log_fd = -1; /* written once, by the constructor */

@@ -16,7 +16,7 @@
 
 #include <softvfio/softvfio.h>
 
-#include "log.h"
+#include "preload_log.h"
 #include "record.h"
 
 enum op_kind { OP_MAP, OP_UNMAP, OP_DIRTY_START, OP_DIRTY_STOP, OP_DIRTY_GET, OP_INFO };
