@@ -343,11 +343,13 @@ static void wait_locked(struct vtd_unit *vu)
 	ctr_add(&vu->modeled_ns, vu->cost.wait_ns);
 }
 
-static void queue_locked(struct vtd_unit *vu, const struct svf_vtd_desc *d)
+/* Queue d, issued for the IOVAs [start, last] (vtd_queue_push). */
+static void queue_locked(struct vtd_unit *vu, const struct svf_vtd_desc *d, uint64_t start,
+			 uint64_t last)
 {
 	if (vtd_queue_full(&vu->queue))
 		wait_locked(vu); /* the hardware would stall; the driver waits first */
-	vtd_queue_push(&vu->queue, d);
+	vtd_queue_push(&vu->queue, d, start, last);
 	switch (d->type) {
 	case SVF_VTD_DESC_PAGE:
 		ctr_add(&vu->inv_page, 1);
@@ -363,10 +365,11 @@ static void queue_locked(struct vtd_unit *vu, const struct svf_vtd_desc *d)
 	}
 }
 
-static void queue_desc(struct vtd_unit *vu, const struct svf_vtd_desc *d)
+static void queue_desc(struct vtd_unit *vu, const struct svf_vtd_desc *d, uint64_t start,
+		       uint64_t last)
 {
 	unit_lock(vu);
-	queue_locked(vu, d);
+	queue_locked(vu, d, start, last);
 	unit_unlock(vu);
 }
 
@@ -408,7 +411,7 @@ static void vtd_domain_fini(struct svf_domain *d)
 		return;
 	root = vtd_pt_detach(&vd->pt); /* from here walks find nothing */
 	unit_lock(vu);
-	queue_locked(vu, &dsi);
+	queue_locked(vu, &dsi, 0, UINT64_MAX);
 	wait_locked(vu);
 	unit_unlock(vu);
 	svf_reader_synchronize(); /* walkers that loaded the old root */
@@ -561,7 +564,7 @@ static int vtd_inv_range(struct svf_domain *d, uint64_t start, uint64_t last, bo
 	if (start > last || last > VTD_APERTURE_LAST)
 		return -EINVAL;
 	range_desc(vu, d, start, last, leaf_only, &desc);
-	queue_desc(vu, &desc);
+	queue_desc(vu, &desc, start, last);
 	return 0;
 }
 
@@ -580,7 +583,7 @@ static int vtd_inv_runs(struct svf_domain *d, const struct svf_iommu_run *runs, 
 
 		range_desc(vu, d, runs[i].iova, runs[i].iova + runs[i].len - 1,
 			   !runs[i].freed_tables, &desc);
-		queue_locked(vu, &desc);
+		queue_locked(vu, &desc, runs[i].iova, runs[i].iova + runs[i].len - 1);
 	}
 	unit_unlock(vu);
 	return 0;
@@ -592,7 +595,7 @@ static int vtd_inv_domain(struct svf_domain *d)
 
 	if (svf_should_fail(SVF_FAULT_IOMMU_SYNC))
 		return -EIO;
-	queue_desc(unit_of(d->unit), &desc);
+	queue_desc(unit_of(d->unit), &desc, 0, UINT64_MAX);
 	return 0;
 }
 
@@ -602,7 +605,7 @@ static int vtd_inv_global(struct svf_iommu *u)
 
 	if (svf_should_fail(SVF_FAULT_IOMMU_SYNC))
 		return -EIO;
-	queue_desc(unit_of(u), &desc);
+	queue_desc(unit_of(u), &desc, 0, UINT64_MAX);
 	return 0;
 }
 

@@ -39,9 +39,12 @@ int vtd_queue_init(struct vtd_queue *q, unsigned depth)
 	memset(q, 0, sizeof(*q));
 	if (svf_should_fail(SVF_FAULT_ALLOC))
 		return -ENOMEM;
-	q->ring = calloc(depth, sizeof(*q->ring));
+	/* One block: the ring, then the spans (16-byte entries keep them aligned). */
+	_Static_assert(sizeof(*q->ring) % sizeof(uint64_t) == 0, "span alignment");
+	q->ring = calloc(depth, sizeof(*q->ring) + sizeof(*q->span));
 	if (!q->ring)
 		return -ENOMEM;
+	q->span = (uint64_t(*)[2])(void *)(q->ring + depth);
 	q->depth = depth;
 	return 0;
 }
@@ -50,6 +53,7 @@ void vtd_queue_fini(struct vtd_queue *q)
 {
 	free(q->ring);
 	q->ring = NULL;
+	q->span = NULL;
 }
 
 void vtd_queue_log(struct vtd_queue *q, const struct svf_vtd_desc *d)
@@ -58,8 +62,11 @@ void vtd_queue_log(struct vtd_queue *q, const struct svf_vtd_desc *d)
 	__atomic_store_n(&q->logged, q->logged + 1, __ATOMIC_RELAXED);
 }
 
-void vtd_queue_push(struct vtd_queue *q, const struct svf_vtd_desc *d)
+void vtd_queue_push(struct vtd_queue *q, const struct svf_vtd_desc *d, uint64_t start,
+		    uint64_t last)
 {
+	q->span[q->len][0] = start;
+	q->span[q->len][1] = last;
 	q->ring[q->len++] = *d;
 	vtd_queue_log(q, d);
 }
@@ -69,23 +76,13 @@ bool vtd_queue_overlaps(const struct vtd_queue *q, uint16_t did, uint64_t start,
 	for (unsigned i = 0; i < q->len; i++) {
 		const struct svf_vtd_desc *d = &q->ring[i];
 
-		switch (d->type) {
-		case SVF_VTD_DESC_GLOBAL:
+		if (d->type != SVF_VTD_DESC_GLOBAL && d->type != SVF_VTD_DESC_DOMAIN &&
+		    d->type != SVF_VTD_DESC_PAGE)
+			continue;
+		if (d->type != SVF_VTD_DESC_GLOBAL && d->did != did)
+			continue;
+		if (q->span[i][0] <= last && q->span[i][1] >= start)
 			return true;
-		case SVF_VTD_DESC_DOMAIN:
-			if (d->did == did)
-				return true;
-			break;
-		case SVF_VTD_DESC_PAGE: {
-			uint64_t end = d->addr + (4096ull << d->order) - 1;
-
-			if (d->did == did && d->addr <= last && end >= start)
-				return true;
-			break;
-		}
-		default:
-			break;
-		}
 	}
 	return false;
 }

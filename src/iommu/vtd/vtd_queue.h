@@ -22,6 +22,14 @@
 
 struct vtd_queue {
 	struct svf_vtd_desc *ring; /* depth entries; [0, len) are queued, in order */
+	/*
+	 * span[i]: the IOVAs ring[i] was queued for (start, last), which the
+	 * unpin check compares with. A descriptor covers more (the mask's
+	 * aligned block, a DSI past MAMV), but only the requested IOVAs lost
+	 * a translation; the rest of the block translated nothing, or still
+	 * translates as its page table says.
+	 */
+	uint64_t (*span)[2];
 	unsigned depth;            /* immutable */
 	unsigned len;
 	struct svf_vtd_desc log[SVF_VTD_LOG_DEPTH];
@@ -40,10 +48,17 @@ static inline bool vtd_queue_full(const struct vtd_queue *q)
 /* Record a descriptor in the log (the wait path logs waits this way). */
 void vtd_queue_log(struct vtd_queue *q, const struct svf_vtd_desc *d);
 
-/* Append and log; the ring must not be full. */
-void vtd_queue_push(struct vtd_queue *q, const struct svf_vtd_desc *d);
+/*
+ * Append and log; the ring must not be full. [start, last] are the IOVAs it
+ * is queued for (0, UINT64_MAX for a whole domain or unit).
+ */
+void vtd_queue_push(struct vtd_queue *q, const struct svf_vtd_desc *d, uint64_t start,
+		    uint64_t last);
 
-/* True when a queued descriptor could still concern d's [start, last]. */
+/*
+ * True when a queued descriptor could still concern d's [start, last]: one
+ * queued for IOVAs of d (or of every domain) that meet it.
+ */
 bool vtd_queue_overlaps(const struct vtd_queue *q, uint16_t did, uint64_t start, uint64_t last);
 
 #endif
