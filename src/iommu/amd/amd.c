@@ -51,6 +51,7 @@
 #include "amd.h"
 #include "amd_pgtable.h"
 #include "iommu_iotlb.h"
+#include "iommu_drvutil.h"
 #include "iommu_reader.h"
 
 #define AMD_APERTURE_LAST ((1ull << AMD_IAS_BITS) - 1)
@@ -124,39 +125,14 @@ static inline struct amd_unit *unit_of(const struct svf_iommu *u)
 	return u->priv;
 }
 
-static inline uint64_t ctr_read(const uint64_t *c)
+static inline void unit_lock(struct amd_unit *au)
 {
-	return __atomic_load_n(c, __ATOMIC_RELAXED);
+	svf_drv_spin_lock(&au->lock);
 }
 
-static inline void ctr_add(uint64_t *c, uint64_t n)
+static inline void unit_unlock(struct amd_unit *au)
 {
-	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
-}
-
-static inline void stripe_add(uint64_t *c, int slot, uint64_t n)
-{
-	if (__builtin_expect(slot < SVF_READER_SLOTS, 1))
-		ctr_add(c, n);
-	else
-		__atomic_add_fetch(c, n, __ATOMIC_RELAXED);
-}
-
-static void unit_lock(struct amd_unit *au)
-{
-	while (__atomic_exchange_n(&au->lock, 1, __ATOMIC_ACQUIRE)) {
-		for (unsigned spins = 0; __atomic_load_n(&au->lock, __ATOMIC_RELAXED); spins++) {
-			if (spins < 256)
-				svf_cpu_relax();
-			else
-				sched_yield();
-		}
-	}
-}
-
-static void unit_unlock(struct amd_unit *au)
-{
-	__atomic_store_n(&au->lock, 0, __ATOMIC_RELEASE);
+	svf_drv_spin_unlock(&au->lock);
 }
 
 static void ev_lock(struct amd_unit *au)
@@ -298,21 +274,21 @@ static void apply_cmd(struct amd_unit *au, const struct svf_amd_cmd *c)
 		m.did = ci.domid;
 		if (ci.first == 0 && ci.last == UINT64_MAX) {
 			m.kind = SVF_TLB_MATCH_DOMAIN;
-			ctr_add(&au->modeled_ns, au->cost.inv_domain_ns);
+			svf_drv_ctr_add(&au->modeled_ns, au->cost.inv_domain_ns);
 		} else {
 			m.kind = SVF_TLB_MATCH_PAGES;
 			m.first_pfn = ci.first >> AMD_PAGE_SHIFT;
 			m.last_pfn = ci.last >> AMD_PAGE_SHIFT;
-			ctr_add(&au->modeled_ns, au->cost.inv_page_ns);
+			svf_drv_ctr_add(&au->modeled_ns, au->cost.inv_page_ns);
 		}
 		break;
 	case SVF_AMD_CMD_INV_IOMMU_ALL:
 		m.kind = SVF_TLB_MATCH_ALL;
-		ctr_add(&au->modeled_ns, au->cost.inv_global_ns);
+		svf_drv_ctr_add(&au->modeled_ns, au->cost.inv_global_ns);
 		break;
 	case SVF_AMD_CMD_INV_DEVTAB_ENTRY:
 		/* Device table entries are not cached in this emulation: a fetch only. */
-		ctr_add(&au->modeled_ns, au->cost.inv_page_ns);
+		svf_drv_ctr_add(&au->modeled_ns, au->cost.inv_page_ns);
 		return;
 	default:
 		return;
@@ -370,13 +346,13 @@ static void queue_locked(struct amd_unit *au, const struct svf_amd_cmd *c)
 	svf_amd_cmd_decode(c, &ci);
 	switch (ci.op) {
 	case SVF_AMD_CMD_INV_IOMMU_PAGES:
-		ctr_add(ci.first == 0 && ci.last == UINT64_MAX ? &au->inv_domain : &au->inv_page, 1);
+		svf_drv_ctr_add(ci.first == 0 && ci.last == UINT64_MAX ? &au->inv_domain : &au->inv_page, 1);
 		break;
 	case SVF_AMD_CMD_INV_IOMMU_ALL:
-		ctr_add(&au->inv_global, 1);
+		svf_drv_ctr_add(&au->inv_global, 1);
 		break;
 	case SVF_AMD_CMD_INV_DEVTAB_ENTRY:
-		ctr_add(&au->inv_devtab, 1);
+		svf_drv_ctr_add(&au->inv_devtab, 1);
 		break;
 	default:
 		break;
@@ -427,11 +403,11 @@ static int wait_locked(struct amd_unit *au)
 				 __ATOMIC_RELEASE);
 	if (timed) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		ctr_add(&au->wait_sync_ns, (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+		svf_drv_ctr_add(&au->wait_sync_ns, (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
 					       (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec);
 	}
-	ctr_add(&au->waits, 1);
-	ctr_add(&au->modeled_ns, au->cost.wait_ns);
+	svf_drv_ctr_add(&au->waits, 1);
+	svf_drv_ctr_add(&au->modeled_ns, au->cost.wait_ns);
 	/* The driver's poll: the unit has stored by now, so one load suffices. */
 	if (__atomic_load_n(&au->sem, __ATOMIC_ACQUIRE) != want)
 		return -ETIMEDOUT; /* Linux: "Completion-Wait loop timed out" */
@@ -724,12 +700,12 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 	slot = svf_reader_slot();
 	g1 = svf_iotlb_gen(&au->iotlb);
 	if (svf_iotlb_lookup(&au->iotlb, did, iova, &data, &code)) {
-		stripe_add(&au->stripes[slot].hits, slot, 1);
+		svf_drv_stripe_add(&au->stripes[slot].hits, slot, 1);
 		cacheable = !(g1 & 1) && __atomic_load_n(&au->iotlb.gen, __ATOMIC_RELAXED) == g1;
 	} else {
 		struct amd_domain *ad = d->priv;
 
-		stripe_add(&au->stripes[slot].misses, slot, 1);
+		svf_drv_stripe_add(&au->stripes[slot].misses, slot, 1);
 		for (;;) {
 			unsigned level, reads;
 			uint64_t e, size, perm, blk;
@@ -737,7 +713,7 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 			svf_reader_enter(slot);
 			e = amd_pt_walk(&ad->pt, iova, &level, &size, &perm, &reads, NULL);
 			svf_reader_exit(slot);
-			stripe_add(&au->stripes[slot].walk_reads, slot, reads);
+			svf_drv_stripe_add(&au->stripes[slot].walk_reads, slot, reads);
 			if (!e)
 				return log_fault(d, iova, access, -ENOENT);
 			code = block_code(size);
@@ -776,7 +752,7 @@ static int amd_translate(struct svf_domain *d, uint64_t iova, int access, uint64
 			     tl->gen == __atomic_load_n(&au->iotlb.gen, __ATOMIC_RELAXED) &&
 			     (unsigned)access - 1u < 3u && !((uint64_t)access & ~tl->data) &&
 			     slot < SVF_READER_SLOTS, 1)) {
-		ctr_add(&au->stripes[slot].hits, 1);
+		svf_drv_ctr_add(&au->stripes[slot].hits, 1);
 		*phys = (tl->data & SVF_TLB_ADDR_MASK) + (iova & ((1ull << tl->shift) - 1));
 		return 0;
 	}
@@ -860,22 +836,22 @@ static void amd_add_stats(const struct svf_iommu *u, struct svf_stats *s)
 	const struct amd_unit *au = unit_of(u);
 	uint64_t walk_reads = 0;
 
-	s->inv_page += ctr_read(&au->inv_page);
-	s->inv_domain += ctr_read(&au->inv_domain);
-	s->inv_global += ctr_read(&au->inv_global);
-	s->inv_devtab += ctr_read(&au->inv_devtab);
-	s->waits += ctr_read(&au->waits);
-	s->wait_sync_ns += ctr_read(&au->wait_sync_ns);
+	s->inv_page += svf_drv_ctr_read(&au->inv_page);
+	s->inv_domain += svf_drv_ctr_read(&au->inv_domain);
+	s->inv_global += svf_drv_ctr_read(&au->inv_global);
+	s->inv_devtab += svf_drv_ctr_read(&au->inv_devtab);
+	s->waits += svf_drv_ctr_read(&au->waits);
+	s->wait_sync_ns += svf_drv_ctr_read(&au->wait_sync_ns);
 	for (unsigned i = 0; i <= SVF_READER_SLOTS; i++) {
-		s->iotlb_hits += ctr_read(&au->stripes[i].hits);
-		s->iotlb_misses += ctr_read(&au->stripes[i].misses);
-		walk_reads += ctr_read(&au->stripes[i].walk_reads);
+		s->iotlb_hits += svf_drv_ctr_read(&au->stripes[i].hits);
+		s->iotlb_misses += svf_drv_ctr_read(&au->stripes[i].misses);
+		walk_reads += svf_drv_ctr_read(&au->stripes[i].walk_reads);
 	}
-	s->iotlb_entries_invalidated += ctr_read(&au->iotlb.invalidated);
-	s->pt_pages += ctr_read(&au->pt.now);
-	s->pt_pages_peak += ctr_read(&au->pt.peak);
-	s->pt_pages_freed += ctr_read(&au->pt.freed);
-	s->modeled_ns += ctr_read(&au->modeled_ns) + walk_reads * au->cost.walk_level_ns;
+	s->iotlb_entries_invalidated += svf_drv_ctr_read(&au->iotlb.invalidated);
+	s->pt_pages += svf_drv_ctr_read(&au->pt.now);
+	s->pt_pages_peak += svf_drv_ctr_read(&au->pt.peak);
+	s->pt_pages_freed += svf_drv_ctr_read(&au->pt.freed);
+	s->modeled_ns += svf_drv_ctr_read(&au->modeled_ns) + walk_reads * au->cost.walk_level_ns;
 }
 
 /*

@@ -44,6 +44,7 @@
 #include "iommu_iotlb.h"
 #include "vtd_pgtable.h"
 #include "vtd_queue.h"
+#include "iommu_drvutil.h"
 #include "iommu_reader.h"
 
 _Static_assert(VTD_PTE_R == SVF_PROT_READ && VTD_PTE_W == SVF_PROT_WRITE,
@@ -129,45 +130,14 @@ static inline struct vtd_unit *unit_of(const struct svf_iommu *u)
 	return u->priv;
 }
 
-static inline uint64_t ctr_read(const uint64_t *c)
+static inline void unit_lock(struct vtd_unit *vu)
 {
-	return __atomic_load_n(c, __ATOMIC_RELAXED);
+	svf_drv_spin_lock(&vu->lock);
 }
 
-/* Single-writer counter bump (unit lock held, or the stripe's owner). */
-static inline void ctr_add(uint64_t *c, uint64_t n)
+static inline void unit_unlock(struct vtd_unit *vu)
 {
-	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
-}
-
-static inline void stripe_add(uint64_t *c, int slot, uint64_t n)
-{
-	if (__builtin_expect(slot < SVF_READER_SLOTS, 1))
-		ctr_add(c, n);
-	else
-		__atomic_add_fetch(c, n, __ATOMIC_RELAXED);
-}
-
-/*
- * The unit lock. A spinlock rather than a mutex: it is taken once per
- * queued descriptor (once per chunk in the batched unmap path) and held
- * briefly, except across a wait; waiters yield the CPU after a while.
- */
-static void unit_lock(struct vtd_unit *vu)
-{
-	while (__atomic_exchange_n(&vu->lock, 1, __ATOMIC_ACQUIRE)) {
-		for (unsigned spins = 0; __atomic_load_n(&vu->lock, __ATOMIC_RELAXED); spins++) {
-			if (spins < 256)
-				svf_cpu_relax();
-			else
-				sched_yield();
-		}
-	}
-}
-
-static void unit_unlock(struct vtd_unit *vu)
-{
-	__atomic_store_n(&vu->lock, 0, __ATOMIC_RELEASE);
+	svf_drv_spin_unlock(&vu->lock);
 }
 
 static void vtd_default_config(struct svf_iommu_config *cfg)
@@ -279,7 +249,7 @@ static void process_desc(struct vtd_unit *vu, const struct svf_vtd_desc *d)
 		return;
 	}
 	(void)svf_iotlb_invalidate(&vu->iotlb, &m);
-	ctr_add(&vu->modeled_ns, ns);
+	svf_drv_ctr_add(&vu->modeled_ns, ns);
 }
 
 /*
@@ -336,11 +306,11 @@ static void wait_locked(struct vtd_unit *vu)
 	}
 	if (timed) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		ctr_add(&vu->wait_sync_ns, (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+		svf_drv_ctr_add(&vu->wait_sync_ns, (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
 					       (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec);
 	}
-	ctr_add(&vu->waits, 1);
-	ctr_add(&vu->modeled_ns, vu->cost.wait_ns);
+	svf_drv_ctr_add(&vu->waits, 1);
+	svf_drv_ctr_add(&vu->modeled_ns, vu->cost.wait_ns);
 }
 
 /* Queue d, issued for the IOVAs [start, last] (vtd_queue_push). */
@@ -352,13 +322,13 @@ static void queue_locked(struct vtd_unit *vu, const struct svf_vtd_desc *d, uint
 	vtd_queue_push(&vu->queue, d, start, last);
 	switch (d->type) {
 	case SVF_VTD_DESC_PAGE:
-		ctr_add(&vu->inv_page, 1);
+		svf_drv_ctr_add(&vu->inv_page, 1);
 		break;
 	case SVF_VTD_DESC_DOMAIN:
-		ctr_add(&vu->inv_domain, 1);
+		svf_drv_ctr_add(&vu->inv_domain, 1);
 		break;
 	case SVF_VTD_DESC_GLOBAL:
-		ctr_add(&vu->inv_global, 1);
+		svf_drv_ctr_add(&vu->inv_global, 1);
 		break;
 	default:
 		break;
@@ -693,13 +663,13 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 	slot = svf_reader_slot();
 	g1 = svf_iotlb_gen(&vu->iotlb);
 	if (svf_iotlb_lookup(&vu->iotlb, did, iova, &data, &code)) {
-		stripe_add(&vu->stripes[slot].hits, slot, 1);
+		svf_drv_stripe_add(&vu->stripes[slot].hits, slot, 1);
 		/* The probe's loads are ordered before this one by its acquire fence. */
 		cacheable = !(g1 & 1) && __atomic_load_n(&vu->iotlb.gen, __ATOMIC_RELAXED) == g1;
 	} else {
 		struct vtd_domain *vd = d->priv;
 
-		stripe_add(&vu->stripes[slot].misses, slot, 1);
+		svf_drv_stripe_add(&vu->stripes[slot].misses, slot, 1);
 		for (;;) {
 			unsigned level = 1, reads;
 			uint64_t pte;
@@ -707,7 +677,7 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 			svf_reader_enter(slot);
 			pte = vtd_pt_walk(&vd->pt, iova, &level, &reads);
 			svf_reader_exit(slot);
-			stripe_add(&vu->stripes[slot].walk_reads, slot, reads);
+			svf_drv_stripe_add(&vu->stripes[slot].walk_reads, slot, reads);
 			if (!pte)
 				return -ENOENT;
 			code = level;
@@ -760,7 +730,7 @@ static int vtd_translate(struct svf_domain *d, uint64_t iova, int access, uint64
 			     (unsigned)access - 1u < 3u && !((uint64_t)access & ~tl->data) &&
 			     slot < SVF_READER_SLOTS, 1)) {
 		/* dom != NULL implies a slot; the cached page bounds iova by the aperture. */
-		ctr_add(&vu->stripes[slot].hits, 1);
+		svf_drv_ctr_add(&vu->stripes[slot].hits, 1);
 		*phys = (tl->data & VTD_PTE_ADDR_MASK) + (iova & ((1ull << tl->shift) - 1));
 		return 0;
 	}
@@ -877,21 +847,21 @@ static void vtd_add_stats(const struct svf_iommu *u, struct svf_stats *s)
 	const struct vtd_unit *vu = unit_of(u);
 	uint64_t walk_reads = 0;
 
-	s->inv_page += ctr_read(&vu->inv_page);
-	s->inv_domain += ctr_read(&vu->inv_domain);
-	s->inv_global += ctr_read(&vu->inv_global);
-	s->waits += ctr_read(&vu->waits);
-	s->wait_sync_ns += ctr_read(&vu->wait_sync_ns);
+	s->inv_page += svf_drv_ctr_read(&vu->inv_page);
+	s->inv_domain += svf_drv_ctr_read(&vu->inv_domain);
+	s->inv_global += svf_drv_ctr_read(&vu->inv_global);
+	s->waits += svf_drv_ctr_read(&vu->waits);
+	s->wait_sync_ns += svf_drv_ctr_read(&vu->wait_sync_ns);
 	for (unsigned i = 0; i <= SVF_READER_SLOTS; i++) {
-		s->iotlb_hits += ctr_read(&vu->stripes[i].hits);
-		s->iotlb_misses += ctr_read(&vu->stripes[i].misses);
-		walk_reads += ctr_read(&vu->stripes[i].walk_reads);
+		s->iotlb_hits += svf_drv_ctr_read(&vu->stripes[i].hits);
+		s->iotlb_misses += svf_drv_ctr_read(&vu->stripes[i].misses);
+		walk_reads += svf_drv_ctr_read(&vu->stripes[i].walk_reads);
 	}
-	s->iotlb_entries_invalidated += ctr_read(&vu->iotlb.invalidated);
-	s->pt_pages += ctr_read(&vu->pt.now);
-	s->pt_pages_peak += ctr_read(&vu->pt.peak);
-	s->pt_pages_freed += ctr_read(&vu->pt.freed);
-	s->modeled_ns += ctr_read(&vu->modeled_ns) + walk_reads * vu->cost.walk_level_ns;
+	s->iotlb_entries_invalidated += svf_drv_ctr_read(&vu->iotlb.invalidated);
+	s->pt_pages += svf_drv_ctr_read(&vu->pt.now);
+	s->pt_pages_peak += svf_drv_ctr_read(&vu->pt.peak);
+	s->pt_pages_freed += svf_drv_ctr_read(&vu->pt.freed);
+	s->modeled_ns += svf_drv_ctr_read(&vu->modeled_ns) + walk_reads * vu->cost.walk_level_ns;
 }
 
 static int vtd_resv_regions(const struct svf_domain *d, struct svf_resv_region *r, size_t max,
