@@ -9,7 +9,9 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -540,6 +542,93 @@ static void test_mapped_doorbell(void **state)
 	fx_close(&f);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Spins until *p == want, 2 s at most: a lost doorbell shows as a timeout. */
+static bool spin_u64(volatile uint64_t *p, uint64_t want)
+{
+	uint64_t end = now_ns() + 2000000000ull;
+
+	do {
+		for (int i = 0; i < 1000; i++)
+			if (__atomic_load_n((uint64_t *)(uintptr_t)p, __ATOMIC_ACQUIRE) == want)
+				return true;
+		sched_yield();
+	} while (now_ns() < end);
+	return false;
+}
+
+/*
+ * DPDK's error recovery, by stores alone and as fast as it does it: a halt,
+ * then reset, new chain, completion address and control, and at once the
+ * doorbell of the remaining work. The watcher may look at CHANCMD before
+ * the reset and at DMACOUNT after the doorbell in the same pass; the reset
+ * it then serves must not take that doorbell for one of the halted chain
+ * (it did: DPDK's error tests lost the rest of a burst in 2 of 5 runs).
+ * Each round's doorbell differs from the last one the device served, as
+ * DPDK's do: a store of the same count cannot be told from none. Before
+ * the fix this lost a doorbell within 1,200 rounds in each of 3 runs;
+ * 20,000 rounds take about 30 ms (10 under valgrind, which serializes
+ * the threads).
+ */
+static void test_mapped_recovery_race(void **state)
+{
+	volatile uint8_t *bar;
+	uint64_t *compl;
+	struct fx f;
+	const char *scale = getenv("SOFTVFIO_TEST_SCALE");
+	int rounds = scale && !strcmp(scale, "valgrind") ? 10 : 20000;
+	int mfd;
+	(void)state;
+
+	fx_open(&f);
+	fill_src(&f);
+	make_ring(&f, 4);
+	set_desc(&f, 0, 0, 1u << 3, 0, IOVA + DST, 64);          /* source faults */
+	set_desc(&f, 1, 0, 1u << 3, IOVA + SRC, IOVA + DST, 64);
+	compl = (uint64_t *)(void *)(f.mem + COMPL);
+	assert_int_equal(svf_vfio_device_memfd(f.dev, &mfd), 0);
+	bar = mmap(NULL, 16384, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	assert_true(bar != MAP_FAILED);
+	for (int round = 0; round < rounds; round++) {
+		/* Start a chain at the bad descriptor: it halts at once. */
+		__atomic_store_n(compl, ~0ull, __ATOMIC_RELAXED);
+		sync_dev(&f);
+		*(volatile uint8_t *)(bar + CHANCMD) = 0x20;
+		*(volatile uint64_t *)(bar + CHAINADDR) = IOVA + RING;
+		*(volatile uint64_t *)(bar + CHANCMP) = IOVA + COMPL;
+		*(volatile uint16_t *)(bar + CHANCTRL) = 0x000c;
+		while (*(volatile uint64_t *)(bar + CHANSTS) != 4)
+			;
+		__atomic_store_n((uint16_t *)(uintptr_t)(bar + DMACOUNT), 2, __ATOMIC_RELEASE);
+		if (!spin_u64(compl, 3))
+			fail_msg("round %d: no halt (completion %#llx)", round,
+				 (unsigned long long)*compl);
+		/* Recover and go on from the next descriptor. */
+		__atomic_store_n(compl, ~0ull, __ATOMIC_RELAXED);
+		sync_dev(&f);
+		*(volatile uint32_t *)(bar + CHANERR) = *(volatile uint32_t *)(bar + CHANERR);
+		*(volatile uint8_t *)(bar + CHANCMD) = 0x20;
+		*(volatile uint64_t *)(bar + CHAINADDR) = IOVA + RING + 64;
+		*(volatile uint16_t *)(bar + CHANCTRL) = 0x000c;
+		*(volatile uint64_t *)(bar + CHANCMP) = IOVA + COMPL;
+		while (*(volatile uint64_t *)(bar + CHANSTS) != 4)
+			;
+		__atomic_store_n((uint16_t *)(uintptr_t)(bar + DMACOUNT), 1, __ATOMIC_RELEASE);
+		if (!spin_u64(compl, (IOVA + RING + 64) | 1))
+			fail_msg("round %d: the doorbell after the reset was lost (completion %#llx)",
+				 round, (unsigned long long)*compl);
+	}
+	munmap((void *)bar, 16384);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -549,6 +638,7 @@ int main(void)
 		cmocka_unit_test(test_halts_on_faults),
 		cmocka_unit_test(test_reset_and_suspend),
 		cmocka_unit_test(test_mapped_doorbell),
+		cmocka_unit_test(test_mapped_recovery_race),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -158,12 +158,12 @@ static uint8_t *reg(struct svf_pci_dev *pd, uint64_t off)
 
 static uint8_t ld8(struct svf_pci_dev *pd, uint64_t off)
 {
-	return __atomic_load_n(reg(pd, off), __ATOMIC_RELAXED);
+	return __atomic_load_n(reg(pd, off), __ATOMIC_ACQUIRE);
 }
 
 static uint16_t ld16(struct svf_pci_dev *pd, uint64_t off)
 {
-	return __atomic_load_n((uint16_t *)(void *)reg(pd, off), __ATOMIC_RELAXED);
+	return __atomic_load_n((uint16_t *)(void *)reg(pd, off), __ATOMIC_ACQUIRE);
 }
 
 static void st8(struct svf_pci_dev *pd, uint64_t off, uint8_t v)
@@ -346,9 +346,19 @@ static bool run_one(struct svf_pci_dev *pd)
 static bool serve(struct svf_pci_dev *pd)
 {
 	struct ioat *io = ioat_of(pd);
+	/*
+	 * DMACOUNT is loaded before CHANCMD. A driver stores a reset before
+	 * the doorbell that follows it, and stores (and these acquire loads)
+	 * are seen in order, so a count loaded in a pass whose CHANCMD shows
+	 * no reset was stored before the reset: while halted it belongs to the
+	 * halted chain. Loaded the other way round, a pass could see CHANCMD
+	 * before the reset and the doorbell after it, take that doorbell for
+	 * the halted chain's, and the reset served next would drop it (DPDK's
+	 * recovery lost the rest of a burst so).
+	 */
+	uint16_t db = ld16(pd, IOAT_DMACOUNT);
 	uint8_t cmd = ld8(pd, IOAT_CHANCMD);
 	bool served = false;
-	uint16_t db;
 
 	if (cmd & CMD_RESET) {
 		chan_reset(pd);
@@ -367,7 +377,8 @@ static bool serve(struct svf_pci_dev *pd)
 		served = true;
 	}
 	io->sh_cmd = ld8(pd, IOAT_CHANCMD);
-	db = ld16(pd, IOAT_DMACOUNT);
+	if (served)
+		db = ld16(pd, IOAT_DMACOUNT); /* the reset may have cleared it */
 	if (io->halted) {
 		/* Counts of the halted chain: a reset must not take them for new ones. */
 		io->seen_count = db;
