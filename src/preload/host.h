@@ -5,7 +5,8 @@
  * and released when the program ends.
  *
  * Environment (set by `softvfio exec`; all optional):
- *   SOFTVFIO_DEVICES   device specs joined by ';' (devspec.h); default one edu
+ *   SOFTVFIO_DEVICES   device specs joined by ';' (src/exec/devspec.h);
+ *                      default one edu
  *   SOFTVFIO_POLICY    strict, batched, gather (default), lazy
  *   SOFTVFIO_BACKEND   process (default), synthetic
  *   SOFTVFIO_HW_DIRTY  1: the IOMMU tracks dirtiness

@@ -14,8 +14,8 @@
  * slot; devices without group= take the lowest group number no other device
  * uses, so each is alone in its group.
  */
-#ifndef SVF_PRELOAD_DEVSPEC_H
-#define SVF_PRELOAD_DEVSPEC_H
+#ifndef SVF_EXEC_DEVSPEC_H
+#define SVF_EXEC_DEVSPEC_H
 
 #include <stdbool.h>
 #include <stddef.h>
