@@ -624,6 +624,34 @@ static void test_unpin_safe(void **state)
 }
 
 /*
+ * Covering invalidations: the one command for the unmapped 0x10f000-0x113fff
+ * names the aligned 128 KiB block at 0x100000, but it was queued for those
+ * IOVAs only. A run at 0x101000 that was never mapped (a map that failed in
+ * the IOMMU, unpinned under lazy while that command is still queued) is safe
+ * to unpin; the unmapped IOVAs themselves are not until the wait.
+ */
+static void test_unpin_safe_covering_block(void **state)
+{
+	struct fx f = fx_open(false, true);
+	struct svf_gather g;
+	uint64_t unmapped;
+
+	(void)state;
+	assert_int_equal(svf_iommu_map(f.d, 0x10f000, 0x500000, 0x5000, RW), 0);
+	svf_gather_init(&g, true);
+	assert_int_equal(svf_iommu_unmap_fast(f.d, 0x10f000, 0x5000, &g, &unmapped), 0);
+	/* Queued, not waited for: what a lazy unmap leaves behind. */
+	assert_int_equal(svf_amd_ops.inv_range(f.d, 0x10f000, 0x113fff, true), 0);
+	assert_true(svf_amd_ops.unpin_safe(f.d, 0x101000, 0x900000, K4));
+	assert_true(svf_amd_ops.unpin_safe(f.d, 0x114000, 0x901000, K4));
+	assert_false(svf_amd_ops.unpin_safe(f.d, 0x113000, 0x504000, K4));
+	assert_false(svf_amd_ops.unpin_safe(f.d, 0x100000, 0x900000, 0x10000));
+	assert_int_equal(svf_iommu_iotlb_sync(f.d, &g), 0);
+	assert_true(svf_amd_ops.unpin_safe(f.d, 0x10f000, 0x500000, 0x5000));
+	fx_close(&f);
+}
+
+/*
  * Through the container: Linux's pattern per mapping removed (strict), and
  * what the policies that share a wait save on one request removing three.
  */
@@ -837,6 +865,7 @@ int main(void)
 		cmocka_unit_test(test_np_cache_flushes_maps),
 		cmocka_unit_test(test_full_buffer),
 		cmocka_unit_test(test_unpin_safe),
+		cmocka_unit_test(test_unpin_safe_covering_block),
 		cmocka_unit_test(test_io_page_fault_events),
 		cmocka_unit_test(test_container_pattern),
 		cmocka_unit_test(test_container_fragmented),

@@ -100,6 +100,14 @@ struct amd_unit {
 	uint32_t lock __attribute__((aligned(64)));
 	struct svf_pt_pages pt;
 	struct svf_amd_cmd *ring;   /* under lock: [0, len) queued, in order */
+	/*
+	 * span[i]: the IOVAs ring[i] was queued for (start, last), which the
+	 * unpin check compares with. A covering command names the aligned
+	 * block around its range, which is wider, but only the requested IOVAs
+	 * lost a translation; the rest of the block translated nothing, or
+	 * still translates as its page table says. Same allocation as ring.
+	 */
+	uint64_t (*span)[2];
 	unsigned depth;             /* immutable */
 	unsigned len;
 	struct svf_amd_cmd log[SVF_AMD_LOG_DEPTH]; /* under lock */
@@ -231,9 +239,12 @@ static int amd_unit_init(struct svf_iommu *u)
 	ret = -ENOMEM;
 	if (svf_should_fail(SVF_FAULT_ALLOC))
 		goto err_iotlb;
-	au->ring = calloc(depth, sizeof(*au->ring));
+	/* One block: the ring, then the spans (16-byte commands keep them aligned). */
+	_Static_assert(sizeof(*au->ring) % sizeof(uint64_t) == 0, "span alignment");
+	au->ring = calloc(depth, sizeof(*au->ring) + sizeof(*au->span));
 	if (!au->ring)
 		goto err_iotlb;
+	au->span = (uint64_t(*)[2])(void *)(au->ring + depth);
 	au->depth = depth;
 	u->priv = au;
 	return 0;
@@ -331,7 +342,12 @@ static void log_cmd(struct amd_unit *au, const struct svf_amd_cmd *c)
 	__atomic_store_n(&au->logged, au->logged + 1, __ATOMIC_RELAXED);
 }
 
-static void queue_locked(struct amd_unit *au, const struct svf_amd_cmd *c)
+/*
+ * Queue c, issued for the IOVAs [start, last] (0, UINT64_MAX for a whole
+ * domain or unit; commands that invalidate no IOVA pass the same).
+ */
+static void queue_locked(struct amd_unit *au, const struct svf_amd_cmd *c, uint64_t start,
+			 uint64_t last)
 {
 	struct svf_amd_cmd_info ci;
 
@@ -341,6 +357,8 @@ static void queue_locked(struct amd_unit *au, const struct svf_amd_cmd *c)
 
 		run_buffer(au, &cw);
 	}
+	au->span[au->len][0] = start;
+	au->span[au->len][1] = last;
 	au->ring[au->len++] = *c;
 	log_cmd(au, c);
 	svf_amd_cmd_decode(c, &ci);
@@ -387,7 +405,7 @@ static int wait_locked(struct amd_unit *au)
 	bool timed;
 
 	au->sem_val = want;
-	queue_locked(au, &c);
+	queue_locked(au, &c, 0, UINT64_MAX);
 	timed = (au->len > 1 || au->deferred.count) && svf_reader_others();
 	if (timed)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -442,7 +460,7 @@ static int amd_domain_init(struct svf_domain *d)
 	/* The device table entry now names the root: flush the cached entry. */
 	c = svf_amd_cmd_inv_devtab(svf_amd_devid(d));
 	unit_lock(au);
-	queue_locked(au, &c);
+	queue_locked(au, &c, 0, UINT64_MAX);
 	(void)wait_locked(au);
 	unit_unlock(au);
 	return 0;
@@ -461,8 +479,8 @@ static void amd_domain_fini(struct svf_domain *d)
 		return;
 	root = amd_pt_detach(&ad->pt); /* the entry is cleared: walks find nothing */
 	unit_lock(au);
-	queue_locked(au, &dte);
-	queue_locked(au, &all);
+	queue_locked(au, &dte, 0, UINT64_MAX);
+	queue_locked(au, &all, 0, UINT64_MAX);
 	(void)wait_locked(au);
 	unit_unlock(au);
 	svf_reader_synchronize();
@@ -583,7 +601,7 @@ static void queue_range_locked(struct amd_unit *au, struct svf_domain *d, uint64
 
 	if (au->covering_inv && !au->np_cache) {
 		c = svf_amd_cmd_inv_pages(d->id, svf_amd_inv_address(start, last), true);
-		queue_locked(au, &c);
+		queue_locked(au, &c, start, last);
 		return;
 	}
 	/* One command per naturally aligned block (exact, so S encodes it alone). */
@@ -591,7 +609,7 @@ static void queue_range_locked(struct amd_unit *au, struct svf_domain *d, uint64
 		uint64_t blk = svf_amd_flush_block(addr, size);
 
 		c = svf_amd_cmd_inv_pages(d->id, svf_amd_inv_address(addr, addr + blk - 1), true);
-		queue_locked(au, &c);
+		queue_locked(au, &c, addr, addr + blk - 1);
 		addr += blk;
 		size -= blk;
 	}
@@ -621,7 +639,7 @@ static int amd_inv_domain(struct svf_domain *d)
 	if (svf_should_fail(SVF_FAULT_IOMMU_SYNC))
 		return -EIO;
 	unit_lock(au);
-	queue_locked(au, &c);
+	queue_locked(au, &c, 0, UINT64_MAX);
 	unit_unlock(au);
 	return 0;
 }
@@ -634,7 +652,7 @@ static int amd_inv_global(struct svf_iommu *u)
 	if (svf_should_fail(SVF_FAULT_IOMMU_SYNC))
 		return -EIO;
 	unit_lock(au);
-	queue_locked(au, &c);
+	queue_locked(au, &c, 0, UINT64_MAX);
 	unit_unlock(au);
 	return 0;
 }
@@ -789,6 +807,11 @@ static bool still_mapped(void *arg, uint16_t did, uint64_t iova, uint64_t pa)
 	return e && amd_leaf_base(e, size) + (iova & (size - 1)) == pa;
 }
 
+/*
+ * Whether a queued invalidation could still concern d's [start, last]: one
+ * queued for IOVAs of d (or of every domain) that meet it, compared by the
+ * IOVAs it was issued for, not by the block it names (see span).
+ */
 static bool pending_overlaps(const struct amd_unit *au, uint16_t did, uint64_t start,
 			     uint64_t last)
 {
@@ -796,10 +819,11 @@ static bool pending_overlaps(const struct amd_unit *au, uint16_t did, uint64_t s
 		struct svf_amd_cmd_info ci;
 
 		svf_amd_cmd_decode(&au->ring[i], &ci);
-		if (ci.op == SVF_AMD_CMD_INV_IOMMU_ALL)
-			return true;
-		if (ci.op == SVF_AMD_CMD_INV_IOMMU_PAGES && ci.domid == did && ci.first <= last &&
-		    ci.last >= start)
+		if (ci.op != SVF_AMD_CMD_INV_IOMMU_ALL && ci.op != SVF_AMD_CMD_INV_IOMMU_PAGES)
+			continue;
+		if (ci.op == SVF_AMD_CMD_INV_IOMMU_PAGES && ci.domid != did)
+			continue;
+		if (au->span[i][0] <= last && au->span[i][1] >= start)
 			return true;
 	}
 	return false;
