@@ -10,10 +10,16 @@
  *   miss    a sweep over `mappings` pages in order, each one past the
  *           IOTLB's reach: a page walk and a fill every time;
  *   random  uniformly random pages among `mappings` 4 KiB mappings (with
- *           64 x 8 IOTLB entries, mostly walks), timed per batch of 256,
- *           reported as the median batch's ns per translation.
+ *           64 x 8 IOTLB entries, mostly walks);
+ *   regions uniformly random 4 KiB pages of four 4 GiB mappings, each
+ *           IOVA- and physically aligned to 1 GiB, so the table holds 1 GiB
+ *           leaves and 16 IOTLB entries cover all of it.
  * Each row runs single-threaded, then on `threads` threads at once (each
- * thread its own iterations; ns per translation per thread).
+ * thread its own iterations; ns per translation per thread), then as a
+ * floor on one thread: the same loop on a region hint with a linear search
+ * (libvfio-user's shape) or a flat table. Every figure is the median of
+ * groups of 16 batches, timed with the monotonic clock: preempted groups
+ * are outliers on a shared machine, the median leaves them out.
  *
  * Unmap rows: a container per policy (synthetic backend), devices on every
  * thread but one doing random 4 KiB DMA over 64 mapped slots, while this
@@ -39,7 +45,13 @@
 #include "tool.h"
 
 #define BATCH 256u
+#define GROUP 16u /* batches per timed group */
 #define BASE_IOVA 0x100000000ull
+/* The regions row: REGIONS mappings of REGION_SIZE, IOVA- and physically aligned to 1 GiB. */
+#define REGIONS 4u
+#define REGION_SIZE (4ull << 30)
+#define REGION_IOVA 0x10000000000ull
+#define REGION_PHYS 0x2000000000ull
 
 static uint64_t now_ns(void)
 {
@@ -60,16 +72,64 @@ void svf_bench_translate_default_opts(struct svf_bench_translate_opts *o)
 	o->unmaps = 2000;
 }
 
-enum row_kind { ROW_HIT, ROW_MISS, ROW_RANDOM };
+enum row_kind { ROW_HIT, ROW_MISS, ROW_RANDOM, ROW_REGIONS, ROW_NR };
+
+/*
+ * The floor each row is set beside, measured in the same run by the same
+ * loop. hit and regions: a userspace driver's DMA table as libvfio-user
+ * keeps it (an array of regions, a per-thread hint of the last region
+ * used, a linear search when the hint misses), here written for the bench;
+ * miss and random: one load from a flat array indexed by page number (the
+ * least any table keyed by 4 KiB page can cost).
+ */
+struct floor_region {
+	uint64_t iova, len, phys;
+};
+
+struct floor_table {
+	const struct floor_region *r; /* regions (hint and search) */
+	unsigned nr;
+	const uint64_t *flat;         /* phys per page from BASE_IOVA (flat) */
+};
+
+static __thread unsigned floor_hint;
+
+static __attribute__((noinline)) int floor_regions(const struct floor_table *t, uint64_t iova,
+						   uint64_t *phys)
+{
+	const struct floor_region *r = &t->r[floor_hint];
+
+	if (__builtin_expect(iova - r->iova < r->len, 1)) {
+		*phys = r->phys + (iova - r->iova);
+		return 0;
+	}
+	for (unsigned i = 0; i < t->nr; i++) {
+		r = &t->r[i];
+		if (iova - r->iova < r->len) {
+			floor_hint = i;
+			*phys = r->phys + (iova - r->iova);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static __attribute__((noinline)) int floor_flat(const struct floor_table *t, uint64_t iova,
+						uint64_t *phys)
+{
+	*phys = t->flat[(iova - BASE_IOVA) >> 12] + (iova & 4095);
+	return 0;
+}
 
 struct row_arg {
-	struct svf_domain *d;
+	struct svf_domain *d;          /* NULL: the floor */
+	const struct floor_table *ft;
 	enum row_kind kind;
 	uint64_t iters;
 	unsigned mappings;
 	unsigned seed;
 	pthread_barrier_t *start;
-	double ns;        /* result: ns per translation (median batch for random) */
+	double ns;        /* result: ns per translation, median group */
 	uint64_t errors;
 };
 
@@ -80,61 +140,80 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static inline uint64_t row_iova(enum row_kind kind, unsigned i, uint64_t *pos, uint64_t *s,
+				unsigned mappings)
+{
+	switch (kind) {
+	case ROW_HIT:
+		return BASE_IOVA + 64 * (uint64_t)(i & 63);
+	case ROW_MISS:
+		return BASE_IOVA + ((*pos)++ % mappings) * 4096;
+	default:
+		*s ^= *s << 13;
+		*s ^= *s >> 7;
+		*s ^= *s << 17;
+		if (kind == ROW_RANDOM)
+			return BASE_IOVA + (*s >> 32) % mappings * 4096;
+		/* a region, then a 4 KiB page in it */
+		return REGION_IOVA + (*s >> 62) * 2 * REGION_SIZE +
+		       ((*s >> 12) & (REGION_SIZE / 4096 - 1)) * 4096;
+	}
+}
+
+/*
+ * Each thread times groups of GROUP batches of BATCH translations and
+ * reports the median group: a group the scheduler preempted (the machine
+ * is shared) is an outlier the median ignores.
+ */
 static void *row_thread(void *p)
 {
 	struct row_arg *a = p;
-	uint64_t batches = a->iters / BATCH, pos = 0, errors = 0;
-	uint32_t s = a->seed * 2654435761u + 1;
-	double *per = NULL;
-	uint64_t t0, t1;
+	uint64_t groups = a->iters / (BATCH * GROUP), pos = 0, errors = 0;
+	uint64_t s = 0x9e3779b97f4a7c15ull * a->seed;
+	double *per = calloc(groups ? groups : 1, sizeof(*per));
 
-	if (a->kind == ROW_RANDOM)
-		per = calloc(batches ? batches : 1, sizeof(*per));
+	if (!per) {
+		a->errors = 1;
+		return NULL;
+	}
 	if (a->start)
 		pthread_barrier_wait(a->start);
-	t0 = now_ns();
-	for (uint64_t b = 0; b < batches; b++) {
-		uint64_t bt0 = per ? now_ns() : 0;
+	for (uint64_t g = 0; g < groups; g++) {
+		uint64_t t0 = now_ns();
 
-		svf_iommu_dma_begin(a->d);
-		for (unsigned i = 0; i < BATCH; i++) {
-			uint64_t iova, phys;
+		for (unsigned b = 0; b < GROUP; b++) {
+			if (a->d) {
+				svf_iommu_dma_begin(a->d);
+				for (unsigned i = 0; i < BATCH; i++) {
+					uint64_t phys, iova = row_iova(a->kind, i, &pos, &s, a->mappings);
 
-			switch (a->kind) {
-			case ROW_HIT:
-				iova = BASE_IOVA + 64 * (uint64_t)(i & 63);
-				break;
-			case ROW_MISS:
-				iova = BASE_IOVA + (pos++ % a->mappings) * 4096;
-				break;
-			default:
-				s ^= s << 13;
-				s ^= s >> 17;
-				s ^= s << 5;
-				iova = BASE_IOVA + (uint64_t)(s % a->mappings) * 4096;
-				break;
+					errors += svf_iommu_translate(a->d, iova, 1, &phys) != 0;
+				}
+				svf_iommu_dma_end(a->d);
+			} else {
+				for (unsigned i = 0; i < BATCH; i++) {
+					uint64_t phys, iova = row_iova(a->kind, i, &pos, &s, a->mappings);
+
+					errors += (a->kind == ROW_HIT || a->kind == ROW_REGIONS ?
+							   floor_regions(a->ft, iova, &phys) :
+							   floor_flat(a->ft, iova, &phys)) != 0;
+				}
 			}
-			errors += svf_iommu_translate(a->d, iova, 1, &phys) != 0;
 		}
-		svf_iommu_dma_end(a->d);
-		if (per)
-			per[b] = (double)(now_ns() - bt0) / BATCH;
+		per[g] = (double)(now_ns() - t0) / (BATCH * GROUP);
 	}
-	t1 = now_ns();
 	a->errors = errors;
-	if (per && batches) {
-		qsort(per, batches, sizeof(*per), cmp_double);
-		a->ns = per[batches / 2];
-	} else {
-		a->ns = batches ? (double)(t1 - t0) / (double)(batches * BATCH) : 0;
+	if (groups) {
+		qsort(per, groups, sizeof(*per), cmp_double);
+		a->ns = per[groups / 2];
 	}
 	free(per);
 	return NULL;
 }
 
-/* One row on n threads; prints the mean over threads of their ns. */
-static int run_row(struct svf_domain *d, enum row_kind kind, const struct svf_bench_translate_opts *o,
-		   unsigned n, double *ns)
+/* One row on n threads (d NULL: the floor); *ns = the mean over threads of their medians. */
+static int run_row(struct svf_domain *d, const struct floor_table *ft, enum row_kind kind,
+		   const struct svf_bench_translate_opts *o, unsigned n, double *ns)
 {
 	struct row_arg *args = calloc(n, sizeof(*args));
 	pthread_t *tids = calloc(n, sizeof(*tids));
@@ -150,7 +229,7 @@ static int run_row(struct svf_domain *d, enum row_kind kind, const struct svf_be
 	}
 	pthread_barrier_init(&start, NULL, n);
 	for (unsigned i = 0; i < n; i++) {
-		args[i] = (struct row_arg){ .d = d, .kind = kind, .iters = o->iters,
+		args[i] = (struct row_arg){ .d = d, .ft = ft, .kind = kind, .iters = o->iters,
 					    .mappings = o->mappings, .seed = i + 1, .start = &start };
 		if (pthread_create(&tids[i], NULL, row_thread, &args[i])) {
 			n = i;
@@ -304,8 +383,15 @@ int svf_bench_translate(const struct svf_bench_translate_opts *uo, FILE *out, FI
 {
 	struct svf_bench_translate_opts o;
 	struct svf_iommu *u = NULL;
-	struct svf_domain *d = NULL;
-	static const char *const names[] = { "hit", "miss (walk + fill)", "random (median)" };
+	struct svf_domain *d = NULL, *dr = NULL;
+	static const char *const names[] = { "hit", "miss (walk + fill)", "random (median)",
+					     "random, 4 x 4 GiB" };
+	static const char *const floors[] = { "region hint", "flat table", "flat table",
+					      "hint + search" };
+	struct floor_region hit_region = { BASE_IOVA, 4096, 0x100000000ull };
+	struct floor_region regions[REGIONS];
+	struct floor_table ft[ROW_NR];
+	uint64_t *flat = NULL;
 	struct svf_iommu_config ic;
 	int rc;
 
@@ -321,34 +407,57 @@ int svf_bench_translate(const struct svf_bench_translate_opts *uo, FILE *out, FI
 	o.driver = uo->driver;
 	svf_tool_driver_config(o.driver, &ic);
 
-	rc = svf_iommu_create(&ic, &u);
+	flat = calloc(o.mappings, sizeof(*flat));
+	rc = flat ? svf_iommu_create(&ic, &u) : -ENOMEM;
 	if (!rc)
 		rc = svf_domain_alloc(u, &d);
-	for (unsigned i = 0; !rc && i < o.mappings; i++)
-		rc = svf_iommu_map(d, BASE_IOVA + (uint64_t)i * 4096,
-				   0x100000000ull + (uint64_t)i * 2 * 4096, 4096, 3);
+	if (!rc)
+		rc = svf_domain_alloc(u, &dr);
+	for (unsigned i = 0; !rc && i < o.mappings; i++) {
+		flat[i] = 0x100000000ull + (uint64_t)i * 2 * 4096;
+		rc = svf_iommu_map(d, BASE_IOVA + (uint64_t)i * 4096, flat[i], 4096, 3);
+	}
+	for (unsigned i = 0; !rc && i < REGIONS; i++) {
+		regions[i] = (struct floor_region){ REGION_IOVA + i * 2 * REGION_SIZE, REGION_SIZE,
+						    REGION_PHYS + i * REGION_SIZE };
+		rc = svf_iommu_map(dr, regions[i].iova, regions[i].phys, REGION_SIZE, 3);
+	}
 	if (rc) {
 		fprintf(err, "softvfio: bench-translate: set-up failed: %s\n", strerror(-rc));
 		goto out;
 	}
+	ft[ROW_HIT] = (struct floor_table){ .r = &hit_region, .nr = 1 };
+	ft[ROW_MISS] = ft[ROW_RANDOM] = (struct floor_table){ .flat = flat };
+	ft[ROW_REGIONS] = (struct floor_table){ .r = regions, .nr = REGIONS };
 	fprintf(out, "Translation cost per 4 KiB page on %s (svf_iommu_translate inside DMA "
-		     "sections of %u; %u mappings of 4 KiB;\nIOTLB 64 sets x 8 ways; %" PRIu64
-		     " translations per thread per row)\n\n",
-		svf_iommu_driver_name(u), BATCH, o.mappings, o.iters);
-	fprintf(out, "  %-20s %12s %12s\n", "path", "1 thread", "all threads");
-	for (int k = ROW_HIT; k <= ROW_RANDOM; k++) {
-		double one, all;
+		     "sections of %u; %u mappings of 4 KiB,\nor %u of %llu GiB for the last row; "
+		     "%" PRIu64 " translations per thread per row; median of\ngroups of %u; "
+		     "floor: the same loop on a region hint (+ search) or a flat table, 1 thread)\n\n",
+		svf_iommu_driver_name(u), BATCH, o.mappings, REGIONS,
+		(unsigned long long)(REGION_SIZE >> 30), o.iters, BATCH * GROUP);
+	fprintf(out, "  %-20s %12s %12s %12s %-14s %s\n", "path", "1 thread", "all threads", "floor",
+		"(floor)", "walks");
+	for (int k = ROW_HIT; k < ROW_NR; k++) {
+		struct svf_domain *dk = k == ROW_REGIONS ? dr : d;
+		struct svf_stats s0 = { 0 }, s1 = { 0 };
+		double one, all, fl;
 
-		rc = run_row(d, k, &o, 1, &one);
+		svf_iommu_add_stats(u, &s0);
+		rc = run_row(dk, &ft[k], k, &o, 1, &one);
+		svf_iommu_add_stats(u, &s1);
 		if (!rc)
-			rc = run_row(d, k, &o, o.threads, &all);
+			rc = run_row(dk, &ft[k], k, &o, o.threads, &all);
+		if (!rc)
+			rc = run_row(NULL, &ft[k], k, &o, 1, &fl);
 		if (rc) {
 			fprintf(err, "softvfio: bench-translate: row failed: %s\n", strerror(-rc));
 			goto out;
 		}
-		fprintf(out, "  %-20s %9.2f ns %9.2f ns (%u threads)\n", names[k], one, all,
-			o.threads);
+		fprintf(out, "  %-20s %9.2f ns %9.2f ns %9.2f ns %-14s %" PRIu64 "\n", names[k], one,
+			all, fl, floors[k], s1.iotlb_misses - s0.iotlb_misses);
 	}
+	fprintf(out, "\n  (%u threads in the all-threads column; walks: page walks of the 1-thread "
+		     "run,\n  one per IOTLB entry filled)\n", o.threads);
 	fprintf(out, "\nUnmap of one 4 KiB mapping while device threads DMA at random over 63 "
 		     "others\n(synthetic backend; %u unmaps per row; wait cost: modeled device time "
 		     "vs real\ntime spent as a barrier, per wait)\n\n", o.unmaps);
@@ -364,8 +473,11 @@ int svf_bench_translate(const struct svf_bench_translate_opts *uo, FILE *out, FI
 		}
 	}
 out:
+	if (dr)
+		svf_domain_free(dr);
 	if (d)
 		svf_domain_free(d);
+	free(flat);
 	if (u)
 		svf_iommu_destroy(u);
 	return rc;
@@ -379,8 +491,11 @@ const char svf_bench_translate_help[] =
 	"\n"
 	"Rows: translation cost per 4 KiB page on the hit path (the device thread's\n"
 	"last translation), the miss path (a page walk and an IOTLB fill each time),\n"
-	"and random pages over many 4 KiB mappings (median of batches of 256), on one\n"
-	"thread and on all; then, per flush policy, the latency of unmapping a 4 KiB\n"
+	"random pages over many 4 KiB mappings, and random pages over four 4 GiB\n"
+	"mappings (1 GiB leaves), on one thread and on all: the median of timed groups\n"
+	"of 4096, beside a floor the same loop measures in the same run (a region hint\n"
+	"and linear search as libvfio-user keeps its DMA table, or a flat table), and\n"
+	"the page walks taken. Then, per flush policy, the latency of unmapping a 4 KiB\n"
 	"mapping while device threads DMA, with waits and the cost of a wait both as\n"
 	"modeled device time and as real time spent as a barrier.\n"
 	"\n"
