@@ -405,59 +405,39 @@ static inline ssize_t ret_ssize(ssize_t rc)
 	return rc;
 }
 
-EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
-{
-	pv_real_need();
-	if (__builtin_expect(pv_fd_ours(fd), 0))
-		return ret_ssize(pv_host_pread(fd, buf, n, off));
-	return pv_real.pread(fd, buf, n, off);
-}
-
-EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off)
-{
-	pv_real_need();
-	if (__builtin_expect(pv_fd_ours(fd), 0))
-		return ret_ssize(pv_host_pread(fd, buf, n, off));
-	return pv_real.pread64(fd, buf, n, off);
-}
-
-EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
-{
-	pv_real_need();
-	if (__builtin_expect(pv_fd_ours(fd), 0)) {
-		if (n > buflen)
-			abort(); /* what glibc's __chk_fail does: the buffer is too small */
-		return ret_ssize(pv_host_pread(fd, buf, n, off));
+/*
+ * Region access on a device fd of ours goes to the host; any other fd to
+ * libc. The _chk entries are what _FORTIFY_SOURCE builds call.
+ */
+#define PRW_WRAPPER(name, realfn, host, qual)                            \
+	EXPORT ssize_t name(int fd, qual void *buf, size_t n, off_t off) \
+	{                                                                \
+		pv_real_need();                                          \
+		if (__builtin_expect(pv_fd_ours(fd), 0))                 \
+			return ret_ssize(host(fd, buf, n, off));         \
+		return pv_real.realfn(fd, buf, n, off);                  \
 	}
-	return pv_real.pread_chk(fd, buf, n, off, buflen);
-}
 
-EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
-{
-	pv_real_need();
-	if (__builtin_expect(pv_fd_ours(fd), 0)) {
-		if (n > buflen)
-			abort();
-		return ret_ssize(pv_host_pread(fd, buf, n, off));
+PRW_WRAPPER(pread, pread, pv_host_pread, )
+PRW_WRAPPER(pread64, pread64, pv_host_pread, )
+PRW_WRAPPER(pwrite, pwrite, pv_host_pwrite, const)
+PRW_WRAPPER(pwrite64, pwrite64, pv_host_pwrite, const)
+
+#define PREAD_CHK_WRAPPER(name, realfn)                                             \
+	EXPORT ssize_t name(int fd, void *buf, size_t n, off_t off, size_t buflen)  \
+	{                                                                           \
+		pv_real_need();                                                     \
+		if (__builtin_expect(pv_fd_ours(fd), 0)) {                          \
+			/* what glibc's __chk_fail does: the buffer is too small */ \
+			if (n > buflen)                                             \
+				abort();                                            \
+			return ret_ssize(pv_host_pread(fd, buf, n, off));           \
+		}                                                                   \
+		return pv_real.realfn(fd, buf, n, off, buflen);                     \
 	}
-	return pv_real.pread64_chk(fd, buf, n, off, buflen);
-}
 
-EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
-{
-	pv_real_need();
-	if (__builtin_expect(pv_fd_ours(fd), 0))
-		return ret_ssize(pv_host_pwrite(fd, buf, n, off));
-	return pv_real.pwrite(fd, buf, n, off);
-}
-
-EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
-{
-	pv_real_need();
-	if (__builtin_expect(pv_fd_ours(fd), 0))
-		return ret_ssize(pv_host_pwrite(fd, buf, n, off));
-	return pv_real.pwrite64(fd, buf, n, off);
-}
+PREAD_CHK_WRAPPER(__pread_chk, pread_chk)
+PREAD_CHK_WRAPPER(__pread64_chk, pread64_chk)
 
 /* ---- memory mapped for DMA ---- */
 
@@ -519,65 +499,38 @@ EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 #define REDIRECT(path, buf) \
 	(__builtin_expect(maybe_ours(path), 0) ? pv_sysfs_redirect(path, buf, sizeof(buf)) : path)
 
-EXPORT int stat(const char *restrict path, struct stat *restrict st)
-{
-	char buf[PATH_MAX];
+/* A node of ours answers itself; any other path is redirected or passed through. */
+#define STAT_WRAPPER(name, realfn, type)                              \
+	EXPORT int name(const char *restrict path, type *restrict st) \
+	{                                                             \
+		char buf[PATH_MAX];                                   \
+                                                                      \
+		pv_real_need();                                       \
+		if (__builtin_expect(maybe_ours(path), 0) &&          \
+		    pv_host_stat_node(path, (struct stat *)st))       \
+			return 0;                                     \
+		return pv_real.realfn(REDIRECT(path, buf), st);       \
+	}
 
-	pv_real_need();
-	if (__builtin_expect(maybe_ours(path), 0) && pv_host_stat_node(path, st))
-		return 0;
-	return pv_real.stat(REDIRECT(path, buf), st);
-}
+STAT_WRAPPER(stat, stat, struct stat)
+STAT_WRAPPER(stat64, stat64, struct stat64)
+STAT_WRAPPER(lstat, lstat, struct stat)
+STAT_WRAPPER(lstat64, lstat64, struct stat64)
 
-EXPORT int stat64(const char *restrict path, struct stat64 *restrict st)
-{
-	char buf[PATH_MAX];
+#define FSTATAT_WRAPPER(name, realfn, type)                                                 \
+	EXPORT int name(int dirfd, const char *restrict path, type *restrict st, int flags) \
+	{                                                                                   \
+		char buf[PATH_MAX];                                                         \
+                                                                                            \
+		pv_real_need();                                                             \
+		if (__builtin_expect(maybe_ours(path), 0) &&                                \
+		    pv_host_stat_node(path, (struct stat *)st))                             \
+			return 0;                                                           \
+		return pv_real.realfn(dirfd, REDIRECT(path, buf), st, flags);               \
+	}
 
-	pv_real_need();
-	if (__builtin_expect(maybe_ours(path), 0) && pv_host_stat_node(path, (struct stat *)st))
-		return 0;
-	return pv_real.stat64(REDIRECT(path, buf), st);
-}
-
-EXPORT int lstat(const char *restrict path, struct stat *restrict st)
-{
-	char buf[PATH_MAX];
-
-	pv_real_need();
-	if (__builtin_expect(maybe_ours(path), 0) && pv_host_stat_node(path, st))
-		return 0;
-	return pv_real.lstat(REDIRECT(path, buf), st);
-}
-
-EXPORT int lstat64(const char *restrict path, struct stat64 *restrict st)
-{
-	char buf[PATH_MAX];
-
-	pv_real_need();
-	if (__builtin_expect(maybe_ours(path), 0) && pv_host_stat_node(path, (struct stat *)st))
-		return 0;
-	return pv_real.lstat64(REDIRECT(path, buf), st);
-}
-
-EXPORT int fstatat(int dirfd, const char *restrict path, struct stat *restrict st, int flags)
-{
-	char buf[PATH_MAX];
-
-	pv_real_need();
-	if (__builtin_expect(maybe_ours(path), 0) && pv_host_stat_node(path, st))
-		return 0;
-	return pv_real.fstatat(dirfd, REDIRECT(path, buf), st, flags);
-}
-
-EXPORT int fstatat64(int dirfd, const char *restrict path, struct stat64 *restrict st, int flags)
-{
-	char buf[PATH_MAX];
-
-	pv_real_need();
-	if (__builtin_expect(maybe_ours(path), 0) && pv_host_stat_node(path, (struct stat *)st))
-		return 0;
-	return pv_real.fstatat64(dirfd, REDIRECT(path, buf), st, flags);
-}
+FSTATAT_WRAPPER(fstatat, fstatat, struct stat)
+FSTATAT_WRAPPER(fstatat64, fstatat64, struct stat64)
 
 /* The pre-2.33 entries, still called by binaries built against older glibc. */
 EXPORT int __xstat(int ver, const char *path, struct stat *st);
@@ -608,33 +561,24 @@ XSTAT_WRAPPER(__xstat64, xstat64, struct stat64)
 XSTAT_WRAPPER(__lxstat, lxstat, struct stat)
 XSTAT_WRAPPER(__lxstat64, lxstat64, struct stat64)
 
-EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
-{
-	char buf[PATH_MAX];
-
-	pv_real_need();
-	if (!pv_real.fxstatat) {
-		errno = ENOSYS;
-		return -1;
+#define FXSTATAT_WRAPPER(name, realfn, type)                                       \
+	EXPORT int name(int ver, int dirfd, const char *path, type *st, int flags) \
+	{                                                                          \
+		char buf[PATH_MAX];                                                \
+                                                                                   \
+		pv_real_need();                                                    \
+		if (!pv_real.realfn) {                                             \
+			errno = ENOSYS;                                            \
+			return -1;                                                 \
+		}                                                                  \
+		if (__builtin_expect(maybe_ours(path), 0) &&                       \
+		    pv_host_stat_node(path, (struct stat *)st))                    \
+			return 0;                                                  \
+		return pv_real.realfn(ver, dirfd, REDIRECT(path, buf), st, flags); \
 	}
-	if (__builtin_expect(maybe_ours(path), 0) && pv_host_stat_node(path, st))
-		return 0;
-	return pv_real.fxstatat(ver, dirfd, REDIRECT(path, buf), st, flags);
-}
 
-EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
-{
-	char buf[PATH_MAX];
-
-	pv_real_need();
-	if (!pv_real.fxstatat64) {
-		errno = ENOSYS;
-		return -1;
-	}
-	if (__builtin_expect(maybe_ours(path), 0) && pv_host_stat_node(path, (struct stat *)st))
-		return 0;
-	return pv_real.fxstatat64(ver, dirfd, REDIRECT(path, buf), st, flags);
-}
+FXSTATAT_WRAPPER(__fxstatat, fxstatat, struct stat)
+FXSTATAT_WRAPPER(__fxstatat64, fxstatat64, struct stat64)
 
 EXPORT int statx(int dirfd, const char *restrict path, int flags, unsigned mask,
 		 struct statx *restrict st)

@@ -110,15 +110,21 @@ static int mkdirs(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int put_file(const char *rel, const void *data, size_t n);
 static int put_text(const char *rel, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* root, '/', then fmt's expansion into path (PATH_MAX bytes, truncated). */
+static void tree_vpath(char *path, const char *fmt, va_list ap)
+{
+	int n = snprintf(path, PATH_MAX, "%s/", root);
+
+	vsnprintf(path + n, PATH_MAX - (size_t)n, fmt, ap);
+}
+
 static int mkdirs(const char *fmt, ...)
 {
 	char path[PATH_MAX];
 	va_list ap;
-	int n;
 
-	n = snprintf(path, sizeof(path), "%s/", root);
 	va_start(ap, fmt);
-	vsnprintf(path + n, sizeof(path) - (size_t)n, fmt, ap);
+	tree_vpath(path, fmt, ap);
 	va_end(ap);
 	for (char *p = path + root_len + 1; *p; p++) {
 		if (*p != '/')
@@ -173,11 +179,9 @@ static int put_link(const char *target, const char *fmt, ...)
 {
 	char path[PATH_MAX];
 	va_list ap;
-	int n;
 
-	n = snprintf(path, sizeof(path), "%s/", root);
 	va_start(ap, fmt);
-	vsnprintf(path + n, sizeof(path) - (size_t)n, fmt, ap);
+	tree_vpath(path, fmt, ap);
 	va_end(ap);
 	if (symlink(target, path) && errno != EEXIST)
 		return -errno;
