@@ -54,6 +54,8 @@
 #include "iommu_drvutil.h"
 #include "iommu_reader.h"
 
+_Static_assert(AMD_PAGE_SIZE == SVF_PAGE_SIZE, "AMD-Vi page != SVF_PAGE_SIZE");
+
 #define AMD_APERTURE_LAST ((1ull << AMD_IAS_BITS) - 1)
 #define AMD_PHYS_LAST     ((1ull << 52) - 1)
 
@@ -84,14 +86,8 @@ static const struct svf_cost_model amd_default_cost = {
 	.walk_level_ns = 82,
 };
 
-struct amd_stripe {
-	uint64_t hits;
-	uint64_t misses;
-	uint64_t walk_reads;
-} __attribute__((aligned(64)));
-
 struct amd_unit {
-	struct amd_stripe stripes[SVF_READER_SLOTS + 1];
+	struct svf_drv_stripe stripes[SVF_READER_SLOTS + 1];
 	struct svf_iotlb iotlb;     /* its own locking */
 	struct svf_cost_model cost; /* immutable */
 	bool np_cache;              /* immutable: NpCache, maps are flushed */
@@ -196,20 +192,6 @@ static void amd_default_config(struct svf_iommu_config *cfg)
 	cfg->cost = amd_default_cost;
 }
 
-static void resolve_cost(const struct svf_iommu_config *cfg, struct svf_cost_model *out)
-{
-	const struct svf_cost_model *c = &cfg->cost;
-	bool all_zero = !c->enabled && !c->inv_page_ns && !c->inv_domain_ns && !c->inv_global_ns &&
-			!c->wait_ns && !c->walk_level_ns;
-
-	if (cfg->cost_off || (!all_zero && !c->enabled))
-		*out = (struct svf_cost_model){ 0 };
-	else if (all_zero)
-		*out = amd_default_cost;
-	else
-		*out = *c;
-}
-
 static int amd_unit_init(struct svf_iommu *u)
 {
 	const struct svf_iommu_config *cfg = &u->cfg;
@@ -230,7 +212,7 @@ static int amd_unit_init(struct svf_iommu *u)
 	if (!au)
 		return -ENOMEM;
 	memset(au, 0, size);
-	resolve_cost(cfg, &au->cost);
+	svf_drv_resolve_cost(cfg, &amd_default_cost, &au->cost);
 	au->np_cache = cfg->np_cache;
 	au->covering_inv = cfg->covering_inv;
 	ret = svf_iotlb_init(&au->iotlb, sets, ways);
@@ -262,10 +244,7 @@ static void amd_unit_fini(struct svf_iommu *u)
 
 	if (!au)
 		return;
-	if (au->deferred.count) {
-		svf_reader_synchronize();
-		svf_pt_freelist_release(&au->deferred, &au->pt);
-	}
+	svf_drv_release_deferred(&au->deferred, &au->pt);
 	svf_pt_pages_fini(&au->pt);
 	free(au->ring);
 	svf_iotlb_fini(&au->iotlb);
@@ -432,6 +411,14 @@ static int wait_locked(struct amd_unit *au)
 	return 0;
 }
 
+/* Queue c, a command for a whole domain or unit, taking the unit lock. */
+static void queue_cmd(struct amd_unit *au, const struct svf_amd_cmd *c)
+{
+	unit_lock(au);
+	queue_locked(au, c, 0, UINT64_MAX);
+	unit_unlock(au);
+}
+
 static void defer_pages(struct amd_unit *au, struct svf_pt_freelist *fl)
 {
 	unit_lock(au);
@@ -509,9 +496,7 @@ static int amd_map_pages(struct svf_domain *d, uint64_t iova, uint64_t paddr, ui
 		return -EINVAL;
 	if (!pgcount)
 		return 0;
-	if (pgcount > (AMD_APERTURE_LAST + 1) / pgsize || iova > AMD_APERTURE_LAST ||
-	    pgcount * pgsize - 1 > AMD_APERTURE_LAST - iova || paddr > AMD_PHYS_LAST ||
-	    pgcount * pgsize - 1 > AMD_PHYS_LAST - paddr)
+	if (!svf_drv_map_fits(iova, paddr, pgsize, pgcount, AMD_APERTURE_LAST, AMD_PHYS_LAST))
 		return -EINVAL;
 	ret = amd_pt_map(&ad->pt, iova, paddr, pgsize, pgcount, perm, mapped, &defer);
 	if (defer.count)
@@ -530,8 +515,7 @@ static int amd_unmap_range(struct svf_domain *d, uint64_t iova, uint64_t len, ui
 	*freed_tables = false;
 	if (svf_should_fail(SVF_FAULT_IOMMU_UNMAP))
 		return -EIO;
-	if (!len || ((iova | len) & (AMD_PAGE_SIZE - 1)) || iova > AMD_APERTURE_LAST ||
-	    len - 1 > AMD_APERTURE_LAST - iova)
+	if (!svf_drv_unmap_fits(iova, len, AMD_APERTURE_LAST))
 		return -EINVAL;
 	amd_pt_unmap(&ad->pt, iova, iova + len - 1, first, unmapped, phys, &defer);
 	if (defer.count) {
@@ -551,8 +535,7 @@ static int amd_unmap_runs(struct svf_domain *d, uint64_t iova, uint64_t len,
 	*end = iova;
 	if (svf_should_fail(SVF_FAULT_IOMMU_UNMAP))
 		return -EIO;
-	if (!len || !max || ((iova | len) & (AMD_PAGE_SIZE - 1)) || iova > AMD_APERTURE_LAST ||
-	    len - 1 > AMD_APERTURE_LAST - iova)
+	if (!max || !svf_drv_unmap_fits(iova, len, AMD_APERTURE_LAST))
 		return -EINVAL;
 	*nruns = amd_pt_unmap_runs(&ad->pt, iova, iova + len - 1, runs, max, end, &defer);
 	if (defer.count)
@@ -634,26 +617,20 @@ static int amd_inv_domain(struct svf_domain *d)
 {
 	const struct svf_amd_cmd c =
 		svf_amd_cmd_inv_pages(d->id, SVF_AMD_INV_ALL_ADDR | SVF_AMD_INV_S, true);
-	struct amd_unit *au = unit_of(d->unit);
 
 	if (svf_should_fail(SVF_FAULT_IOMMU_SYNC))
 		return -EIO;
-	unit_lock(au);
-	queue_locked(au, &c, 0, UINT64_MAX);
-	unit_unlock(au);
+	queue_cmd(unit_of(d->unit), &c);
 	return 0;
 }
 
 static int amd_inv_global(struct svf_iommu *u)
 {
 	const struct svf_amd_cmd c = svf_amd_cmd_inv_all();
-	struct amd_unit *au = unit_of(u);
 
 	if (svf_should_fail(SVF_FAULT_IOMMU_SYNC))
 		return -EIO;
-	unit_lock(au);
-	queue_locked(au, &c, 0, UINT64_MAX);
-	unit_unlock(au);
+	queue_cmd(unit_of(u), &c);
 	return 0;
 }
 
@@ -858,7 +835,6 @@ static bool amd_unpin_safe(struct svf_domain *d, uint64_t iova, uint64_t phys, u
 static void amd_add_stats(const struct svf_iommu *u, struct svf_stats *s)
 {
 	const struct amd_unit *au = unit_of(u);
-	uint64_t walk_reads = 0;
 
 	s->inv_page += svf_drv_ctr_read(&au->inv_page);
 	s->inv_domain += svf_drv_ctr_read(&au->inv_domain);
@@ -866,16 +842,8 @@ static void amd_add_stats(const struct svf_iommu *u, struct svf_stats *s)
 	s->inv_devtab += svf_drv_ctr_read(&au->inv_devtab);
 	s->waits += svf_drv_ctr_read(&au->waits);
 	s->wait_sync_ns += svf_drv_ctr_read(&au->wait_sync_ns);
-	for (unsigned i = 0; i <= SVF_READER_SLOTS; i++) {
-		s->iotlb_hits += svf_drv_ctr_read(&au->stripes[i].hits);
-		s->iotlb_misses += svf_drv_ctr_read(&au->stripes[i].misses);
-		walk_reads += svf_drv_ctr_read(&au->stripes[i].walk_reads);
-	}
-	s->iotlb_entries_invalidated += svf_drv_ctr_read(&au->iotlb.invalidated);
-	s->pt_pages += svf_drv_ctr_read(&au->pt.now);
-	s->pt_pages_peak += svf_drv_ctr_read(&au->pt.peak);
-	s->pt_pages_freed += svf_drv_ctr_read(&au->pt.freed);
-	s->modeled_ns += svf_drv_ctr_read(&au->modeled_ns) + walk_reads * au->cost.walk_level_ns;
+	s->modeled_ns += svf_drv_ctr_read(&au->modeled_ns);
+	svf_drv_add_common_stats(s, au->stripes, &au->iotlb, &au->pt, au->cost.walk_level_ns);
 }
 
 /*
@@ -968,21 +936,15 @@ unsigned svf_amd_iotlb_count(const struct svf_iommu *u)
 int svf_amd_iotlb_peek(const struct svf_iommu *u, uint16_t domid, uint64_t iova, uint64_t *phys,
 		       uint64_t *block, int *prot)
 {
-	const struct amd_unit *au = unit_of(u);
-	uint64_t data;
-	unsigned code;
+	uint64_t p, size, data;
 
-	if (iova > AMD_APERTURE_LAST)
-		return -ENOENT;
-	for (code = SVF_TLB_4K; code <= SVF_TLB_1G; code++)
-		if (svf_iotlb_probe(&au->iotlb, domid, iova, code, &data))
-			break;
-	if (code > SVF_TLB_1G)
+	if (iova > AMD_APERTURE_LAST ||
+	    svf_drv_iotlb_peek(&unit_of(u)->iotlb, domid, iova, &p, &size, &data))
 		return -ENOENT;
 	if (phys)
-		*phys = (data & SVF_TLB_ADDR_MASK) + (iova & (svf_tlb_size(code) - 1));
+		*phys = p;
 	if (block)
-		*block = svf_tlb_size(code);
+		*block = size;
 	if (prot)
 		*prot = (int)(data & (SVF_TLB_R | SVF_TLB_W));
 	return 0;

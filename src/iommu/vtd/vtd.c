@@ -97,15 +97,8 @@ static const struct svf_cost_model vtd_default_cost = {
 	.walk_level_ns = 82,
 };
 
-/* Reader-side counters of one thread slot. */
-struct vtd_stripe {
-	uint64_t hits;
-	uint64_t misses;
-	uint64_t walk_reads; /* page-table entries read by walks on a miss */
-} __attribute__((aligned(64)));
-
 struct vtd_unit {
-	struct vtd_stripe stripes[SVF_READER_SLOTS + 1]; /* by reader slot; last is shared */
+	struct svf_drv_stripe stripes[SVF_READER_SLOTS + 1]; /* by reader slot; last is shared */
 	/* Read on every translation: kept off the writer's cache lines. */
 	struct svf_iotlb iotlb;          /* its own locking (iommu_iotlb.h) */
 	struct svf_cost_model cost;      /* immutable; all zero when off */
@@ -150,22 +143,6 @@ static void vtd_default_config(struct svf_iommu_config *cfg)
 	cfg->cost = vtd_default_cost;
 }
 
-static void resolve_cost(const struct svf_iommu_config *cfg, struct svf_cost_model *out)
-{
-	const struct svf_cost_model *c = &cfg->cost;
-	bool all_zero = !c->enabled && !c->inv_page_ns && !c->inv_domain_ns && !c->inv_global_ns &&
-			!c->wait_ns && !c->walk_level_ns;
-
-	if (cfg->cost_off)
-		*out = (struct svf_cost_model){ 0 };
-	else if (all_zero)
-		*out = vtd_default_cost;
-	else if (!c->enabled)
-		*out = (struct svf_cost_model){ 0 };
-	else
-		*out = *c;
-}
-
 static int vtd_unit_init(struct svf_iommu *u)
 {
 	const struct svf_iommu_config *cfg = &u->cfg;
@@ -187,7 +164,7 @@ static int vtd_unit_init(struct svf_iommu *u)
 	if (!vu)
 		return -ENOMEM;
 	memset(vu, 0, size);
-	resolve_cost(cfg, &vu->cost);
+	svf_drv_resolve_cost(cfg, &vtd_default_cost, &vu->cost);
 	vu->max_mask_order = mask;
 	vu->hw_dirty = cfg->hw_dirty;
 	ret = svf_iotlb_init(&vu->iotlb, sets, ways);
@@ -213,10 +190,7 @@ static void vtd_unit_fini(struct svf_iommu *u)
 	if (!vu)
 		return;
 	/* Queued descriptors die with the unit; its table pages must not. */
-	if (vu->deferred.count) {
-		svf_reader_synchronize();
-		svf_pt_freelist_release(&vu->deferred, &vu->pt);
-	}
+	svf_drv_release_deferred(&vu->deferred, &vu->pt);
 	svf_pt_pages_fini(&vu->pt);
 	vtd_queue_fini(&vu->queue);
 	svf_iotlb_fini(&vu->iotlb);
@@ -421,9 +395,7 @@ static int vtd_map_pages(struct svf_domain *d, uint64_t iova, uint64_t paddr, ui
 		return -EINVAL;
 	if (!pgcount)
 		return 0;
-	if (pgcount > (VTD_APERTURE_LAST + 1) / pgsize || iova > VTD_APERTURE_LAST ||
-	    pgcount * pgsize - 1 > VTD_APERTURE_LAST - iova || paddr > VTD_PHYS_LAST ||
-	    pgcount * pgsize - 1 > VTD_PHYS_LAST - paddr)
+	if (!svf_drv_map_fits(iova, paddr, pgsize, pgcount, VTD_APERTURE_LAST, VTD_PHYS_LAST))
 		return -EINVAL;
 	ret = vtd_pt_map(&vd->pt, iova, paddr, level, pgcount, perm, mapped, &defer);
 	if (defer.count)
@@ -442,8 +414,7 @@ static int vtd_unmap_range(struct svf_domain *d, uint64_t iova, uint64_t len, ui
 	*freed_tables = false;
 	if (svf_should_fail(SVF_FAULT_IOMMU_UNMAP))
 		return -EIO;
-	if (!len || ((iova | len) & (VTD_PAGE_SIZE - 1)) || iova > VTD_APERTURE_LAST ||
-	    len - 1 > VTD_APERTURE_LAST - iova)
+	if (!svf_drv_unmap_fits(iova, len, VTD_APERTURE_LAST))
 		return -EINVAL;
 	vtd_pt_unmap(&vd->pt, iova, iova + len - 1, first, unmapped, phys, &defer);
 	if (defer.count) {
@@ -463,8 +434,7 @@ static int vtd_unmap_runs(struct svf_domain *d, uint64_t iova, uint64_t len,
 	*end = iova;
 	if (svf_should_fail(SVF_FAULT_IOMMU_UNMAP))
 		return -EIO;
-	if (!len || !max || ((iova | len) & (VTD_PAGE_SIZE - 1)) || iova > VTD_APERTURE_LAST ||
-	    len - 1 > VTD_APERTURE_LAST - iova)
+	if (!max || !svf_drv_unmap_fits(iova, len, VTD_APERTURE_LAST))
 		return -EINVAL;
 	*nruns = vtd_pt_unmap_runs(&vd->pt, iova, iova + len - 1, runs, max, end, &defer);
 	if (defer.count)
@@ -845,23 +815,14 @@ static bool vtd_unpin_safe(struct svf_domain *d, uint64_t iova, uint64_t phys, u
 static void vtd_add_stats(const struct svf_iommu *u, struct svf_stats *s)
 {
 	const struct vtd_unit *vu = unit_of(u);
-	uint64_t walk_reads = 0;
 
 	s->inv_page += svf_drv_ctr_read(&vu->inv_page);
 	s->inv_domain += svf_drv_ctr_read(&vu->inv_domain);
 	s->inv_global += svf_drv_ctr_read(&vu->inv_global);
 	s->waits += svf_drv_ctr_read(&vu->waits);
 	s->wait_sync_ns += svf_drv_ctr_read(&vu->wait_sync_ns);
-	for (unsigned i = 0; i <= SVF_READER_SLOTS; i++) {
-		s->iotlb_hits += svf_drv_ctr_read(&vu->stripes[i].hits);
-		s->iotlb_misses += svf_drv_ctr_read(&vu->stripes[i].misses);
-		walk_reads += svf_drv_ctr_read(&vu->stripes[i].walk_reads);
-	}
-	s->iotlb_entries_invalidated += svf_drv_ctr_read(&vu->iotlb.invalidated);
-	s->pt_pages += svf_drv_ctr_read(&vu->pt.now);
-	s->pt_pages_peak += svf_drv_ctr_read(&vu->pt.peak);
-	s->pt_pages_freed += svf_drv_ctr_read(&vu->pt.freed);
-	s->modeled_ns += svf_drv_ctr_read(&vu->modeled_ns) + walk_reads * vu->cost.walk_level_ns;
+	s->modeled_ns += svf_drv_ctr_read(&vu->modeled_ns);
+	svf_drv_add_common_stats(s, vu->stripes, &vu->iotlb, &vu->pt, vu->cost.walk_level_ns);
 }
 
 static int vtd_resv_regions(const struct svf_domain *d, struct svf_resv_region *r, size_t max,
@@ -914,22 +875,16 @@ unsigned svf_vtd_iotlb_count(const struct svf_iommu *u)
 int svf_vtd_iotlb_peek(const struct svf_iommu *u, uint16_t did, uint64_t iova, uint64_t *phys,
 		       uint64_t *leaf_size, int *prot)
 {
-	const struct vtd_unit *vu = unit_of(u);
-	uint64_t data;
-	unsigned code;
+	uint64_t p, size, data;
 
-	if (iova > VTD_APERTURE_LAST)
-		return -ENOENT;
-	/* Probe every size (the lookup's size hint is only a hint). */
-	for (code = SVF_TLB_4K; code <= SVF_TLB_1G; code++)
-		if (svf_iotlb_probe(&vu->iotlb, did, iova, code, &data))
-			break;
-	if (code > SVF_TLB_1G)
+	if (iova > VTD_APERTURE_LAST ||
+	    svf_drv_iotlb_peek(&unit_of(u)->iotlb, did, iova, &p, &size, &data))
 		return -ENOENT;
 	if (phys)
-		*phys = (data & VTD_PTE_ADDR_MASK) + (iova & (vtd_level_size(code) - 1));
+		*phys = p;
 	if (leaf_size)
-		*leaf_size = vtd_level_size(code);
+		*leaf_size = size;
+	/* The write permission is WPERM: with hw_dirty, W is cached once the leaf is dirty. */
 	if (prot)
 		*prot = (int)((data & VTD_PTE_R) | ((data & VTD_DATA_WPERM) ? VTD_PTE_W : 0));
 	return 0;
