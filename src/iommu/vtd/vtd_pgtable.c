@@ -320,6 +320,28 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
 }
 
 /*
+ * Lock-free readers may hold t: unlink the now empty table t of level lvl
+ * (path[l] is the table at level l above it, for the IOVA iova) and every
+ * ancestor that empties with it, onto defer. The root stays.
+ */
+static void prune_up(uint64_t *t, unsigned lvl, uint64_t *const path[], uint64_t iova,
+		     struct svf_pt_freelist *defer)
+{
+	unsigned a, b;
+
+	do {
+		uint64_t *parent = path[lvl + 1];
+
+		a = pte_index(iova, lvl + 1);
+		b = a + 1;
+		__atomic_store_n(&parent[a], 0, __ATOMIC_RELEASE);
+		svf_pt_freelist_push(defer, t);
+		t = parent;
+		lvl++;
+	} while (lvl < VTD_LEVELS && clear_outside(t, a, b));
+}
+
+/*
  * The usual call removes one chunk that lies inside one leaf table (a run of
  * 4 KiB leaves) or one superpage leaf: descend once remembering the path,
  * clear the run, then prune upwards, each level costing a neighbour check
@@ -408,16 +430,7 @@ static bool unmap_fast(struct vtd_pt *pt, uint64_t *root, uint64_t iova, uint64_
 		}
 	}
 	pt->l1_cache = NULL;
-	do {
-		uint64_t *parent = path[lvl + 1];
-
-		a = pte_index(iova, lvl + 1);
-		b = a + 1;
-		__atomic_store_n(&parent[a], 0, __ATOMIC_RELEASE);
-		svf_pt_freelist_push(defer, t);
-		t = parent;
-		lvl++;
-	} while (lvl < VTD_LEVELS && clear_outside(t, a, b));
+	prune_up(t, lvl, path, iova, defer);
 	return true;
 }
 
@@ -453,28 +466,6 @@ void vtd_pt_unmap(struct vtd_pt *pt, uint64_t iova, uint64_t last, uint64_t *fir
 	*unmapped = c.unmapped;
 	if (phys && c.unmapped)
 		*phys = c.phys0;
-}
-
-/*
- * Lock-free readers may hold t: unlink the now empty level-1 table t (path[l]
- * is the table at level l above it, for the IOVA iova) and every ancestor
- * that empties with it, onto defer.
- */
-static void prune_from_l1(uint64_t *t, uint64_t *const path[], uint64_t iova,
-			  struct svf_pt_freelist *defer)
-{
-	unsigned lvl = 1, a, b;
-
-	do {
-		uint64_t *parent = path[lvl + 1];
-
-		a = pte_index(iova, lvl + 1);
-		b = a + 1;
-		__atomic_store_n(&parent[a], 0, __ATOMIC_RELEASE);
-		svf_pt_freelist_push(defer, t);
-		t = parent;
-		lvl++;
-	} while (lvl < VTD_LEVELS && clear_outside(t, a, b));
 }
 
 unsigned vtd_pt_unmap_runs(struct vtd_pt *pt, uint64_t iova, uint64_t last,
@@ -575,7 +566,7 @@ unsigned vtd_pt_unmap_runs(struct vtd_pt *pt, uint64_t iova, uint64_t last,
 		}
 		/* as the chunk walk: only a table this pass removed leaves from is pruned */
 		if (cleared && clear_outside(t, a, b)) {
-			prune_from_l1(t, path, cur, defer);
+			prune_up(t, 1, path, cur, defer);
 			runs[n - 1].freed_tables = true;
 		}
 		if (b <= lim) {
