@@ -24,19 +24,18 @@
  * medians of --reps runs. Figures only: nothing is asserted.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <softvfio/softvfio.h>
 
 #include "bench_common.h"
+#include "bench_floor.h"
 #include "bench_real.h"
 #include "cli.h"
 #include "tool.h"
@@ -74,58 +73,9 @@ static uint64_t cpu_now(void)
 	return svf_clock_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static double median(uint64_t *v, unsigned n)
 {
-	qsort(v, n, sizeof(*v), cmp_u64);
-	return n % 2 ? (double)v[n / 2] : ((double)v[n / 2 - 1] + (double)v[n / 2]) / 2;
-}
-
-/* Raw system calls, as the process backend makes them (sanitizers intercept the wrappers). */
-static int sys_mlock(void *va, uint64_t len)
-{
-	return (int)syscall(SYS_mlock, va, (size_t)len);
-}
-
-static int sys_munlock(void *va, uint64_t len)
-{
-	return (int)syscall(SYS_munlock, va, (size_t)len);
-}
-
-/* Read the pagemap entries of [va, va + npages) into buf, in reads of at most bufn entries. */
-static void pagemap_bulk(int fd, const void *va, uint64_t npages, uint64_t *buf, uint64_t bufn)
-{
-	uint64_t vpn = (uint64_t)(uintptr_t)va / PG;
-
-	for (uint64_t done = 0; done < npages;) {
-		uint64_t n = npages - done < bufn ? npages - done : bufn;
-
-		if (pread(fd, buf, n * 8, (off_t)((vpn + done) * 8)) <= 0)
-			break;
-		done += n;
-	}
-}
-
-/* AnonHugePages of this process now, in bytes (smaps_rollup), or 0. */
-static uint64_t thp_bytes(void)
-{
-	FILE *f = fopen("/proc/self/smaps_rollup", "r");
-	char line[256];
-	uint64_t kb = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "AnonHugePages: %" SCNu64, &kb) == 1)
-			break;
-	fclose(f);
-	return kb * 1024;
+	return svf_median_u64(v, n);
 }
 
 static long map_dma(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64_t size)
@@ -169,15 +119,16 @@ static void row(FILE *out, const char *what, double sv, double floor, const char
 
 static int run_backing(const struct real_opts *o, bool thp, FILE *out)
 {
-	const uint64_t npages = o->size / PG, bufn = 65536;
+	const uint64_t npages = o->size / PG;
 	uint64_t lock[MAXREP], unlock[MAXREP], map[MAXREP], unmap[MAXREP], fpair[MAXREP],
 		spair[MAXREP];
 	struct svf_tool_config cfg;
 	struct svf_container *c = NULL;
 	struct svf_pinner *p = NULL;
-	uint64_t *buf = NULL, thp0, thp1, thp2 = 0, stride, pairs = o->pairs;
+	struct svf_floor fl = { .fd = -1 };
+	uint64_t thp0, thp1, thp2 = 0, stride, pairs = o->pairs;
 	uint8_t *raw, *mem, *raw2 = MAP_FAILED, *mem2;
-	int fd = -1, rc = 1;
+	int rc = 1;
 
 	raw = mmap(NULL, o->size + HUGE2M, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		   -1, 0);
@@ -187,10 +138,10 @@ static int run_backing(const struct real_opts *o, bool thp, FILE *out)
 	}
 	mem = (uint8_t *)(((uintptr_t)raw + HUGE2M - 1) & ~(uintptr_t)(HUGE2M - 1));
 	madvise(mem, o->size, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-	thp0 = thp_bytes();
+	thp0 = svf_thp_bytes();
 	for (uint64_t i = 0; i < npages; i++)
 		mem[i * PG] = (uint8_t)i;
-	thp1 = thp_bytes();
+	thp1 = svf_thp_bytes();
 	/*
 	 * The pairs run on a range of their own: one page's mlock splits the
 	 * huge page around it, which must not change what the whole-range
@@ -206,9 +157,7 @@ static int run_backing(const struct real_opts *o, bool thp, FILE *out)
 	madvise(mem2, o->size, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	for (uint64_t i = 0; i < npages; i++)
 		mem2[i * PG] = (uint8_t)i;
-	buf = malloc(bufn * 8);
-	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (!buf || fd < 0) {
+	if (svf_floor_open(&fl)) {
 		perror("softvfio bench-real: pagemap");
 		goto out;
 	}
@@ -233,13 +182,12 @@ static int run_backing(const struct real_opts *o, bool thp, FILE *out)
 		uint64_t t0, t1, t2;
 
 		t0 = cpu_now();
-		if (sys_mlock(mem, o->size)) {
+		if (svf_floor_lock(&fl, mem, o->size)) {
 			perror("softvfio bench-real: mlock (needs CAP_IPC_LOCK or ulimit -l)");
 			goto out;
 		}
-		pagemap_bulk(fd, mem, npages, buf, bufn);
 		t1 = cpu_now();
-		sys_munlock(mem, o->size);
+		svf_floor_unlock(mem, o->size);
 		t2 = cpu_now();
 		lock[r] = t1 - t0;
 		unlock[r] = t2 - t1;
@@ -248,9 +196,7 @@ static int run_backing(const struct real_opts *o, bool thp, FILE *out)
 		for (uint64_t i = 0; i < pairs; i++) {
 			uint8_t *pg = mem2 + i * stride * PG;
 
-			sys_mlock(pg, PG);
-			pagemap_bulk(fd, pg, 1, buf, 1);
-			sys_munlock(pg, PG);
+			svf_floor_pair(&fl, pg);
 		}
 		fpair[r] = cpu_now() - t0;
 	}
@@ -280,7 +226,7 @@ static int run_backing(const struct real_opts *o, bool thp, FILE *out)
 		}
 		spair[r] = cpu_now() - t0;
 	}
-	thp2 = thp_bytes();
+	thp2 = svf_thp_bytes();
 
 	{
 		char sz[32], th[32], th2[32];
@@ -307,9 +253,7 @@ static int run_backing(const struct real_opts *o, bool thp, FILE *out)
 out:
 	if (c)
 		svf_tool_container_destroy(p, c);
-	if (fd >= 0)
-		close(fd);
-	free(buf);
+	svf_floor_close(&fl);
 	if (raw2 != MAP_FAILED)
 		munmap(raw2, o->size + HUGE2M);
 	munmap(raw, o->size + HUGE2M);
