@@ -3,7 +3,9 @@
 # The command's edges: write errors on standard output, output paths checked
 # before any work, numeric options range-checked with a message naming the
 # option, the value and the range, directory and permission errors named,
-# long tokens cut, every chart bar visible on its log axis, --scale's plot.
+# long tokens cut, every chart bar visible on its log axis, --scale's plot,
+# vm-real in the table, the JSON and the chart with its floor, ratio and
+# Linux's figures, and its flatness table.
 # Usage: cli.sh SOFTVFIO TRACEDIR
 set -u
 bin=$1 dir=$2
@@ -84,7 +86,12 @@ bench-real --reps 16 15
 bench-real --pairs 0 1
 bench-real --size 3M MiB
 bench --scale 2G:1G 255T
+bench --guest-size 3M 255T
+run --guest-size 0 255T
 EOF
+expect 2 "vm-real size" -- bench -w vm-real:size=3M && err_has "vm-real size" "multiple of 2 MiB" "'3M'"
+expect 2 "vm-real backing" -- bench -w vm-real:backing=2m && err_has "vm-real backing" "4k or thp" "'2m'"
+expect 2 "vm-real key" -- bench -w vm-real:layout=frag4k && err_has "vm-real key" "unknown key 'layout'"
 
 # 5. Long tokens are cut, on the command line and in a trace.
 long=$(head -c 100000 /dev/zero | tr '\0' x)
@@ -122,6 +129,55 @@ for l in lines:
 texts = [t.text for t in root.iter(ns + "text")]
 for size in ("4 MiB", "8 MiB", "16 MiB"):
     assert size in texts, "x axis lacks %s" % size
+PY
+
+# 8. vm-real: both backings, a figure per page beside its floor, the ratio and
+# Linux's published figures, in the table, the JSON and the chart. A 4 MiB
+# guest (within the usual 8 MiB RLIMIT_MEMLOCK): sections [0, 640K) and
+# [1M, 4M), 160 + 768 pages.
+expect 0 "bench vm-real" -- bench -w vm-real:size=4M,reps=1 -w vm-real:size=6M,reps=1,backing=4k \
+	--policy gather,strict --progress never --json "$tmp/vm.json" --svg "$tmp/vm.svg"
+for t in "[vm-real-4k-4M]" "[vm-real-thp-4M]" "start/page" "teardown/page" "floor" "ratio" \
+	"Linux " "published" "obtained" "flatness" "spread" "flat within 10 %"; do
+	grep -q -F -- "$t" "$tmp/out" || { bad "bench vm-real: the table lacks '$t'"; t=; break; }
+done
+[ -n "$t" ] && ok
+python3 - "$tmp/vm.json" >"$tmp/err" 2>&1 <<'PY' && ok || bad "vm-real JSON"
+import json, sys
+d = json.load(open(sys.argv[1]))
+vm = [x for x in d if x["kind"] == "vm-real"]
+assert [x["workload"] for x in vm] == ["vm-real-4k-4M", "vm-real-thp-4M", "vm-real-4k-6M"], vm
+for x in vm:
+    assert x["backing"] in ("4k", "thp") and x["mappings"] == 2, x
+    assert "thp_bytes_before" in x and "published" in x["linux_reference"], x
+    assert [r["policy"] for r in x["results"]] == ["strict", "gather"], x["results"]
+    for r in x["results"]:
+        assert r["vm_pages"] == x["guest_bytes"] // 4096 - 96, r
+        for k in ("start", "teardown"):
+            v, fl, ratio = (r[k + "_ns_per_page"], r[k + "_floor_ns_per_page"],
+                            r[k + "_ratio_to_floor"])
+            assert v > 0 and fl > 0, (k, r)
+            assert abs(ratio - v / fl) <= 0.01 * ratio + 1e-3, (k, ratio, v, fl)
+        assert r["pages"] == r["vm_pages"] and r["ioctls"] == 2, r
+thp = vm[1]["results"][0]
+assert (thp["linux_start_ns_per_page"], thp["linux_teardown_ns_per_page"]) == (6, None), thp
+k4 = vm[0]["results"][0]
+assert (k4["linux_start_ns_per_page"], k4["linux_teardown_ns_per_page"]) == (59, 69), k4
+PY
+python3 - "$tmp/vm.svg" >"$tmp/err" 2>&1 <<'PY' && ok || bad "vm-real chart"
+import sys, xml.etree.ElementTree as ET
+ns = "{http://www.w3.org/2000/svg}"
+root = ET.parse(sys.argv[1]).getroot()
+bars = [r for r in root.iter(ns + "rect") if r.find(ns + "title") is not None]
+# per workload and policy: start, its floor, teardown, its floor; two ratios
+assert len(bars) == 3 * 2 * 6, "bars: %d" % len(bars)
+low = [(r.find(ns + "title").text, r.get("height")) for r in bars if float(r.get("height")) < 8]
+assert not low, "bars of (almost) no height: %s" % low
+texts = [t.text for t in root.iter(ns + "text")]
+for t in ("Linux start", "Linux teardown", "Linux, published", "softvfio / floor (log scale)"):
+    assert t in texts, "chart lacks %r" % t
+# Linux published a teardown figure for 4 KiB pages only: the two 4 KiB rows have it.
+assert texts.count("Linux teardown") == 2, "Linux teardown lines: %d" % texts.count("Linux teardown")
 PY
 
 if [ "$fails" -ne 0 ]; then

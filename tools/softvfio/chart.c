@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "bench_common.h"
+#include "bench_report.h"
 #include "chart.h"
 
 #define WIDTH        1120
@@ -39,6 +40,9 @@
 #define COLOR_AXIS   "#555555"
 #define COLOR_TEXT   "#222222"
 #define COLOR_DIM    "#6b6b6b"
+#define COLOR_FLOOR_START    "#9db8e0"  /* the floors: the figure's colour, lighter */
+#define COLOR_FLOOR_TEARDOWN "#f2c196"
+#define COLOR_LINUX  "#c23b3b"
 
 struct axis {
 	int lo, hi;        /* decades: 10^lo at the bottom, 10^hi at the top */
@@ -201,6 +205,144 @@ static void policy_tick(FILE *f, double cx, double y, const struct svf_bench_res
 	     svf_policy_name(p), r->ran && r->note[0] ? "*" : "");
 }
 
+static void legend_item(FILE *f, double x, double y, const char *color, const char *what)
+{
+	fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"14\" fill=\"%s\"/>\n", x,
+		y - 11, color);
+	text(f, x + 20, y, "font-size=\"13\"", COLOR_TEXT, "%s", what);
+}
+
+/* A dashed line across a time panel at v, labelled at its right end. */
+static void ref_line(FILE *f, const struct axis *a, double x0, double x1, double v,
+		     const char *label)
+{
+	double y = axis_y(a, v);
+
+	fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+		"stroke-dasharray=\"5,4\"/>\n", x0, y, x1, y, COLOR_LINUX);
+	text(f, x1 - 4, y - 4, "font-size=\"10.5\" text-anchor=\"end\"", COLOR_LINUX, "%s", label);
+}
+
+/*
+ * A vm-real row: on the left, per policy, the start and the teardown per
+ * 4 KiB page, each beside its floor, and Linux's published figures as
+ * dashed lines; on the right, per policy, softvfio / floor for both.
+ */
+static void draw_vmreal_row(FILE *f, const struct svf_bench_entry *e, const bool *policy,
+			    double top)
+{
+	static const char *const color[4] = { COLOR_CPU, COLOR_FLOOR_START, COLOR_MODEL,
+					       COLOR_FLOOR_TEARDOWN };
+	struct axis ta = { .time = true }, ra = { .time = false };
+	double tmin = INFINITY, tmax = 0, rmin = INFINITY, rmax = 0;
+	double lin[2] = { svf_vmreal_linux_ns(e, false), svf_vmreal_linux_ns(e, true) };
+	unsigned np = 0, nran = 0, i = 0;
+	char lbl[48];
+
+	for (int p = 0; p < SVF_POLICY_NR; p++) {
+		const struct svf_bench_result *r = &e->res[p];
+
+		if (!policy[p])
+			continue;
+		np++;
+		if (!r->ran)
+			continue;
+		nran++;
+		for (int k = 0; k < 4; k++) {
+			double v = svf_vmreal_per_page(r, (enum svf_vm_figure)k);
+
+			if (v > 0) {
+				tmin = fmin(tmin, v);
+				tmax = fmax(tmax, v);
+			}
+		}
+		for (int k = 0; k < 4; k += 2) {
+			double fl = svf_vmreal_per_page(r, (enum svf_vm_figure)(k + 1));
+			double v = fl > 0 ? svf_vmreal_per_page(r, (enum svf_vm_figure)k) / fl : 0;
+
+			if (v > 0) {
+				rmin = fmin(rmin, v);
+				rmax = fmax(rmax, v);
+			}
+		}
+	}
+	for (int k = 0; k < 2; k++)
+		if (lin[k] > 0 && nran) {
+			tmin = fmin(tmin, lin[k]);
+			tmax = fmax(tmax, lin[k]);
+		}
+	if (tmax == 0)
+		tmin = 1, tmax = 1000;
+	if (rmax == 0)
+		rmin = 1, rmax = 10;
+	ta.y0 = ra.y0 = top + PLOT_TOP + PLOT_H;
+	ta.h = ra.h = PLOT_H;
+	axis_fit(&ta, tmin, tmax);
+	axis_fit(&ra, rmin, rmax);
+
+	fprintf(f, "<line x1=\"16\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#c8c8c8\"/>\n", top,
+		WIDTH - 16, top);
+	text(f, 20, top + 20, "font-size=\"14.5\" font-weight=\"bold\"", COLOR_TEXT, "%s",
+	     e->label);
+	text(f, 20, top + 36, "font-size=\"11.5\"", COLOR_DIM, "measured: the start, one MAP_DMA "
+	     "per RAM section as QEMU maps them, and the teardown, one UNMAP_DMA per section; "
+	     "floor: mlock + bulk pagemap read / munlock of the same range, same run");
+	if (e->note[0])
+		text(f, 20, top + 51, "font-size=\"11.5\"", COLOR_DIM, "note: %.*s%s", NOTE_CHARS,
+		     e->note, strlen(e->note) > NOTE_CHARS ? "..." : "");
+	legend_item(f, 600, top + 20, color[0], "start");
+	legend_item(f, 670, top + 20, color[1], "its floor");
+	legend_item(f, 765, top + 20, color[2], "teardown");
+	legend_item(f, 860, top + 20, color[3], "its floor");
+	fprintf(f, "<line x1=\"955\" y1=\"%.1f\" x2=\"975\" y2=\"%.1f\" stroke=\"%s\" "
+		"stroke-dasharray=\"5,4\"/>\n", top + 15, top + 15, COLOR_LINUX);
+	text(f, 981, top + 20, "font-size=\"13\"", COLOR_TEXT, "Linux, published");
+	if (!nran) {
+		text(f, WIDTH / 2.0, top + PLOT_TOP + PLOT_H / 2.0, "font-size=\"14\" "
+		     "text-anchor=\"middle\" font-style=\"italic\"", COLOR_DIM,
+		     "not run under any policy (see the note)");
+		return;
+	}
+	draw_axis(f, &ta, TIME_X0, TIME_X1, "CPU time per 4 KiB page (log scale)");
+	draw_axis(f, &ra, WAIT_X0, WAIT_X1, "softvfio / floor (log scale)");
+	if (lin[0] > 0)
+		ref_line(f, &ta, TIME_X0, TIME_X1, lin[0], "Linux start");
+	if (lin[1] > 0)
+		ref_line(f, &ta, TIME_X0, TIME_X1, lin[1], "Linux teardown");
+	for (int p = 0; p < SVF_POLICY_NR; p++) {
+		const struct svf_bench_result *r = &e->res[p];
+		double gw = (TIME_X1 - TIME_X0) / (double)np, gx = TIME_X0 + i * gw;
+		double bw = fmin(26, gw * 0.2), cx = gx + gw / 2;
+		double ww = (WAIT_X1 - WAIT_X0) / (double)np, wx = WAIT_X0 + i * ww;
+		double wbw = fmin(30, ww * 0.3);
+
+		if (!policy[p])
+			continue;
+		i++;
+		policy_tick(f, cx, ta.y0 + 17, r, (enum svf_policy)p);
+		policy_tick(f, wx + ww / 2, ra.y0 + 17, r, (enum svf_policy)p);
+		if (!r->ran) {
+			text(f, cx, ta.y0 - 8, "font-size=\"11\" text-anchor=\"middle\" "
+			     "font-style=\"italic\"", COLOR_DIM, "skipped");
+			continue;
+		}
+		for (int k = 0; k < 4; k++) {
+			double v = svf_vmreal_per_page(r, (enum svf_vm_figure)k);
+
+			chart_ns(v, lbl, sizeof(lbl));
+			draw_bar(f, &ta, cx - 2 * bw - 3 + k * (bw + 2), bw, v, color[k], lbl);
+		}
+		for (int k = 0; k < 2; k++) {
+			double fl = svf_vmreal_per_page(r, (enum svf_vm_figure)(2 * k + 1));
+			double v = fl > 0 ? svf_vmreal_per_page(r, (enum svf_vm_figure)(2 * k)) / fl : 0;
+
+			snprintf(lbl, sizeof(lbl), "%.2fx", v);
+			draw_bar(f, &ra, wx + ww / 2 - wbw - 1 + k * (wbw + 2), wbw, v, color[2 * k],
+				 lbl);
+		}
+	}
+}
+
 static void draw_row(FILE *f, const struct svf_bench_entry *e, const bool *policy, double top)
 {
 	struct axis ta = { .time = true }, wa = { .time = false };
@@ -302,12 +444,6 @@ static void draw_row(FILE *f, const struct svf_bench_entry *e, const bool *polic
 	}
 }
 
-static void legend_item(FILE *f, double x, double y, const char *color, const char *what)
-{
-	fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"14\" fill=\"%s\"/>\n", x,
-		y - 11, color);
-	text(f, x + 20, y, "font-size=\"13\"", COLOR_TEXT, "%s", what);
-}
 
 int svf_chart_write_svg(const struct svf_bench_entry *e, size_t n, const bool *policy, FILE *f)
 {
@@ -328,8 +464,12 @@ int svf_chart_write_svg(const struct svf_bench_entry *e, size_t n, const bool *p
 	legend_item(f, 20, 100, COLOR_CPU, "CPU time");
 	legend_item(f, 140, 100, COLOR_MODEL, "modeled device time");
 	legend_item(f, 330, 100, COLOR_WAITS, "IOTLB waits (count)");
-	for (size_t i = 0; i < n; i++)
-		draw_row(f, &e[i], policy, HEADER_H + (double)i * ROW_H);
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].wl.kind == SVF_WL_VMREAL)
+			draw_vmreal_row(f, &e[i], policy, HEADER_H + (double)i * ROW_H);
+		else
+			draw_row(f, &e[i], policy, HEADER_H + (double)i * ROW_H);
+	}
 	text(f, 20, height - 12, "font-size=\"11\"", COLOR_DIM,
 	     "softvfio %s - a userspace VFIO type1 IOMMU backend on an emulated Intel VT-d",
 	     SOFTVFIO_VERSION);

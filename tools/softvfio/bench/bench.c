@@ -24,6 +24,7 @@
 
 #include "bench.h"
 #include "bench_common.h"
+#include "bench_floor.h"
 #include "bench_report.h"
 #include "chart.h"
 #include "cli.h"
@@ -41,6 +42,9 @@
 #define DRAIN_POLL_US 200        /* lazy: how often the drain looks at the queue */
 #define DRAIN_MAX_US 2000000     /* lazy: give up waiting for the timer after 2 s */
 #define CAP_IPC_LOCK_BIT 14
+#define VMREAL_SIZE  GiB         /* vm-real's guest without size= or --guest-size */
+#define VMREAL_REPS  3
+#define VMREAL_MAX_REPS 15
 
 /* ------------------------------------------------------------------------ */
 /* Workloads                                                                */
@@ -71,6 +75,14 @@ const struct svf_workload svf_bench_default_workloads[] = {
 	/* The bundled VMM session (tests/traces/vmm-session.trace). */
 	{ .kind = SVF_WL_TRACE, .backend = SVF_BACKEND_PROCESS, .layout = SVF_LAYOUT_CONTIG,
 	  .trace_path = "embedded: vmm-session.trace", .trace_text = svf_session_trace },
+	/*
+	 * A VM's start and teardown in real memory, as QEMU maps its RAM, with
+	 * 4 KiB pages and with huge pages (size 0: 1 GiB, or --guest-size).
+	 */
+	{ .kind = SVF_WL_VMREAL, .backend = SVF_BACKEND_PROCESS, .layout = SVF_LAYOUT_FRAG4K,
+	  .reps = VMREAL_REPS },
+	{ .kind = SVF_WL_VMREAL, .backend = SVF_BACKEND_PROCESS, .layout = SVF_LAYOUT_RUNS2M,
+	  .reps = VMREAL_REPS },
 };
 const size_t svf_bench_nr_default_workloads =
 	sizeof(svf_bench_default_workloads) / sizeof(svf_bench_default_workloads[0]);
@@ -80,6 +92,7 @@ static const char *const kind_names[] = {
 	[SVF_WL_SMALL] = "small",
 	[SVF_WL_CHURN] = "churn",
 	[SVF_WL_TRACE] = "trace",
+	[SVF_WL_VMREAL] = "vm-real",
 };
 
 void svf_workload_defaults(enum svf_wl_kind kind, struct svf_workload *w)
@@ -106,6 +119,12 @@ void svf_workload_defaults(enum svf_wl_kind kind, struct svf_workload *w)
 	case SVF_WL_TRACE:
 		w->backend = SVF_BACKEND_PROCESS;
 		w->layout = SVF_LAYOUT_CONTIG;
+		break;
+	case SVF_WL_VMREAL:
+		/* size 0: the default guest (svf_bench_opts.guest_size, or 1 GiB). */
+		w->backend = SVF_BACKEND_PROCESS;
+		w->layout = SVF_LAYOUT_FRAG4K;
+		w->reps = VMREAL_REPS;
 		break;
 	}
 }
@@ -149,6 +168,39 @@ static int spec_key(struct svf_workload *w, const char *spec, char *kv, bool *un
 		return spec_error(err, spec, "'%s' is not KEY=VALUE", kv);
 	*eq = '\0';
 	val = eq + 1;
+	if (w->kind == SVF_WL_VMREAL) {
+		/* Always the process backend: no backend=, layout= is backing=. */
+		if (!strcmp(key, "backing")) {
+			if (!strcmp(val, "4k"))
+				w->layout = SVF_LAYOUT_FRAG4K;
+			else if (!strcmp(val, "thp"))
+				w->layout = SVF_LAYOUT_RUNS2M;
+			else
+				return spec_error(err, spec, "backing wants 4k or thp, not '%s'", val);
+			*unmap_given = true;
+			return 0;
+		}
+		if (!strcmp(key, "size")) {
+			if (!strcmp(val, "max")) {
+				w->size = SVF_VMREAL_SIZE_MAX;
+				return 0;
+			}
+			if (svf_parse_u64(val, &v) || v == 0 || v % (2 * MiB))
+				return spec_error(err, spec, "size wants max or a non-zero multiple of "
+						  "2 MiB (K/M/G/T suffixes), not '%s'", val);
+			w->size = v;
+			return 0;
+		}
+		if (!strcmp(key, "reps")) {
+			if (svf_parse_u64(val, &v) || v == 0 || v > VMREAL_MAX_REPS)
+				return spec_error(err, spec, "reps wants 1 to %d, not '%s'",
+						  VMREAL_MAX_REPS, val);
+			w->reps = (unsigned)v;
+			return 0;
+		}
+		return spec_error(err, spec, "unknown key '%s' for vm-real (size, backing, reps)",
+				  key);
+	}
 	if (!strcmp(key, "backend")) {
 		if (svf_backend_parse(val, &w->backend))
 			return spec_error(err, spec, "unknown backend '%s' (process, synthetic)", val);
@@ -248,6 +300,12 @@ static int spec_check(const struct svf_workload *w, const char *spec, FILE *err)
 		if (!w->trace_path)
 			return spec_error(err, spec, "which file? (trace:FILE or trace:file=FILE)");
 		break;
+	case SVF_WL_VMREAL:
+		/* Above 4 GiB the guest's RAM continues at 4 GiB: it must stay in 48 bits. */
+		if (w->size != SVF_VMREAL_SIZE_MAX && w->size > room)
+			return spec_error(err, spec, "a guest of at most 0x%" PRIx64 " bytes fits "
+					  "the 48-bit IOVA space", room);
+		break;
 	}
 	return 0;
 }
@@ -270,7 +328,8 @@ int svf_workload_parse(const char *spec, struct svf_workload *out, size_t max, s
 		}
 	}
 	if (!found)
-		return spec_error(err, spec, "unknown kind (lifecycle, small, churn, trace)");
+		return spec_error(err, spec, "unknown kind (lifecycle, small, churn, trace, "
+				  "vm-real)");
 	if (colon && w.kind == SVF_WL_TRACE) {
 		/*
 		 * A trace's path is the rest of the spec: "trace:FILE" without any
@@ -318,6 +377,16 @@ int svf_workload_parse(const char *spec, struct svf_workload *out, size_t max, s
 		w.unmap_each = true;
 		out[(*n)++] = w;
 		w.unmap_each = false;
+	}
+	/* vm-real without backing=: both, 4 KiB pages first. */
+	if (w.kind == SVF_WL_VMREAL && !unmap_given) {
+		if (max < 2) {
+			rc = -ENOSPC;
+			goto out;
+		}
+		w.layout = SVF_LAYOUT_FRAG4K;
+		out[(*n)++] = w;
+		w.layout = SVF_LAYOUT_RUNS2M;
 	}
 	if (*n >= max) {
 		rc = -ENOSPC;
@@ -380,6 +449,15 @@ void svf_workload_label(const struct svf_workload *w, char *buf, size_t len)
 		snprintf(buf, len, "trace: %s, %s backend", w->trace_path,
 			 svf_backend_name(w->backend));
 		break;
+	case SVF_WL_VMREAL:
+		if (w->size == SVF_VMREAL_SIZE_MAX)
+			snprintf(sz, sizeof(sz), "largest");
+		else if (!w->size)
+			snprintf(sz, sizeof(sz), "default");
+		snprintf(buf, len, "VM start and teardown, real memory: %s guest, %s", sz,
+			 w->layout == SVF_LAYOUT_FRAG4K ? "4 KiB pages" :
+			 "THP asked");
+		break;
 	}
 }
 
@@ -404,6 +482,10 @@ void svf_workload_id(const struct svf_workload *w, char *buf, size_t len)
 	case SVF_WL_TRACE:
 		snprintf(buf, len, "trace-%s", trace_base(w->trace_path));
 		break;
+	case SVF_WL_VMREAL:
+		snprintf(buf, len, "vm-real-%s-%s", w->layout == SVF_LAYOUT_FRAG4K ? "4k" : "thp",
+			 w->size == SVF_VMREAL_SIZE_MAX ? "max" : w->size ? sz : "default");
+		break;
 	}
 }
 
@@ -417,6 +499,7 @@ struct guest_mem {
 	size_t map_len;
 	uint64_t vaddr;  /* first byte */
 	uint64_t bytes;
+	bool touched;    /* vm-real: every page written once (faulted in) */
 };
 
 static int guest_mem_create(const struct svf_workload *w, uint64_t bytes, struct guest_mem *g)
@@ -903,6 +986,188 @@ static int run_churn(struct run *r)
 	return 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* vm-real: a VM's start and teardown in real memory                        */
+/* ------------------------------------------------------------------------ */
+
+#define LOW_RAM_END   UINT64_C(0xa0000)      /* the legacy VGA window starts here */
+#define HIGH_RAM_BASE (UINT64_C(1) << 32)
+#define Q35_LOW_SPLIT UINT64_C(0xb0000000)   /* guests this large keep only 2 GiB low */
+
+/*
+ * QEMU's q35 machine puts guest RAM below 4 GiB up to "low" (all of it up
+ * to 2.75 GiB, else 2 GiB, so that 1 GiB-aligned guest addresses stay
+ * 1 GiB-aligned in the host) and the rest at 4 GiB. Its VFIO memory
+ * listener maps each RAM section of the flattened address space with one
+ * MAP_DMA at the section's guest-physical address. Of the RAM block,
+ * [640 KiB, 1 MiB) is not a section at reset (the VGA window, the option
+ * ROM and BIOS areas, which are other blocks: 384 KiB left out here).
+ */
+unsigned svf_vmreal_layout(uint64_t guest, struct svf_vmreal_section *s)
+{
+	uint64_t low = guest >= Q35_LOW_SPLIT ? 2 * GiB : guest;
+	unsigned n = 0;
+
+	s[n++] = (struct svf_vmreal_section){ .iova = 0, .offset = 0,
+					      .size = low < LOW_RAM_END ? low : LOW_RAM_END };
+	if (low > MiB)
+		s[n++] = (struct svf_vmreal_section){ .iova = MiB, .offset = MiB, .size = low - MiB };
+	if (guest > low)
+		s[n++] = (struct svf_vmreal_section){ .iova = HIGH_RAM_BASE, .offset = low,
+						      .size = guest - low };
+	return n;
+}
+
+/* MemAvailable of /proc/meminfo in bytes, or 0. */
+static uint64_t mem_available(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	uint64_t kb = 0;
+	char line[256];
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %" SCNu64, &kb) == 1)
+			break;
+	fclose(f);
+	return kb * 1024;
+}
+
+static bool has_cap_ipc_lock(void);
+
+uint64_t svf_vmreal_max_guest(char *why, size_t len)
+{
+	uint64_t avail = mem_available(), size = avail / 2;
+	char a[32], l[32];
+	struct rlimit rl;
+	bool by_limit = false;
+
+	if (!has_cap_ipc_lock() && getrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
+	    rl.rlim_max != RLIM_INFINITY && (uint64_t)rl.rlim_max < size) {
+		/* The bench raises the soft limit to the hard one before it runs. */
+		size = (uint64_t)rl.rlim_max;
+		by_limit = true;
+	}
+	size = size / GiB * GiB;
+	if (why) {
+		svf_human_bytes(avail, a, sizeof(a));
+		if (by_limit) {
+			svf_human_bytes((uint64_t)rl.rlim_max, l, sizeof(l));
+			snprintf(why, len, "RLIMIT_MEMLOCK (%s) without CAP_IPC_LOCK", l);
+		} else {
+			snprintf(why, len, "half of MemAvailable (%s; the rest is left to the "
+				 "machine)", a);
+		}
+	}
+	return size;
+}
+
+/*
+ * The guest's start and teardown under one policy, --reps times; each time
+ * first this machine's floor on the same sections (mlock + bulk pagemap
+ * read of each, then munlock of each), then softvfio (one MAP_DMA per
+ * section, then one UNMAP_DMA per section, in the order QEMU's listener
+ * removes them), so the two sides take turns under the same load. The
+ * floor runs first: nothing softvfio does to the memory (a lock that
+ * splits a huge page) can make the floor look worse. Every page is
+ * written once before anything is timed: both sides lock present pages.
+ */
+static int run_vmreal(struct run *r)
+{
+	const struct svf_workload *w = r->w;
+	const unsigned reps = w->reps ? w->reps : 1;
+	struct svf_vmreal_section sec[SVF_VMREAL_MAX_SECTIONS];
+	uint64_t start[VMREAL_MAX_REPS], sfl[VMREAL_MAX_REPS], td[VMREAL_MAX_REPS],
+		tfl[VMREAL_MAX_REPS], pages = 0, t0, t1, t2;
+	unsigned ns = svf_vmreal_layout(w->size, sec), i, k;
+	uint8_t *base = (uint8_t *)(uintptr_t)r->mem->vaddr;
+	struct svf_floor fl = { .fd = -1 };
+	struct meter m;
+	long rc = 0;
+
+	for (i = 0; i < ns; i++)
+		pages += sec[i].size / SVF_PAGE_SIZE;
+	r->e->mappings = ns;
+	if (!r->mem->touched) {
+		const uint64_t npg = w->size / SVF_PAGE_SIZE;
+
+		svf_progress_phase(r->pg, "fault-in");
+		for (uint64_t p = 0; p < npg; p++) {
+			base[p * SVF_PAGE_SIZE] = (uint8_t)p;
+			if (p % (64 * UPDATE_EVERY) == 0)
+				svf_progress_update(r->pg, 0.2 * (double)p / (double)npg);
+		}
+		r->mem->touched = true;
+		r->e->thp_before = svf_thp_bytes_in(base, w->size);
+	}
+	rc = svf_floor_open(&fl);
+	if (rc) {
+		skip(r, "the floor needs /proc/self/pagemap: %s", strerror((int)-rc));
+		return 0;
+	}
+	for (k = 0; k < reps; k++) {
+		svf_progress_phase(r->pg, "floor");
+		t0 = svf_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+		for (i = 0; i < ns && !rc; i++)
+			rc = svf_floor_lock(&fl, base + sec[i].offset, sec[i].size);
+		t1 = svf_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+		for (unsigned j = 0; j < ns; j++)
+			svf_floor_unlock(base + sec[j].offset, sec[j].size);
+		t2 = svf_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+		if (rc) {
+			explain_map_failure(r, "the floor's mlock", rc);
+			goto out;
+		}
+		sfl[k] = t1 - t0;
+		tfl[k] = t2 - t1;
+		svf_progress_update(r->pg, 0.2 + 0.8 * (k + 0.4) / reps);
+
+		svf_progress_phase(r->pg, "start");
+		t0 = svf_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+		for (i = 0; i < ns && rc >= 0; i++)
+			rc = map_one(r, sec[i].iova, r->mem->vaddr + sec[i].offset, sec[i].size);
+		start[k] = svf_clock_ns(CLOCK_PROCESS_CPUTIME_ID) - t0;
+		if (rc < 0) {
+			explain_map_failure(r, "mapping the guest", rc);
+			(void)unmap_one(r, 0, 0, true);
+			goto out;
+		}
+		if (k == 0)
+			r->res->rss_bytes = svf_rss_bytes();
+		sample(r);
+		svf_progress_update(r->pg, 0.2 + 0.8 * (k + 0.8) / reps);
+
+		svf_progress_phase(r->pg, "teardown");
+		meter_start(r, &m);
+		for (i = 0; i < ns && rc >= 0; i++)
+			rc = unmap_one(r, sec[i].iova, sec[i].size, false);
+		meter_stop(r, &m);
+		td[k] = r->res->cpu_ns;
+		if (rc < 0) {
+			skip(r, "UNMAP_DMA of a section: %s", svf_errno_name((int)-rc,
+									      (char[24]){ 0 }));
+			goto out;
+		}
+		svf_progress_update(r->pg, 0.2 + 0.8 * (k + 1.0) / reps);
+	}
+	r->res->vm_reps = reps;
+	r->res->vm_pages = pages;
+	r->res->vm_start_ns = (uint64_t)svf_median_u64(start, reps);
+	r->res->vm_start_floor_ns = (uint64_t)svf_median_u64(sfl, reps);
+	r->res->vm_teardown_ns = (uint64_t)svf_median_u64(td, reps);
+	r->res->vm_teardown_floor_ns = (uint64_t)svf_median_u64(tfl, reps);
+	r->res->cpu_ns = r->res->vm_teardown_ns;
+	r->res->map_cpu_ns = r->res->vm_start_ns;
+	r->res->map_pages = pages;
+	r->res->ioctls = ns;
+	r->res->thp_bytes = svf_thp_bytes_in(base, w->size);
+	r->res->ran = true;
+out:
+	svf_floor_close(&fl);
+	return 0;
+}
+
 /* The arena size of a trace (its first operation), or 0. */
 static uint64_t trace_arena_bytes(const char *text, size_t len)
 {
@@ -1063,6 +1328,11 @@ static double workload_weight(const struct svf_workload *w)
 		return (double)w->count * (w->backend == SVF_BACKEND_PROCESS ? 8 : 3) * (1 + pages);
 	case SVF_WL_TRACE:
 		return 1000;
+	case SVF_WL_VMREAL:
+		/* Per page and repetition: floor and softvfio, lock and unlock (~1.5 us). */
+		pages = (double)(w->size == SVF_VMREAL_SIZE_MAX ? svf_vmreal_max_guest(NULL, 0) :
+				 w->size ? w->size : VMREAL_SIZE) / SVF_PAGE_SIZE;
+		return pages * (w->layout == SVF_LAYOUT_FRAG4K ? 1.5 : 0.1) * (w->reps + 1);
 	}
 	return 1;
 }
@@ -1086,21 +1356,29 @@ static uint64_t guest_mem_bytes(const struct svf_workload *w)
 	case SVF_WL_SMALL: return w->count * w->size;
 	case SVF_WL_CHURN: return 2 * w->depth * w->size;
 	case SVF_WL_TRACE: return 0;
+	case SVF_WL_VMREAL: return w->size;
 	}
 	return 0;
 }
 
 /* Run one workload under every selected policy into e. 0 or -errno (set-up). */
-static int bench_entry(const struct svf_bench_opts *o, const struct svf_workload *w,
+static int bench_entry(const struct svf_bench_opts *o, const struct svf_workload *wl,
 		       struct svf_bench_entry *e, int lazy, struct svf_progress *pg, FILE *err)
 {
+	struct svf_workload resolved = *wl;
+	const struct svf_workload *w = &resolved;
 	struct svf_trace *trace = NULL;
 	struct guest_mem mem = { 0 };
-	char *text = NULL;
-	double weight = workload_weight(w);
+	char *text = NULL, why[160] = "";
+	double weight = workload_weight(wl);
 	size_t len = 0;
 	int rc = 0;
 
+	/* vm-real's guest size: the default, or the largest that fits now. */
+	if (w->kind == SVF_WL_VMREAL && !w->size)
+		resolved.size = o->guest_size ? o->guest_size : VMREAL_SIZE;
+	if (w->kind == SVF_WL_VMREAL && w->size == SVF_VMREAL_SIZE_MAX)
+		resolved.size = svf_vmreal_max_guest(why, sizeof(why));
 	e->wl = *w;
 	svf_workload_id(w, e->id, sizeof(e->id));
 	svf_workload_label(w, e->label, sizeof(e->label));
@@ -1141,6 +1419,17 @@ static int bench_entry(const struct svf_bench_opts *o, const struct svf_workload
 			return rc == -ENOMEM ? rc : -EINVAL;
 		}
 		e->guest_bytes = trace_arena_bytes(w->trace_text ? w->trace_text : text, len);
+		break;
+	case SVF_WL_VMREAL:
+		e->guest_bytes = w->size;
+		snprintf(e->measured, sizeof(e->measured), "start (MAP_DMA per RAM section) and "
+			 "teardown (UNMAP_DMA per section), beside the floor");
+		if (why[0])
+			entry_note(e, "the largest guest that fits: %s", why);
+		if (!w->size) {
+			entry_note(e, "not run: not even 1 GiB fits");
+			goto out;
+		}
 		break;
 	}
 
@@ -1189,6 +1478,7 @@ static int bench_entry(const struct svf_bench_opts *o, const struct svf_workload
 			case SVF_WL_LIFECYCLE: rc = run_lifecycle(&r); break;
 			case SVF_WL_SMALL: rc = run_small(&r); break;
 			case SVF_WL_CHURN: rc = run_churn(&r); break;
+			case SVF_WL_VMREAL: rc = run_vmreal(&r); break;
 			case SVF_WL_TRACE: break;
 			}
 			run_totals(&r);
@@ -1343,6 +1633,7 @@ int svf_bench(const struct svf_bench_opts *o, FILE *out, FILE *err)
 	svf_bench_print_targets(entries, o->nr_wl * ndrv, o->cost, out);
 	if (o->scaling)
 		svf_bench_print_scaling(entries, o->nr_wl * ndrv, o->policy, out);
+	svf_bench_print_flatness(entries, o->nr_wl * ndrv, o->policy, out);
 	if (o->json_path) {
 		wrc = write_file(o->cmd, "JSON", o->json_path, svf_bench_write_json, entries,
 				 o->nr_wl * ndrv, o->policy, err);

@@ -23,6 +23,13 @@
  *              whole loop, maps included (they interleave).
  *   trace      a vfio-trace file replayed on a fresh container. Measured:
  *              the whole replay.
+ *   vm-real    a VM's start and teardown in real memory of this process
+ *              (process backend; 4 KiB pages or transparent huge pages):
+ *              one MAP_DMA per RAM section of the guest, laid out as QEMU's
+ *              q35 machine lays out its RAM, then one UNMAP_DMA per
+ *              section. Measured: both, each beside this machine's floor
+ *              (bench_floor.h) on the same range in the same run, medians
+ *              of a few repetitions.
  *
  * Figures of the measured phase are counter deltas (svf_stats) and the
  * process CPU time around it (CLOCK_PROCESS_CPUTIME_ID: every thread of the
@@ -48,7 +55,11 @@ enum svf_wl_kind {
 	SVF_WL_SMALL,
 	SVF_WL_CHURN,
 	SVF_WL_TRACE,
+	SVF_WL_VMREAL,
 };
+
+/* vm-real: size=max, the largest guest that fits (svf_vmreal_max_guest). */
+#define SVF_VMREAL_SIZE_MAX UINT64_MAX
 
 struct svf_workload {
 	enum svf_wl_kind kind;
@@ -57,9 +68,11 @@ struct svf_workload {
 	 * Synthetic: the physical layout. Process: the page size the kernel is
 	 * asked for (contig and runs2m: transparent huge pages; frag4k and
 	 * random: 4 KiB pages); the frames are whatever the kernel gives.
+	 * vm-real: runs2m asks for transparent huge pages, frag4k for 4 KiB.
 	 */
 	enum svf_layout layout;
-	uint64_t size;      /* lifecycle: guest bytes; small, churn: bytes of one buffer */
+	uint64_t size;      /* lifecycle, vm-real: guest bytes (vm-real: or SVF_VMREAL_SIZE_MAX);
+			     * small, churn: bytes of one buffer */
 	uint64_t slice;     /* lifecycle: bytes per MAP_DMA; 0: the whole guest in one */
 	uint64_t count;     /* small: mappings; churn: buffers mapped and unmapped */
 	uint64_t depth;     /* churn: buffers in flight */
@@ -68,6 +81,7 @@ struct svf_workload {
 	const char *trace_path; /* trace: the file, for labels ("embedded: ..." for text) */
 	const char *trace_text; /* trace: the text; NULL: read trace_path */
 	size_t trace_len;
+	unsigned reps;      /* vm-real: repetitions, the medians are reported */
 };
 
 /* The defaults of a kind (those `softvfio bench --help` lists). */
@@ -81,6 +95,28 @@ void svf_workload_defaults(enum svf_wl_kind kind, struct svf_workload *w);
  */
 int svf_workload_parse(const char *spec, struct svf_workload *out, size_t max, size_t *n,
 		       FILE *err);
+
+/*
+ * The largest vm-real guest that fits this machine now, a multiple of
+ * 1 GiB: half of MemAvailable (the machine is shared: the other half stays
+ * free), and at most RLIMIT_MEMLOCK without CAP_IPC_LOCK. 0 when not even
+ * 1 GiB fits. why (when not NULL) says which bound chose it.
+ */
+uint64_t svf_vmreal_max_guest(char *why, size_t len);
+
+/*
+ * One RAM section of a vm-real guest: guest-physical [iova, iova + size)
+ * backed by the guest's RAM block at offset. A q35 guest of N bytes has
+ * [0, 640 KiB) and [1 MiB, low) below 4 GiB and, when N exceeds low,
+ * [4 GiB, 4 GiB + N - low) above it, where low = N up to 2.75 GiB and
+ * 2 GiB beyond (QEMU's split). Returns the number of sections (at most 3)
+ * written to s.
+ */
+struct svf_vmreal_section {
+	uint64_t iova, offset, size;
+};
+#define SVF_VMREAL_MAX_SECTIONS 3
+unsigned svf_vmreal_layout(uint64_t guest, struct svf_vmreal_section *s);
 
 /* The workloads `softvfio run` and an argument-less `softvfio bench` use. */
 extern const struct svf_workload svf_bench_default_workloads[];
@@ -118,6 +154,18 @@ struct svf_bench_result {
 	uint64_t dma_bytes;
 	uint64_t dma_faults;
 	uint64_t iotlb_hits, iotlb_misses;
+	/*
+	 * vm-real: medians over the repetitions, in ns for the whole guest
+	 * (divide by vm_pages for a figure per page). start and teardown are
+	 * softvfio's (the MAP_DMAs, the UNMAP_DMAs), the floors the kernel's
+	 * calls on the same range just before them. cpu_ns above is the
+	 * teardown's median too, map_cpu_ns the start's.
+	 */
+	uint64_t vm_start_ns, vm_start_floor_ns;
+	uint64_t vm_teardown_ns, vm_teardown_floor_ns;
+	uint64_t vm_pages;       /* 4 KiB pages mapped by one start */
+	uint64_t thp_bytes;      /* of the guest's memory in THPs after the last teardown */
+	unsigned vm_reps;
 };
 
 /* One workload on one driver with its results, policy by policy. */
@@ -129,7 +177,8 @@ struct svf_bench_entry {
 	char measured[96];       /* what the measured phase is */
 	char note[448];          /* applies to every policy (DMA failed, guest not mapped, ...) */
 	uint64_t guest_bytes;
-	uint64_t mappings;       /* mappings created per policy */
+	uint64_t mappings;       /* mappings created per policy (vm-real: RAM sections) */
+	uint64_t thp_before;     /* vm-real: guest bytes in THPs once faulted in, before softvfio */
 	struct svf_bench_result res[SVF_POLICY_NR];
 };
 
@@ -154,6 +203,7 @@ struct svf_bench_opts {
 	const char *json_path;   /* NULL: no JSON */
 	const char *svg_path;   /* NULL: no chart */
 	bool scaling;            /* print the scaling table (per guest size) too */
+	uint64_t guest_size;     /* vm-real of the built-in workloads: guest bytes; 0: default */
 	const char *cmd;         /* for messages: "bench" or "run" */
 };
 

@@ -16,6 +16,40 @@
 #define TARGET_MODELED_RATIO 100.0
 #define TARGET_CPU_PER_PAGE_NS 30.0
 #define TARGET_CPU_PER_4K_RUNS2M_NS 2.0
+/* vm-real: softvfio / floor (4 KiB pages, THP), and THP's teardown in ns per page. */
+#define TARGET_VM_4K_RATIO 1.25
+#define TARGET_VM_THP_START_RATIO 2.0
+#define TARGET_VM_THP_TEARDOWN_NS 3.0
+#define FLAT_SPREAD 0.10
+
+/*
+ * Linux's type1 on hardware, ns per 4 KiB page, as published (not measured
+ * on this machine): MAP_DMA of 4 KiB-backed memory 59, of THP-backed
+ * memory 6, UNMAP_DMA of 4 KiB-backed memory 69; none for a THP teardown.
+ */
+static const double linux_ref_ns[2][2] = {
+	/* start, teardown */
+	{ 59, 69 }, /* 4 KiB pages */
+	{ 6, 0 },   /* THP */
+};
+
+static bool vm_thp(const struct svf_bench_entry *e)
+{
+	return e->wl.layout != SVF_LAYOUT_FRAG4K;
+}
+
+double svf_vmreal_linux_ns(const struct svf_bench_entry *e, bool teardown)
+{
+	return linux_ref_ns[vm_thp(e)][teardown];
+}
+
+double svf_vmreal_per_page(const struct svf_bench_result *r, enum svf_vm_figure f)
+{
+	const uint64_t v[] = { r->vm_start_ns, r->vm_start_floor_ns, r->vm_teardown_ns,
+			       r->vm_teardown_floor_ns };
+
+	return r->vm_pages ? (double)v[f] / (double)r->vm_pages : 0;
+}
 
 static const char *policy_label(const struct svf_bench_result *r, enum svf_policy p)
 {
@@ -134,12 +168,92 @@ static void print_ratio_row(const struct svf_bench_result *r, const struct svf_b
 		c[9]);
 }
 
+/* A figure per page and its floor, "446 ns", "381 ns", "1.17x". */
+static void vm_cells(const struct svf_bench_result *r, enum svf_vm_figure f, char *v, char *fl,
+		     char *ratio, size_t len)
+{
+	double x = svf_vmreal_per_page(r, f), y = svf_vmreal_per_page(r, f + 1);
+
+	svf_human_ns(x, v, len);
+	svf_human_ns(y, fl, len);
+	svf_human_ratio(x, y, ratio, len);
+}
+
+#define VM_FMT "%-9s %12s %10s %7s %14s %10s %7s %9s %7s %11s\n"
+
+static void print_vmreal(const struct svf_bench_entry *e, const bool policy[SVF_POLICY_NR],
+			 FILE *out)
+{
+	const struct svf_bench_result *any = first_ran(e);
+	struct svf_vmreal_section sec[SVF_VMREAL_MAX_SECTIONS];
+	unsigned ns = svf_vmreal_layout(e->guest_bytes, sec);
+	char a[32], b[32], c[32], d[32], f[32], g[32], h[32];
+	bool thp = vm_thp(e);
+
+	fprintf(out, "== %s  [%s]\n", e->label, e->id);
+	fprintf(out, "   measured: the start, one MAP_DMA per RAM section, and the teardown, one "
+		"UNMAP_DMA per section;\n   %u sections as QEMU's q35 machine maps guest RAM:", ns);
+	for (unsigned i = 0; i < ns; i++)
+		fprintf(out, " [0x%" PRIx64 ", 0x%" PRIx64 ")", sec[i].iova, sec[i].iova + sec[i].size);
+	fprintf(out, "; medians of %u\n", any ? any->vm_reps : e->wl.reps);
+	fputs("   floor, same run and range: mlock + bulk pagemap read of each section (start), "
+	      "munlock of each (teardown)\n", out);
+	svf_human_bytes(e->guest_bytes, a, sizeof(a));
+	svf_human_bytes(e->thp_before, b, sizeof(b));
+	svf_human_bytes(any ? any->thp_bytes : 0, c, sizeof(c));
+	if (thp)
+		fprintf(out, "   memory: transparent huge pages asked (MADV_HUGEPAGE), %s of %s obtained, "
+			"%s left after softvfio%s\n", b, a, c,
+			e->thp_before < e->guest_bytes / 2 ? ": mostly 4 KiB pages, NOT a THP figure" :
+			"");
+	else
+		fprintf(out, "   memory: 4 KiB pages (MADV_NOHUGEPAGE), %s of %s in huge pages\n", b, a);
+	if (e->note[0])
+		fprintf(out, "   note: %s\n", e->note);
+	fprintf(out, VM_FMT, "policy", "start/page", "floor", "ratio", "teardown/page", "floor",
+		"ratio", "regions", "waits", "peak pinned");
+	for (int p = 0; p < SVF_POLICY_NR; p++) {
+		const struct svf_bench_result *r = &e->res[p];
+		char regions[24], waits[24], pin[24];
+
+		if (!policy[p])
+			continue;
+		if (!r->ran) {
+			fprintf(out, "%-9s %s\n", svf_policy_name(p),
+				r->skip[0] ? r->skip : "not run (see the note)");
+			continue;
+		}
+		vm_cells(r, SVF_VM_START, a, b, c, sizeof(a));
+		vm_cells(r, SVF_VM_TEARDOWN, d, f, g, sizeof(d));
+		snprintf(regions, sizeof(regions), "%" PRIu64, r->regions);
+		snprintf(waits, sizeof(waits), "%" PRIu64, r->waits);
+		snprintf(pin, sizeof(pin), "%" PRIu64, r->pinned_peak);
+		fprintf(out, VM_FMT, policy_label(r, p), a, b, c, d, f, g, regions, waits, pin);
+	}
+	svf_human_ns(svf_vmreal_linux_ns(e, false), a, sizeof(a));
+	if (svf_vmreal_linux_ns(e, true) > 0)
+		svf_human_ns(svf_vmreal_linux_ns(e, true), h, sizeof(h));
+	else
+		snprintf(h, sizeof(h), "none");
+	fprintf(out, VM_FMT, "Linux", a, "", "", h, "", "", "", "", "");
+	fprintf(out, "   Linux: type1 on hardware, ns per 4 KiB page, published figures (not "
+		"measured here)%s\n", thp ? "; none published for a THP teardown" : "");
+	fprintf(out, "   targets: start <= %.4gx floor, teardown %s\n\n",
+		thp ? TARGET_VM_THP_START_RATIO : TARGET_VM_4K_RATIO,
+		thp ? "<= 3 ns per page" : "<= 1.25x floor");
+}
+
 void svf_bench_print_entry(const struct svf_bench_entry *e, const bool policy[SVF_POLICY_NR],
 			   FILE *out)
 {
 	const struct svf_bench_result *base = base_of(e), *any = first_ran(e);
 	char a[32], b[32], c[32], d[32];
 	bool footnote = false;
+
+	if (e->wl.kind == SVF_WL_VMREAL) {
+		print_vmreal(e, policy, out);
+		return;
+	}
 
 	fprintf(out, "== %s  [%s]\n", e->label, e->id);
 	fprintf(out, "   measured: %s", e->measured);
@@ -309,12 +423,55 @@ static void per_policy_cpu(const struct svf_bench_entry *e, double per, double l
 	}
 }
 
+/* The targets of the vm-real workloads that ran. */
+static void vmreal_targets(const struct svf_bench_entry *e, size_t n, FILE *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct svf_bench_entry *x = &e[i];
+		bool thp = vm_thp(x);
+
+		if (x->wl.kind != SVF_WL_VMREAL || !first_ran(x))
+			continue;
+		fprintf(out, " VM start and teardown, real memory [%s]:\n", x->id);
+		for (int p = 0; p < SVF_POLICY_NR; p++) {
+			const struct svf_bench_result *r = &x->res[p];
+			double st, stf, td, tdf, slim = thp ? TARGET_VM_THP_START_RATIO :
+				TARGET_VM_4K_RATIO;
+			bool tmet;
+
+			if (!r->ran)
+				continue;
+			st = svf_vmreal_per_page(r, SVF_VM_START);
+			stf = svf_vmreal_per_page(r, SVF_VM_START_FLOOR);
+			td = svf_vmreal_per_page(r, SVF_VM_TEARDOWN);
+			tdf = svf_vmreal_per_page(r, SVF_VM_TEARDOWN_FLOOR);
+			tmet = thp ? td <= TARGET_VM_THP_TEARDOWN_NS : td <= TARGET_VM_4K_RATIO * tdf;
+			fprintf(out, "      %-9s start %.2fx floor (<= %.4gx) %-7s  teardown ",
+				policy_label(r, p), stf > 0 ? st / stf : 0, slim,
+				verdict(stf > 0 && st <= slim * stf));
+			if (thp)
+				fprintf(out, "%.2f ns/page (<= 3 ns) %s\n", td, verdict(tmet));
+			else
+				fprintf(out, "%.2fx floor (<= 1.25x) %s\n", tdf > 0 ? td / tdf : 0,
+					verdict(tmet));
+		}
+	}
+}
+
+static bool any_vmreal(const struct svf_bench_entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (e[i].wl.kind == SVF_WL_VMREAL && first_ran(&e[i]))
+			return true;
+	return false;
+}
+
 void svf_bench_print_targets(const struct svf_bench_entry *e, size_t n, int cost, FILE *out)
 {
 	const struct svf_bench_entry *frag = find_lifecycle(e, n, SVF_LAYOUT_FRAG4K);
 	const struct svf_bench_entry *runs = find_lifecycle(e, n, SVF_LAYOUT_RUNS2M);
 
-	if (!frag && !runs)
+	if (!frag && !runs && !any_vmreal(e, n))
 		return;
 	fputs("targets (figures, not assertions):\n", out);
 	if (frag) {
@@ -359,7 +516,90 @@ void svf_bench_print_targets(const struct svf_bench_entry *e, size_t n, int cost
 		per_policy_cpu(runs, (double)(runs->guest_bytes / SVF_PAGE_SIZE),
 			       TARGET_CPU_PER_4K_RUNS2M_NS, "unmap CPU time per 4 KiB of guest", out);
 	}
+	vmreal_targets(e, n, out);
 	fputc('\n', out);
+}
+
+/* (max - min) / min of v[0..n), 0 when min is 0. */
+static double spread(const double *v, size_t n)
+{
+	double lo = v[0], hi = v[0];
+
+	for (size_t i = 1; i < n; i++) {
+		lo = v[i] < lo ? v[i] : lo;
+		hi = v[i] > hi ? v[i] : hi;
+	}
+	return lo > 0 ? (hi - lo) / lo : 0;
+}
+
+#define FLAT_FMT "%-7s %-9s %9s %10s %9s %7s %10s %9s %7s\n"
+#define FLAT_MAX 32
+
+bool svf_bench_print_flatness(const struct svf_bench_entry *e, size_t n,
+			      const bool policy[SVF_POLICY_NR], FILE *out)
+{
+	bool printed = false, all_flat = true, all_rflat = true;
+
+	for (int thp = 0; thp < 2; thp++) {
+		for (int p = 0; p < SVF_POLICY_NR; p++) {
+			const struct svf_bench_entry *g[FLAT_MAX];
+			double v[6][FLAT_MAX];
+			char c[6][32], sz[32];
+			size_t k = 0;
+			bool flat, rflat;
+
+			if (!policy[p])
+				continue;
+			for (size_t i = 0; i < n && k < FLAT_MAX; i++)
+				if (e[i].wl.kind == SVF_WL_VMREAL && vm_thp(&e[i]) == thp &&
+				    e[i].res[p].ran && e[i].res[p].vm_pages)
+					g[k++] = &e[i];
+			if (k < 2 || g[0]->guest_bytes == g[k - 1]->guest_bytes)
+				continue;
+			if (!printed) {
+				fputs("flatness (vm-real by guest size, per 4 KiB page; flat: every "
+				      "softvfio figure's spread, (max - min) / min,\nwithin 10 %):\n",
+				      out);
+				fprintf(out, FLAT_FMT, "backing", "policy", "guest", "start", "floor",
+					"ratio", "teardown", "floor", "ratio");
+				printed = true;
+			}
+			for (size_t j = 0; j < k; j++) {
+				const struct svf_bench_result *r = &g[j]->res[p];
+
+				v[0][j] = svf_vmreal_per_page(r, SVF_VM_START);
+				v[1][j] = svf_vmreal_per_page(r, SVF_VM_START_FLOOR);
+				v[2][j] = v[1][j] > 0 ? v[0][j] / v[1][j] : 0;
+				v[3][j] = svf_vmreal_per_page(r, SVF_VM_TEARDOWN);
+				v[4][j] = svf_vmreal_per_page(r, SVF_VM_TEARDOWN_FLOOR);
+				v[5][j] = v[4][j] > 0 ? v[3][j] / v[4][j] : 0;
+				for (int q = 0; q < 6; q++) {
+					if (q == 2 || q == 5)
+						snprintf(c[q], sizeof(c[q]), "%.2fx", v[q][j]);
+					else
+						svf_human_ns(v[q][j], c[q], sizeof(c[q]));
+				}
+				svf_human_bytes(g[j]->guest_bytes, sz, sizeof(sz));
+				fprintf(out, FLAT_FMT, thp ? "THP" : "4 KiB", svf_policy_name(p), sz,
+					c[0], c[1], c[2], c[3], c[4], c[5]);
+			}
+			for (int q = 0; q < 6; q++)
+				snprintf(c[q], sizeof(c[q]), "%.1f %%", 100 * spread(v[q], k));
+			flat = spread(v[0], k) <= FLAT_SPREAD && spread(v[3], k) <= FLAT_SPREAD;
+			rflat = spread(v[2], k) <= FLAT_SPREAD && spread(v[5], k) <= FLAT_SPREAD;
+			all_flat &= flat;
+			all_rflat &= rflat;
+			fprintf(out, FLAT_FMT, "", "  spread", "", c[0], c[1], c[2], c[3], c[4], c[5]);
+			fprintf(out, "%-7s %-9s flat within 10 %%: start and teardown %s; their ratios "
+				"to the floor %s\n", "", "", flat ? "yes" : "NO", rflat ? "yes" : "NO");
+		}
+	}
+	if (printed)
+		fprintf(out, "every softvfio figure flat within 10 %%: %s; every ratio to the floor: "
+			"%s\n(the floor is this machine's kernel on a shared machine: where it moves "
+			"too, the ratio is the figure to read)\n\n", all_flat ? "yes" : "NO",
+			all_rflat ? "yes" : "NO");
+	return printed;
 }
 
 void svf_bench_print_scaling(const struct svf_bench_entry *e, size_t n,
@@ -420,12 +660,54 @@ static void json_u64(FILE *f, const char *key, uint64_t v, bool comma)
 	fprintf(f, "\"%s\": %" PRIu64 "%s", key, v, comma ? ", " : "");
 }
 
-static void json_result(FILE *f, enum svf_policy p, const struct svf_bench_result *r,
-			const struct svf_bench_result *base)
+/* A figure per page with 3 decimals. */
+static void json_ns(FILE *f, const char *key, double v)
+{
+	fprintf(f, "\"%s\": %.3f, ", key, v);
+}
+
+/* vm-real's figures per page, floors and ratios (before the common keys). */
+static void json_vmreal(FILE *f, const struct svf_bench_entry *e, const struct svf_bench_result *r)
+{
+	double st = svf_vmreal_per_page(r, SVF_VM_START);
+	double stf = svf_vmreal_per_page(r, SVF_VM_START_FLOOR);
+	double td = svf_vmreal_per_page(r, SVF_VM_TEARDOWN);
+	double tdf = svf_vmreal_per_page(r, SVF_VM_TEARDOWN_FLOOR);
+
+	json_ns(f, "start_ns_per_page", st);
+	json_ns(f, "start_floor_ns_per_page", stf);
+	if (stf > 0)
+		fprintf(f, "\"start_ratio_to_floor\": %.4f, ", st / stf);
+	else
+		fputs("\"start_ratio_to_floor\": null, ", f);
+	json_ns(f, "teardown_ns_per_page", td);
+	json_ns(f, "teardown_floor_ns_per_page", tdf);
+	if (tdf > 0)
+		fprintf(f, "\"teardown_ratio_to_floor\": %.4f, ", td / tdf);
+	else
+		fputs("\"teardown_ratio_to_floor\": null, ", f);
+	json_ns(f, "linux_start_ns_per_page", svf_vmreal_linux_ns(e, false));
+	if (svf_vmreal_linux_ns(e, true) > 0)
+		json_ns(f, "linux_teardown_ns_per_page", svf_vmreal_linux_ns(e, true));
+	else
+		fputs("\"linux_teardown_ns_per_page\": null, ", f);
+	json_u64(f, "start_ns", r->vm_start_ns, true);
+	json_u64(f, "start_floor_ns", r->vm_start_floor_ns, true);
+	json_u64(f, "teardown_ns", r->vm_teardown_ns, true);
+	json_u64(f, "teardown_floor_ns", r->vm_teardown_floor_ns, true);
+	json_u64(f, "vm_pages", r->vm_pages, true);
+	json_u64(f, "reps", r->vm_reps, true);
+	json_u64(f, "thp_bytes", r->thp_bytes, true);
+}
+
+static void json_result(FILE *f, const struct svf_bench_entry *e, enum svf_policy p,
+			const struct svf_bench_result *r, const struct svf_bench_result *base)
 {
 	fputs("{\"policy\": ", f);
 	json_str(f, svf_policy_name(p));
 	fputs(", ", f);
+	if (e->wl.kind == SVF_WL_VMREAL)
+		json_vmreal(f, e, r);
 	json_u64(f, "regions", r->regions, true);
 	json_u64(f, "inv_descriptors", r->inv_page + r->inv_domain + r->inv_global, true);
 	json_u64(f, "waits", r->waits, true);
@@ -502,7 +784,18 @@ int svf_bench_write_json(const struct svf_bench_entry *e, size_t n, const bool *
 		fputs("\"kind\": ", f);
 		json_str(f, x->wl.kind == SVF_WL_LIFECYCLE ? "lifecycle" :
 			    x->wl.kind == SVF_WL_SMALL ? "small" :
-			    x->wl.kind == SVF_WL_CHURN ? "churn" : "trace");
+			    x->wl.kind == SVF_WL_CHURN ? "churn" :
+			    x->wl.kind == SVF_WL_VMREAL ? "vm-real" : "trace");
+		if (x->wl.kind == SVF_WL_VMREAL) {
+			fputs(", \"backing\": ", f);
+			json_str(f, vm_thp(x) ? "thp" : "4k");
+			fputs(", ", f);
+			json_u64(f, "thp_bytes_before", x->thp_before, false);
+			fputs(", \"floor\": \"mlock + bulk /proc/self/pagemap read of each section "
+			      "(start), munlock of each (teardown), same run and range\"", f);
+			fputs(", \"linux_reference\": \"published, Linux type1 on hardware; not "
+			      "measured here\"", f);
+		}
 		fputs(", \"label\": ", f);
 		json_str(f, x->label);
 		fputs(", \"backend\": ", f);
@@ -534,7 +827,7 @@ int svf_bench_write_json(const struct svf_bench_entry *e, size_t n, const bool *
 			if (!policy[p] || !x->res[p].ran)
 				continue;
 			fputs(first ? "\n    " : ",\n    ", f);
-			json_result(f, (enum svf_policy)p, &x->res[p],
+			json_result(f, x, (enum svf_policy)p, &x->res[p],
 				    p == SVF_POLICY_STRICT ? NULL : base);
 			first = false;
 		}
