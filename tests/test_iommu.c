@@ -280,6 +280,67 @@ static void test_unpin_check_shared_frame(void **state)
 	assert_true(svf_iommu_check_unpin(e->d, b, pa, PG));
 }
 
+/*
+ * The device thread's translation cache (svf_iommu_translate): a large leaf
+ * is one entry there as in the IOTLB, what the thread used keeps hitting
+ * even when a one-entry IOTLB evicted it (a device's own cache), and a wait
+ * that processes an invalidation empties it. On both drivers: VT-d builds
+ * 1 GiB leaves for the aligned 4 GiB, AMD-Vi one 4 GiB leaf that its IOTLB
+ * caches in 1 GiB blocks.
+ */
+static void test_thread_cache(void **state)
+{
+	static const char *const drivers[] = { "vtd", "amd" };
+
+	(void)state;
+	for (unsigned k = 0; k < 2; k++) {
+		struct svf_iommu_config cfg;
+		struct env e;
+		struct svf_stats s;
+		uint64_t phys;
+
+		svf_iommu_default_config(drivers[k], &cfg);
+		cfg.iotlb_sets = 1;
+		cfg.iotlb_ways = 1;
+		assert_int_equal(svf_iommu_create(&cfg, &e.u), 0);
+		assert_int_equal(svf_domain_alloc(e.u, &e.d), 0);
+		assert_int_equal(svf_iommu_map(e.d, 4 * G1, 8 * G1, 4 * G1, SVF_PROT_READ), 0);
+		assert_int_equal(svf_iommu_map(e.d, 16 * G1, 0x7000, PG,
+					       SVF_PROT_READ | SVF_PROT_WRITE), 0);
+		svf_iommu_dma_begin(e.d);
+		for (unsigned round = 0; round < 2; round++) {
+			for (uint64_t g = 0; g < 4; g++) {
+				for (uint64_t off = 0x1000; off < G1; off += G1 / 2) {
+					assert_int_equal(svf_iommu_translate(e.d, (4 + g) * G1 + off,
+									     SVF_PROT_READ, &phys),
+							 0);
+					assert_int_equal(phys, (8 + g) * G1 + off);
+				}
+			}
+		}
+		/* A write through a read-only leaf is refused, cached or not. */
+		assert_int_equal(svf_iommu_translate(e.d, 5 * G1, SVF_PROT_WRITE, &phys), -EACCES);
+		svf_iommu_dma_end(e.d);
+		s = unit_stats(&e);
+		assert_int_equal(s.iotlb_misses, 4 + 1); /* one walk per 1 GiB, one for the write */
+		assert_int_equal(s.iotlb_hits, 16 - 4);
+
+		/* Another page of the domain, then back: no walk. */
+		assert_int_equal(svf_iommu_translate(e.d, 16 * G1 + 8, SVF_PROT_WRITE, &phys), 0);
+		assert_int_equal(phys, 0x7008);
+		assert_int_equal(svf_iommu_translate(e.d, 6 * G1, SVF_PROT_READ, &phys), 0);
+		assert_int_equal(unit_stats(&e).iotlb_misses, 6);
+
+		/* An invalidation waited for empties the cache: walks again. */
+		assert_int_equal(svf_iommu_flush_all(e.d), 0);
+		assert_int_equal(svf_iommu_translate(e.d, 6 * G1, SVF_PROT_READ, &phys), 0);
+		assert_int_equal(phys, 10 * G1);
+		assert_int_equal(unit_stats(&e).iotlb_misses, 7);
+		svf_domain_free(e.d);
+		svf_iommu_destroy(e.u);
+	}
+}
+
 static void test_flush_all(void **state)
 {
 	struct env *e = *state;
@@ -317,6 +378,7 @@ int main(void)
 		cmocka_unit_test(test_gather_nomerge),
 		cmocka_unit_test(test_unpin_check),
 		cmocka_unit_test(test_unpin_check_shared_frame),
+		cmocka_unit_test(test_thread_cache),
 		cmocka_unit_test(test_flush_all),
 		cmocka_unit_test(test_resv_regions),
 	};

@@ -606,11 +606,35 @@ bool svf_iommu_checks_unpin(const struct svf_domain *d)
 	return d->unit->cfg.check_unpin;
 }
 
+static inline void count_hit(const struct svf_tls *tl)
+{
+	__atomic_store_n(tl->hits, __atomic_load_n(tl->hits, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
+/* The rest of the thread's cache (iommu_reader.h), then the driver. */
+static __attribute__((noinline)) int translate_cached(struct svf_domain *d, uint64_t iova,
+						      int access, uint64_t *phys)
+{
+	struct svf_tls *tl = &svf_tls;
+	uint64_t data;
+	unsigned shift;
+
+	if (tl->dom == d && tl->gen == __atomic_load_n(tl->genp, __ATOMIC_RELAXED) &&
+	    (unsigned)access - 1u < 3u && svf_tcache_probe(tl, iova, &data, &shift) &&
+	    !((uint64_t)access & ~data)) {
+		count_hit(tl);
+		*phys = (data & SVF_TLB_ADDR_MASK) + (iova & ((1ull << shift) - 1));
+		return 0;
+	}
+	return d->unit->ops->translate(d, iova, access, phys);
+}
+
 /*
  * The hit path, inline here for every driver: this thread's last
  * translation (iommu_reader.h), valid while the unit's IOTLB generation has
- * not moved, answers without an indirect call; its hit is counted in the
- * thread's own stripe. Anything else is the driver's.
+ * not moved, answers without an indirect call and without a stack frame;
+ * its hit is counted in the thread's own stripe. Then the rest of the
+ * thread's cache, then the driver.
  */
 int svf_iommu_translate(struct svf_domain *d, uint64_t iova, int access, uint64_t *phys)
 {
@@ -619,12 +643,11 @@ int svf_iommu_translate(struct svf_domain *d, uint64_t iova, int access, uint64_
 	if (__builtin_expect(tl->dom == d && (iova >> tl->shift) == tl->pn &&
 			     tl->gen == __atomic_load_n(tl->genp, __ATOMIC_RELAXED) &&
 			     (unsigned)access - 1u < 3u && !((uint64_t)access & ~tl->data), 1)) {
-		__atomic_store_n(tl->hits, __atomic_load_n(tl->hits, __ATOMIC_RELAXED) + 1,
-				 __ATOMIC_RELAXED);
+		count_hit(tl);
 		*phys = (tl->data & SVF_TLB_ADDR_MASK) + (iova & ((1ull << tl->shift) - 1));
 		return 0;
 	}
-	return d->unit->ops->translate(d, iova, access, phys);
+	return translate_cached(d, iova, access, phys);
 }
 
 void svf_iommu_dma_begin(struct svf_domain *d)

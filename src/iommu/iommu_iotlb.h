@@ -37,9 +37,10 @@
  * And a walk that began after the gen bump (acquire load of gen) sees every
  * leaf store made before the bump, so it can only fill current entries.
  *
- * The generation also versions each device thread's one-entry translation
- * cache (the drivers' translate paths). A wait that processes descriptors makes gen odd before it
- * removes anything and even again (release) after: a thread caches a
+ * The generation also versions each device thread's translation cache
+ * (iommu_reader.h; the drivers' translate paths fill it). A wait that
+ * processes descriptors makes gen odd before it removes anything and even
+ * again (release) after: a thread caches a
  * translation only under an even gen that it read (acquire) before finding
  * the translation and read again, unchanged, after; so a cached
  * translation is one no invalidation had removed when gen had that value,
@@ -171,17 +172,15 @@ static inline bool svf_iotlb_probe(const struct svf_iotlb *t, uint16_t did, uint
 }
 
 /*
- * Look iova up for did, smallest leaf first. On a hit, *data = phys base |
- * SVF_TLB_R/W and *code = the leaf-size code.
+ * Look iova up for did, smallest leaf first, skipping sizes with no entry
+ * anywhere (a fill racing with that read is missed at worst, and the
+ * caller walks and finds the entry in its own fill). On a hit, *data =
+ * phys base | SVF_TLB_R/W and *code = the leaf-size code.
  */
 static inline bool svf_iotlb_lookup(const struct svf_iotlb *t, uint16_t did, uint64_t iova,
 				    uint64_t *data, unsigned *code)
 {
-	if (svf_iotlb_probe(t, did, iova, SVF_TLB_4K, data)) {
-		*code = SVF_TLB_4K;
-		return true;
-	}
-	for (unsigned c = SVF_TLB_2M; c <= SVF_TLB_1G; c++) {
+	for (unsigned c = SVF_TLB_4K; c <= SVF_TLB_1G; c++) {
 		if (__atomic_load_n(&t->nr_size[c], __ATOMIC_RELAXED) &&
 		    svf_iotlb_probe(t, did, iova, c, data)) {
 			*code = c;

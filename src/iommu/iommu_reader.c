@@ -21,6 +21,7 @@
 #include "iommu_reader.h"
 
 struct svf_reader_slot svf_reader_slots[SVF_READER_SLOTS];
+struct svf_tcache svf_tcaches[SVF_READER_SLOTS];
 uint64_t svf_reader_overflow_active __attribute__((aligned(64)));
 __thread struct svf_tls svf_tls __attribute__((tls_model("initial-exec"))) = { .slot = -1 };
 int svf_asym_fences;
@@ -39,6 +40,7 @@ static void reader_release(void *arg)
 {
 	int slot = (int)(intptr_t)arg - 1;
 
+	svf_tls.dom = NULL; /* the translation cache's arrays go with the slot */
 	if (slot >= 0 && slot < SVF_READER_SLOTS)
 		__atomic_store_n(&svf_reader_slots[slot].owner, 0, __ATOMIC_RELEASE);
 	__atomic_sub_fetch(&reader_owned, 1, __ATOMIC_RELEASE);

@@ -106,23 +106,53 @@ struct svf_reader_slot {
 } __attribute__((aligned(64)));
 
 /*
+ * The thread's translation cache: what a device keeps of the translations
+ * it used (the drivers' translate paths fill it; svf_iommu_translate()
+ * answers from it without calling the driver). Entries of one domain and
+ * one IOTLB generation only: the whole cache is valid while the unit's
+ * generation still has the value it had when the entries were filled, so a
+ * wait that processes any invalidation empties it for every thread at once
+ * (iommu_iotlb.h argues why that is exact), and nothing else removes an
+ * entry except a later fill into the same place. One direct-mapped array
+ * per IOTLB leaf size, indexed by the low bits of the leaf-sized page
+ * number, so a large leaf takes one entry as it takes one IOTLB entry.
+ *
+ * Storage: the arrays are indexed by reader slot (a thread owns its slot
+ * exclusively, and a thread taking a slot over starts with dom NULL, so it
+ * clears what it finds before using it); only the last translation used
+ * and the validity tags live in the thread's TLS, which stays small.
+ */
+#define SVF_TC_ENTRIES 64u /* per leaf size; a power of two */
+
+struct svf_tc_entry {
+	uint64_t tag;  /* leaf-sized page number + 1; 0: empty */
+	uint64_t data; /* as an IOTLB entry's: phys base | R/W */
+};
+
+struct svf_tcache {
+	struct svf_tc_entry e[3][SVF_TC_ENTRIES]; /* by leaf-size code - 1 */
+} __attribute__((aligned(64)));
+
+extern struct svf_tcache svf_tcaches[SVF_READER_SLOTS];
+
+/*
  * Per-thread state: the reader slot, the section nesting depth, and the
- * last translation this thread used (a driver's per-thread cache, valid while
- * its IOTLB generation is current; see vtd_translate in vtd/vtd.c).
+ * translation cache's header: the domain and IOTLB generation its entries
+ * belong to, and the last translation used (checked first).
  */
 struct svf_tls {
 	int slot;              /* -1 until registered; SVF_READER_SLOTS = shared */
 	unsigned depth;        /* nested sections; the slot is odd while > 0 */
-	const void *dom;       /* cached translation: domain, or NULL */
-	uint64_t gen;          /* IOTLB generation it was taken under */
-	uint64_t pn;           /* iova >> shift */
-	uint64_t data;         /* phys base | R/W */
-	unsigned shift;        /* leaf-size shift: 12, 21 or 30 */
+	const void *dom;       /* the cache's domain, or NULL: empty */
+	uint64_t gen;          /* IOTLB generation its entries were taken under */
+	uint64_t pn;           /* last translation: iova >> shift */
+	uint64_t data;         /* last translation: phys base | R/W */
+	unsigned shift;        /* last translation's leaf-size shift: 12, 21 or 30 */
+	unsigned sizes;        /* bit c: svf_tcaches[slot].e[c] may hold entries */
 	/*
 	 * Set with dom by the driver that filled the cache: the IOTLB
 	 * generation word gen was read from, and this thread's hit counter
-	 * in that unit (single writer). svf_iommu_translate() answers a hit
-	 * from these alone, without calling the driver.
+	 * in that unit (single writer).
 	 */
 	const uint64_t *genp;
 	uint64_t *hits;
@@ -133,6 +163,63 @@ extern uint64_t svf_reader_overflow_active;
 extern __thread struct svf_tls svf_tls __attribute__((tls_model("initial-exec")));
 
 int svf_reader_register(void);
+
+/*
+ * Driver side: cache the translation of iova (data as an IOTLB entry's,
+ * leaf-size shift) for domain dom, found under generation gen of the IOTLB
+ * whose generation word is genp, for a thread in slot slot (< SVF_READER_SLOTS).
+ * Only a translation that is current under an even gen may be cached (the
+ * drivers' translate paths say when).
+ */
+static inline void svf_tcache_fill(struct svf_tls *tl, int slot, const void *dom,
+				   const uint64_t *genp, uint64_t gen, uint64_t *hits,
+				   unsigned shift, uint64_t iova, uint64_t data)
+{
+	struct svf_tcache *tc = &svf_tcaches[slot];
+	const unsigned c = (shift - 12) / 9;
+	const uint64_t pn = iova >> shift;
+
+	if (tl->dom != dom || tl->gen != gen || tl->genp != genp) {
+		for (unsigned m = tl->dom ? tl->sizes : 7u; m; m &= m - 1)
+			__builtin_memset(tc->e[__builtin_ctz(m)], 0, sizeof(tc->e[0]));
+		tl->sizes = 0;
+		tl->dom = dom;
+		tl->gen = gen;
+		tl->genp = genp;
+		tl->hits = hits;
+	}
+	tc->e[c][pn & (SVF_TC_ENTRIES - 1)] = (struct svf_tc_entry){ pn + 1, data };
+	tl->sizes |= 1u << c;
+	tl->pn = pn;
+	tl->shift = shift;
+	tl->data = data;
+}
+
+/*
+ * Reader side, once the header is known valid for the domain: look iova up
+ * in the thread's arrays; on a hit it becomes the last translation.
+ */
+static inline bool svf_tcache_probe(struct svf_tls *tl, uint64_t iova, uint64_t *data,
+				    unsigned *shift)
+{
+	const struct svf_tcache *tc = &svf_tcaches[tl->slot];
+
+	for (unsigned m = tl->sizes; m; m &= m - 1) {
+		const unsigned c = (unsigned)__builtin_ctz(m), s = 12 + 9 * c;
+		const uint64_t pn = iova >> s;
+		const struct svf_tc_entry *e = &tc->e[c][pn & (SVF_TC_ENTRIES - 1)];
+
+		if (e->tag == pn + 1) {
+			tl->pn = pn;
+			tl->shift = s;
+			tl->data = e->data;
+			*data = e->data;
+			*shift = s;
+			return true;
+		}
+	}
+	return false;
+}
 
 /* This thread's slot (registers on first use); SVF_READER_SLOTS = shared. */
 static inline int svf_reader_slot(void)

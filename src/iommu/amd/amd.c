@@ -665,7 +665,7 @@ static int amd_sync_map(struct svf_domain *d, uint64_t iova, uint64_t len)
 }
 
 /*
- * The device path, as VT-d's (vtd/vtd.c): the thread's one-entry cache,
+ * The device path, as VT-d's (vtd/vtd.c): the thread's translation cache,
  * then the IOTLB, then a walk and a fill. The IOTLB caches the largest of
  * its block sizes (4 KiB, 2 MiB, 1 GiB) that lies inside the leaf and holds
  * the address used, so invalidating any page of a large leaf removes what
@@ -677,8 +677,7 @@ static unsigned block_code(uint64_t leaf_size)
 										       SVF_TLB_4K;
 }
 
-static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64_t iova,
-						     int access, uint64_t *phys)
+static int amd_translate(struct svf_domain *d, uint64_t iova, int access, uint64_t *phys)
 {
 	struct amd_unit *au = unit_of(d->unit);
 	struct svf_tls *tl = &svf_tls;
@@ -724,35 +723,13 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 	}
 	if ((uint64_t)access & ~(data & (SVF_TLB_R | SVF_TLB_W)))
 		return log_fault(d, iova, access, -EACCES);
-	if (cacheable && slot < SVF_READER_SLOTS) { /* a shared slot never hits */
-		tl->dom = d;
-		tl->gen = g1;
-		tl->shift = svf_tlb_shift(code);
-		tl->pn = iova >> tl->shift;
-		tl->data = data;
-		tl->genp = &au->iotlb.gen;
-		tl->hits = &au->stripes[slot].hits;
-	}
+	if (cacheable && slot < SVF_READER_SLOTS) /* a shared slot never hits */
+		svf_tcache_fill(tl, slot, d, &au->iotlb.gen, g1, &au->stripes[slot].hits,
+				svf_tlb_shift(code), iova, data);
 	*phys = (data & SVF_TLB_ADDR_MASK) + (iova & (svf_tlb_size(code) - 1));
 	return 0;
 }
 
-static int amd_translate(struct svf_domain *d, uint64_t iova, int access, uint64_t *phys)
-{
-	struct amd_unit *au = unit_of(d->unit);
-	struct svf_tls *tl = &svf_tls;
-	int slot = tl->slot;
-
-	if (__builtin_expect(tl->dom == d && (iova >> tl->shift) == tl->pn &&
-			     tl->gen == __atomic_load_n(&au->iotlb.gen, __ATOMIC_RELAXED) &&
-			     (unsigned)access - 1u < 3u && !((uint64_t)access & ~tl->data) &&
-			     slot < SVF_READER_SLOTS, 1)) {
-		svf_drv_ctr_add(&au->stripes[slot].hits, 1);
-		*phys = (tl->data & SVF_TLB_ADDR_MASK) + (iova & ((1ull << tl->shift) - 1));
-		return 0;
-	}
-	return translate_slow(d, iova, access, phys);
-}
 
 static void amd_dma_begin(struct svf_domain *d)
 {

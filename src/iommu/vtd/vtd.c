@@ -564,12 +564,14 @@ static int vtd_wait(struct svf_iommu *u)
 /*
  * The device path.
  *
- * Per-thread cache: each thread keeps the last translation it used (domain,
- * leaf-aligned page, data), tagged with the IOTLB generation it was valid
- * under; it hits while the generation has not moved, i.e. while no wait has
- * processed an invalidation since (iommu_iotlb.h says why that is exact). It
- * models the device's own translation cache and costs a TLS compare and one
- * load of a read-mostly word; it counts as an IOTLB hit.
+ * Per-thread cache: each thread keeps the translations it used (domain,
+ * leaf-aligned page, data; iommu_reader.h), tagged with the IOTLB
+ * generation they were valid under; they hit while the generation has not
+ * moved, i.e. while no wait has processed an invalidation since
+ * (iommu_iotlb.h says why that is exact). It models the device's own
+ * translation cache, is answered by svf_iommu_translate() before this
+ * driver is called, and counts as an IOTLB hit. A 2 MiB or 1 GiB leaf
+ * takes one entry there, as it takes one IOTLB entry.
  *
  * IOTLB hit: lock-free probes, one per leaf size. Miss: walk the table
  * inside a section and fill; a fill refused because an invalidation began
@@ -615,8 +617,7 @@ static bool set_dirty(struct svf_domain *d, uint64_t iova, uint64_t data)
 	return ok;
 }
 
-static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64_t iova,
-						     int access, uint64_t *phys)
+static int vtd_translate(struct svf_domain *d, uint64_t iova, int access, uint64_t *phys)
 {
 	struct vtd_unit *vu = unit_of(d->unit);
 	struct svf_tls *tl = &svf_tls;
@@ -675,37 +676,13 @@ static __attribute__((noinline)) int translate_slow(struct svf_domain *d, uint64
 		else
 			cacheable = false; /* the leaf changed under us: do not cache */
 	}
-	if (cacheable && slot < SVF_READER_SLOTS) { /* a shared slot never hits */
-		tl->dom = d;
-		tl->gen = g1;
-		tl->shift = svf_tlb_shift(code);
-		tl->pn = iova >> tl->shift;
-		tl->data = data;
-		tl->genp = &vu->iotlb.gen;
-		tl->hits = &vu->stripes[slot].hits;
-	}
+	if (cacheable && slot < SVF_READER_SLOTS) /* a shared slot never hits */
+		svf_tcache_fill(tl, slot, d, &vu->iotlb.gen, g1, &vu->stripes[slot].hits,
+				svf_tlb_shift(code), iova, data);
 	*phys = (data & VTD_PTE_ADDR_MASK) + (iova & (vtd_level_size(code) - 1));
 	return 0;
 }
 
-/* The hit path: a leaf with no stack frame; anything else goes to translate_slow. */
-static int vtd_translate(struct svf_domain *d, uint64_t iova, int access, uint64_t *phys)
-{
-	struct vtd_unit *vu = unit_of(d->unit);
-	struct svf_tls *tl = &svf_tls;
-	int slot = tl->slot;
-
-	if (__builtin_expect(tl->dom == d && (iova >> tl->shift) == tl->pn &&
-			     tl->gen == __atomic_load_n(&vu->iotlb.gen, __ATOMIC_RELAXED) &&
-			     (unsigned)access - 1u < 3u && !((uint64_t)access & ~tl->data) &&
-			     slot < SVF_READER_SLOTS, 1)) {
-		/* dom != NULL implies a slot; the cached page bounds iova by the aperture. */
-		svf_drv_ctr_add(&vu->stripes[slot].hits, 1);
-		*phys = (tl->data & VTD_PTE_ADDR_MASK) + (iova & ((1ull << tl->shift) - 1));
-		return 0;
-	}
-	return translate_slow(d, iova, access, phys);
-}
 
 static int vtd_read_clear_dirty(struct svf_domain *d, uint64_t iova, uint64_t len, uint64_t base,
 				uint64_t *bits, uint64_t *cleared)
