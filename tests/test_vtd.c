@@ -516,6 +516,40 @@ static void test_inv_range_descriptors(void **state)
 	assert_int_equal(svf_vtd_desc_log(&f->u, svf_vtd_desc_logged(&f->u), &d), -ENOENT);
 }
 
+/*
+ * The queue's ring is the log: after the tail went round it several times
+ * (a queue of 3 and full-queue waits between), the last SVF_VTD_LOG_DEPTH
+ * descriptors read back in issue order, the one before them is gone, and
+ * nothing queued was overwritten (every page invalidation was processed).
+ */
+static void test_desc_log_wraps(void **state)
+{
+	const struct geo g = { .depth = 3 };
+	struct fx *f = fx_new(&g);
+	const uint64_t n0 = svf_vtd_desc_logged(&f->u);
+	struct svf_vtd_desc d;
+	uint64_t n;
+
+	(void)state;
+	for (uint64_t i = 0; i < 3 * SVF_VTD_LOG_DEPTH; i++)
+		assert_int_equal(ops->inv_range(&f->d, i * K4, i * K4 + K4 - 1, true), 0);
+	assert_int_equal(svf_vtd_pending_descs(&f->u), 3);
+	n = svf_vtd_desc_logged(&f->u);
+	/* One wait per three page descriptors after the first three. */
+	assert_int_equal(n - n0, 3 * SVF_VTD_LOG_DEPTH + (3 * SVF_VTD_LOG_DEPTH - 3) / 3);
+	last_desc(f, &d);
+	assert_int_equal(d.type, SVF_VTD_DESC_PAGE);
+	assert_int_equal(d.addr, (3 * SVF_VTD_LOG_DEPTH - 1) * K4);
+	assert_int_equal(svf_vtd_desc_log(&f->u, n - 4, &d), 0);
+	assert_int_equal(d.type, SVF_VTD_DESC_WAIT);
+	assert_int_equal(svf_vtd_desc_log(&f->u, n - SVF_VTD_LOG_DEPTH, &d), 0);
+	assert_int_equal(svf_vtd_desc_log(&f->u, n - SVF_VTD_LOG_DEPTH - 1, &d), -ENOENT);
+	wait_ok(f);
+	assert_int_equal(svf_vtd_pending_descs(&f->u), 0);
+	assert_int_equal(stats(f).inv_page, 3 * SVF_VTD_LOG_DEPTH);
+	fx_free(f);
+}
+
 static void test_inv_small_max_mask(void **state)
 {
 	const struct geo g = { .mask = 9 };
@@ -1229,6 +1263,7 @@ int main(void)
 		T(test_random_model),
 		cmocka_unit_test(test_inv_mask_table),
 		T(test_inv_range_descriptors),
+		cmocka_unit_test(test_desc_log_wraps),
 		cmocka_unit_test(test_inv_small_max_mask),
 		T(test_translate_fill_and_hit),
 		T(test_invalidation_waits_for_wait),

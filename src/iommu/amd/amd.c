@@ -95,9 +95,18 @@ struct amd_unit {
 	/* Writer side. */
 	uint32_t lock __attribute__((aligned(64)));
 	struct svf_pt_pages pt;
-	struct svf_amd_cmd *ring;   /* under lock: [0, len) queued, in order */
 	/*
-	 * span[i]: the IOVAs ring[i] was queued for (start, last), which the
+	 * The command buffer, a ring as on the hardware: written at tail,
+	 * consumed at head, and what was consumed stays in its slot until the
+	 * tail comes round again, which is the log tests read (no second
+	 * copy). head and tail count commands ever consumed and issued (tail is
+	 * the log's count); slot i is ring[i & (cap - 1)]; [head, tail) are
+	 * queued, at most depth; cap, a power of two above depth and at least
+	 * SVF_AMD_LOG_DEPTH, keeps the last SVF_AMD_LOG_DEPTH readable.
+	 */
+	struct svf_amd_cmd *ring;   /* under lock */
+	/*
+	 * span[slot]: the IOVAs its command was queued for (start, last), which the
 	 * unpin check compares with. A covering command names the aligned
 	 * block around its range, which is wider, but only the requested IOVAs
 	 * lost a translation; the rest of the block translated nothing, or
@@ -105,9 +114,9 @@ struct amd_unit {
 	 */
 	uint64_t (*span)[2];
 	unsigned depth;             /* immutable */
-	unsigned len;
-	struct svf_amd_cmd log[SVF_AMD_LOG_DEPTH]; /* under lock */
-	uint64_t logged;            /* under lock; read relaxed */
+	unsigned cap;               /* immutable */
+	uint64_t head;              /* under lock */
+	uint64_t tail;              /* under lock; read relaxed */
 	uint64_t sem;               /* the semaphore: stored by the unit (release) */
 	uint64_t sem_val;           /* under lock: the last value asked for */
 	struct svf_pt_freelist deferred; /* under lock */
@@ -223,10 +232,14 @@ static int amd_unit_init(struct svf_iommu *u)
 		goto err_iotlb;
 	/* One block: the ring, then the spans (16-byte commands keep them aligned). */
 	_Static_assert(sizeof(*au->ring) % sizeof(uint64_t) == 0, "span alignment");
-	au->ring = calloc(depth, sizeof(*au->ring) + sizeof(*au->span));
+	_Static_assert((SVF_AMD_LOG_DEPTH & (SVF_AMD_LOG_DEPTH - 1)) == 0, "power of two");
+	au->cap = SVF_AMD_LOG_DEPTH;
+	while (au->cap <= depth)
+		au->cap *= 2;
+	au->ring = calloc(au->cap, sizeof(*au->ring) + sizeof(*au->span));
 	if (!au->ring)
 		goto err_iotlb;
-	au->span = (uint64_t(*)[2])(void *)(au->ring + depth);
+	au->span = (uint64_t(*)[2])(void *)(au->ring + au->cap);
 	au->depth = depth;
 	u->priv = au;
 	return 0;
@@ -291,34 +304,38 @@ static void apply_cmd(struct amd_unit *au, const struct svf_amd_cmd *c)
  * inside one generation bump; a COMPLETION_WAIT among them (the driver
  * queues at most one, last) then completes: see wait_locked.
  */
+static inline struct svf_amd_cmd *cmd_slot(const struct amd_unit *au, uint64_t i)
+{
+	return &au->ring[i & (au->cap - 1)];
+}
+
+static inline unsigned queued(const struct amd_unit *au)
+{
+	return (unsigned)(au->tail - au->head);
+}
+
 static void run_buffer(struct amd_unit *au, struct svf_amd_cmd_info *cw)
 {
 	bool inv = false;
 
 	cw->op = 0;
-	for (unsigned i = 0; i < au->len; i++) {
-		unsigned op = au->ring[i].w[1] >> 28;
+	for (uint64_t i = au->head; i < au->tail; i++) {
+		unsigned op = cmd_slot(au, i)->w[1] >> 28;
 
 		if (op == SVF_AMD_CMD_COMPLETION_WAIT)
-			svf_amd_cmd_decode(&au->ring[i], cw);
+			svf_amd_cmd_decode(cmd_slot(au, i), cw);
 		else if (op == SVF_AMD_CMD_INV_IOMMU_PAGES || op == SVF_AMD_CMD_INV_IOMMU_ALL)
 			inv = true;
 	}
 	if (inv)
 		svf_iotlb_begin_invalidation(&au->iotlb);
-	for (unsigned i = 0; i < au->len; i++)
-		apply_cmd(au, &au->ring[i]);
+	for (uint64_t i = au->head; i < au->tail; i++)
+		apply_cmd(au, cmd_slot(au, i));
 	if (inv)
 		svf_iotlb_end_invalidation(&au->iotlb);
-	au->len = 0;
+	au->head = au->tail;
 	if (inv)
 		cw->s = true; /* reused as "an invalidation was processed" */
-}
-
-static void log_cmd(struct amd_unit *au, const struct svf_amd_cmd *c)
-{
-	au->log[au->logged % SVF_AMD_LOG_DEPTH] = *c;
-	__atomic_store_n(&au->logged, au->logged + 1, __ATOMIC_RELAXED);
 }
 
 /*
@@ -330,16 +347,16 @@ static void queue_locked(struct amd_unit *au, const struct svf_amd_cmd *c, uint6
 {
 	struct svf_amd_cmd_info ci;
 
-	if (au->len == au->depth) {
+	if (queued(au) == au->depth) {
 		/* Full: the unit catches up (no completion, nothing freed). */
 		struct svf_amd_cmd_info cw;
 
 		run_buffer(au, &cw);
 	}
-	au->span[au->len][0] = start;
-	au->span[au->len][1] = last;
-	au->ring[au->len++] = *c;
-	log_cmd(au, c);
+	au->span[au->tail & (au->cap - 1)][0] = start;
+	au->span[au->tail & (au->cap - 1)][1] = last;
+	*cmd_slot(au, au->tail) = *c;
+	__atomic_store_n(&au->tail, au->tail + 1, __ATOMIC_RELAXED);
 	svf_amd_cmd_decode(c, &ci);
 	switch (ci.op) {
 	case SVF_AMD_CMD_INV_IOMMU_PAGES:
@@ -385,7 +402,7 @@ static int wait_locked(struct amd_unit *au)
 
 	au->sem_val = want;
 	queue_locked(au, &c, 0, UINT64_MAX);
-	timed = (au->len > 1 || au->deferred.count) && svf_reader_others();
+	timed = (queued(au) > 1 || au->deferred.count) && svf_reader_others();
 	if (timed)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 	run_buffer(au, &cw);
@@ -769,15 +786,16 @@ static bool still_mapped(void *arg, uint16_t did, uint64_t iova, uint64_t pa)
 static bool pending_overlaps(const struct amd_unit *au, uint16_t did, uint64_t start,
 			     uint64_t last)
 {
-	for (unsigned i = 0; i < au->len; i++) {
+	for (uint64_t i = au->head; i < au->tail; i++) {
+		const uint64_t *sp = au->span[i & (au->cap - 1)];
 		struct svf_amd_cmd_info ci;
 
-		svf_amd_cmd_decode(&au->ring[i], &ci);
+		svf_amd_cmd_decode(cmd_slot(au, i), &ci);
 		if (ci.op != SVF_AMD_CMD_INV_IOMMU_ALL && ci.op != SVF_AMD_CMD_INV_IOMMU_PAGES)
 			continue;
 		if (ci.op == SVF_AMD_CMD_INV_IOMMU_PAGES && ci.domid != did)
 			continue;
-		if (au->span[i][0] <= last && au->span[i][1] >= start)
+		if (sp[0] <= last && sp[1] >= start)
 			return true;
 	}
 	return false;
@@ -929,7 +947,7 @@ int svf_amd_iotlb_peek(const struct svf_iommu *u, uint16_t domid, uint64_t iova,
 
 uint64_t svf_amd_cmd_logged(const struct svf_iommu *u)
 {
-	return __atomic_load_n(&unit_of(u)->logged, __ATOMIC_RELAXED);
+	return __atomic_load_n(&unit_of(u)->tail, __ATOMIC_RELAXED);
 }
 
 int svf_amd_cmd_log(const struct svf_iommu *u, uint64_t n, struct svf_amd_cmd *out)
@@ -938,8 +956,8 @@ int svf_amd_cmd_log(const struct svf_iommu *u, uint64_t n, struct svf_amd_cmd *o
 	int ret = -ENOENT;
 
 	unit_lock(au);
-	if (n < au->logged && au->logged - n <= SVF_AMD_LOG_DEPTH) {
-		*out = au->log[n % SVF_AMD_LOG_DEPTH];
+	if (n < au->tail && au->tail - n <= SVF_AMD_LOG_DEPTH) {
+		*out = *cmd_slot(au, n);
 		ret = 0;
 	}
 	unit_unlock(au);
@@ -952,7 +970,7 @@ unsigned svf_amd_pending_cmds(const struct svf_iommu *u)
 	unsigned n;
 
 	unit_lock(au);
-	n = au->len;
+	n = queued(au);
 	unit_unlock(au);
 	return n;
 }

@@ -258,7 +258,7 @@ static void wait_locked(struct vtd_unit *vu)
 {
 	static const struct svf_vtd_desc wait_desc = { .type = SVF_VTD_DESC_WAIT };
 	struct vtd_queue *q = &vu->queue;
-	bool processed = q->len != 0;
+	bool processed = vtd_queue_len(q) != 0;
 	bool timed = (processed || vu->deferred.count) && svf_reader_others();
 	struct timespec t0, t1;
 
@@ -266,9 +266,9 @@ static void wait_locked(struct vtd_unit *vu)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (processed) {
 		svf_iotlb_begin_invalidation(&vu->iotlb);
-		for (unsigned i = 0; i < q->len; i++)
-			process_desc(vu, &q->ring[i]);
-		__atomic_store_n(&q->len, 0, __ATOMIC_RELAXED);
+		for (uint64_t i = q->head; i < q->tail; i++)
+			process_desc(vu, vtd_queue_slot(q, i));
+		vtd_queue_retire(q);
 		svf_iotlb_end_invalidation(&vu->iotlb);
 	}
 	vtd_queue_log(q, &wait_desc);
@@ -287,14 +287,21 @@ static void wait_locked(struct vtd_unit *vu)
 	svf_drv_ctr_add(&vu->modeled_ns, vu->cost.wait_ns);
 }
 
-/* Queue d, issued for the IOVAs [start, last] (vtd_queue_push). */
-static void queue_locked(struct vtd_unit *vu, const struct svf_vtd_desc *d, uint64_t start,
-			 uint64_t last)
+/*
+ * The slot the next descriptor is built in (vtd_queue_next); a full queue
+ * is waited for first, as the hardware would stall.
+ */
+static struct svf_vtd_desc *queue_reserve(struct vtd_unit *vu)
 {
 	if (vtd_queue_full(&vu->queue))
-		wait_locked(vu); /* the hardware would stall; the driver waits first */
-	vtd_queue_push(&vu->queue, d, start, last);
-	switch (d->type) {
+		wait_locked(vu);
+	return vtd_queue_next(&vu->queue);
+}
+
+/* Queue the descriptor built in the reserved slot, issued for the IOVAs [start, last]. */
+static void queue_commit(struct vtd_unit *vu, uint64_t start, uint64_t last)
+{
+	switch (vtd_queue_next(&vu->queue)->type) {
 	case SVF_VTD_DESC_PAGE:
 		svf_drv_ctr_add(&vu->inv_page, 1);
 		break;
@@ -307,6 +314,15 @@ static void queue_locked(struct vtd_unit *vu, const struct svf_vtd_desc *d, uint
 	default:
 		break;
 	}
+	vtd_queue_push(&vu->queue, start, last);
+}
+
+/* Queue d, issued for the IOVAs [start, last]. */
+static void queue_locked(struct vtd_unit *vu, const struct svf_vtd_desc *d, uint64_t start,
+			 uint64_t last)
+{
+	*queue_reserve(vu) = *d;
+	queue_commit(vu, start, last);
 }
 
 static void queue_desc(struct vtd_unit *vu, const struct svf_vtd_desc *d, uint64_t start,
@@ -519,11 +535,11 @@ static int vtd_inv_runs(struct svf_domain *d, const struct svf_iommu_run *runs, 
 			return -EINVAL;
 	unit_lock(vu);
 	for (unsigned i = 0; i < n; i++) {
-		struct svf_vtd_desc desc;
+		const uint64_t last = runs[i].iova + runs[i].len - 1;
 
-		range_desc(vu, d, runs[i].iova, runs[i].iova + runs[i].len - 1,
-			   !runs[i].freed_tables, &desc);
-		queue_locked(vu, &desc, runs[i].iova, runs[i].iova + runs[i].len - 1);
+		/* Built once, in its ring slot. */
+		range_desc(vu, d, runs[i].iova, last, !runs[i].freed_tables, queue_reserve(vu));
+		queue_commit(vu, runs[i].iova, last);
 	}
 	unit_unlock(vu);
 	return 0;
@@ -898,7 +914,7 @@ unsigned svf_vtd_pending_descs(const struct svf_iommu *u)
 	unsigned n;
 
 	unit_lock(vu);
-	n = vu->queue.len;
+	n = vtd_queue_len(&vu->queue);
 	unit_unlock(vu);
 	return n;
 }
@@ -916,7 +932,7 @@ uint64_t svf_vtd_deferred_pages(const struct svf_iommu *u)
 
 uint64_t svf_vtd_desc_logged(const struct svf_iommu *u)
 {
-	return __atomic_load_n(&unit_of(u)->queue.logged, __ATOMIC_RELAXED);
+	return __atomic_load_n(&unit_of(u)->queue.tail, __ATOMIC_RELAXED);
 }
 
 int svf_vtd_desc_log(const struct svf_iommu *u, uint64_t n, struct svf_vtd_desc *out)
@@ -925,10 +941,8 @@ int svf_vtd_desc_log(const struct svf_iommu *u, uint64_t n, struct svf_vtd_desc 
 	int ret = -ENOENT;
 
 	unit_lock(vu);
-	if (n < vu->queue.logged && vu->queue.logged - n <= SVF_VTD_LOG_DEPTH) {
-		*out = vu->queue.log[n % SVF_VTD_LOG_DEPTH];
+	if (vtd_queue_logged(&vu->queue, n, out))
 		ret = 0;
-	}
 	unit_unlock(vu);
 	return ret;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Invalidation queue, descriptor log and VT-d mask arithmetic (the model is
- * in vtd_queue.h).
+ * Invalidation queue (its ring is the descriptor log) and VT-d mask
+ * arithmetic (the model is in vtd_queue.h).
  *
  * Mask rule (VT-d spec, page-selective-within-domain IOTLB invalidation):
  * the descriptor names an address and an address-mask order; it covers the
@@ -36,16 +36,22 @@ bool svf_vtd_inv_mask(uint64_t start, uint64_t last, unsigned max_order, uint64_
 
 int vtd_queue_init(struct vtd_queue *q, unsigned depth)
 {
+	unsigned cap = SVF_VTD_LOG_DEPTH;
+
 	memset(q, 0, sizeof(*q));
+	while (cap <= depth)
+		cap *= 2;
 	if (svf_should_fail(SVF_FAULT_ALLOC))
 		return -ENOMEM;
 	/* One block: the ring, then the spans (16-byte entries keep them aligned). */
 	_Static_assert(sizeof(*q->ring) % sizeof(uint64_t) == 0, "span alignment");
-	q->ring = calloc(depth, sizeof(*q->ring) + sizeof(*q->span));
+	_Static_assert((SVF_VTD_LOG_DEPTH & (SVF_VTD_LOG_DEPTH - 1)) == 0, "power of two");
+	q->ring = calloc(cap, sizeof(*q->ring) + sizeof(*q->span));
 	if (!q->ring)
 		return -ENOMEM;
-	q->span = (uint64_t(*)[2])(void *)(q->ring + depth);
+	q->span = (uint64_t(*)[2])(void *)(q->ring + cap);
 	q->depth = depth;
+	q->cap = cap;
 	return 0;
 }
 
@@ -58,30 +64,31 @@ void vtd_queue_fini(struct vtd_queue *q)
 
 void vtd_queue_log(struct vtd_queue *q, const struct svf_vtd_desc *d)
 {
-	q->log[q->logged % SVF_VTD_LOG_DEPTH] = *d;
-	__atomic_store_n(&q->logged, q->logged + 1, __ATOMIC_RELAXED);
+	*vtd_queue_next(q) = *d;
+	vtd_queue_push(q, 0, UINT64_MAX);
+	vtd_queue_retire(q);
 }
 
-void vtd_queue_push(struct vtd_queue *q, const struct svf_vtd_desc *d, uint64_t start,
-		    uint64_t last)
+bool vtd_queue_logged(const struct vtd_queue *q, uint64_t n, struct svf_vtd_desc *out)
 {
-	q->span[q->len][0] = start;
-	q->span[q->len][1] = last;
-	q->ring[q->len++] = *d;
-	vtd_queue_log(q, d);
+	if (n >= q->tail || q->tail - n > SVF_VTD_LOG_DEPTH)
+		return false;
+	*out = *vtd_queue_slot(q, n);
+	return true;
 }
 
 bool vtd_queue_overlaps(const struct vtd_queue *q, uint16_t did, uint64_t start, uint64_t last)
 {
-	for (unsigned i = 0; i < q->len; i++) {
-		const struct svf_vtd_desc *d = &q->ring[i];
+	for (uint64_t i = q->head; i < q->tail; i++) {
+		const struct svf_vtd_desc *d = vtd_queue_slot(q, i);
+		const uint64_t *sp = q->span[i & (q->cap - 1)];
 
 		if (d->type != SVF_VTD_DESC_GLOBAL && d->type != SVF_VTD_DESC_DOMAIN &&
 		    d->type != SVF_VTD_DESC_PAGE)
 			continue;
 		if (d->type != SVF_VTD_DESC_GLOBAL && d->did != did)
 			continue;
-		if (q->span[i][0] <= last && q->span[i][1] >= start)
+		if (sp[0] <= last && sp[1] >= start)
 			return true;
 	}
 	return false;
