@@ -6,7 +6,11 @@
 #     softvfio.1, and every option its `softvfio COMMAND --help` names appears
 #     in that section (or, for -h/--help/-V/--version, in OPTIONS);
 #   - every long option in the command's getopt tables (tools/softvfio) appears
-#     somewhere in softvfio.1, so an option left out of --help is caught too.
+#     somewhere in softvfio.1, so an option left out of --help is caught too;
+#   - every function the library exports (src/libsoftvfio.map) is named in the
+#     NAME line of a page, every name there is exported, every page is
+#     installed and every name but the page's own is linked to it
+#     (man/meson.build), so `man FUNCTION` finds it.
 # Usage: man_coverage.sh SOFTVFIO MANDIR SRCDIR
 set -u
 bin=$1 mandir=$2 src=$3
@@ -79,17 +83,37 @@ for p in softvfio.3 softvfio_ioctl.3; do
 	[ -f "$mandir/$p" ] || bad "missing $p"
 done
 map="$src/src/libsoftvfio.map"
+build="$mandir/meson.build"
+# The pages man/meson.build installs: its man_pages = files(...) list.
+installed=$(awk '/^man_pages = files\(/ { on = 1 } on { print } on && /\)/ { exit }' "$build")
+named=""
 for page in "$mandir"/svf_*.3 "$mandir"/softvfio_ioctl.3; do
+	base=$(basename "$page")
 	names=$(awk '/^\.SH NAME/ { on = 1; next } /^\.SH/ { on = 0 } on' "$page" | tr '\n' ' ' |
 		sed -e 's/\\-.*//' | tr ',' '\n' | tr -d ' ')
+	[ -n "$names" ] || bad "$base has no NAME line"
+	grep -q "'$base'" <<<"$installed" || bad "$base is not installed (man_pages in man/meson.build)"
 	for n in $names; do
+		named="$named $n"
 		grep -q -E "(^|[[:space:];])$n;" "$map" ||
-			bad "$(basename "$page") documents $n, which the library does not export"
+			bad "$base documents $n, which the library does not export"
+		[ "$n.3" = "$base" ] && continue
+		# The man_links entry of this page: from its key to the closing bracket.
+		awk -v key="'$base'" 'index($0, key " :") { on = 1 } on { print } on && /\]/ { exit }' \
+			"$build" | grep -q "'$n'" ||
+			bad "$base names $n, but man/meson.build links no $n.3 to it"
 	done
+done
+# The exported functions: the names of the map's global: block.
+exported=$(sed -e 's|/\*.*\*/||' "$map" | awk '/global:/ { on = 1; next } /local:/ { on = 0 } on' |
+	tr -s ' \t;' '\n' | grep -E '^[a-z_][a-z0-9_]*$')
+[ -n "$exported" ] || bad "no exported functions found in $map"
+for f in $exported; do
+	grep -q -w -- "$f" <<<"$named" || bad "$f is exported but no page in man/ names it"
 done
 
 if [ "$fails" -ne 0 ]; then
 	echo "$fails problem(s)"
 	exit 1
 fi
-echo "man pages cover $(wc -w <<<"$commands") commands and $(wc -w <<<"$longs") long options"
+echo "man pages cover $(wc -w <<<"$commands") commands, $(wc -w <<<"$longs") long options and $(wc -w <<<"$exported") exported functions"
