@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,11 +8,49 @@
 
 #include "helpers.h"
 
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define TH_VALGRIND 1
+#endif
+
+static _Atomic(const char *) log_needle;
+static _Atomic unsigned log_matches;
+
 void th_log_stderr(void *opaque, enum svf_log_level level, const char *msg)
 {
+	const char *needle = atomic_load(&log_needle);
+
 	(void)opaque;
 	(void)level;
+	if (needle && strstr(msg, needle))
+		atomic_fetch_add(&log_matches, 1);
 	fprintf(stderr, "softvfio: %s\n", msg);
+}
+
+void th_log_count_begin(const char *needle)
+{
+	atomic_store(&log_matches, 0);
+	atomic_store(&log_needle, needle);
+}
+
+unsigned th_log_count_end(void)
+{
+	atomic_store(&log_needle, NULL);
+	return atomic_load(&log_matches);
+}
+
+void th_bad_access_begin(void)
+{
+#ifdef TH_VALGRIND
+	VALGRIND_DISABLE_ERROR_REPORTING;
+#endif
+}
+
+void th_bad_access_end(void)
+{
+#ifdef TH_VALGRIND
+	VALGRIND_ENABLE_ERROR_REPORTING;
+#endif
 }
 
 /* Every suite shows the library's diagnostics, as the command does. */

@@ -70,4 +70,19 @@ void th_log_stderr(void *opaque, enum svf_log_level level, const char *msg);
 /* Stats of c. */
 struct svf_stats th_stats(struct svf_container *c);
 
+/*
+ * Count the log lines that contain needle (they are still printed) from
+ * th_log_count_begin on; th_log_count_end returns the count and stops.
+ */
+void th_log_count_begin(const char *needle);
+unsigned th_log_count_end(void);
+
+/*
+ * Around device accesses a test makes fault on purpose (memory it unmapped
+ * behind the library's back), on the calling thread: valgrind's memcheck
+ * does not report them as invalid accesses. No effect without valgrind.
+ */
+void th_bad_access_begin(void);
+void th_bad_access_end(void);
+
 #endif

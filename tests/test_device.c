@@ -11,11 +11,14 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #include <softvfio/device.h>
 
@@ -151,6 +154,179 @@ static void test_device_rw_and_faults(void **state)
 	assert_int_equal(st.dma_requests, 9);
 	assert_int_equal(st.dma_faults, 5);
 	env_close_mem(&e, true);
+}
+
+#define VANISHED_LOG "without svf_pinner_release"
+
+/*
+ * Memory the program unmaps behind the library's back (a plain munmap, not
+ * svf_pinner_release) while it is mapped for DMA: a device write and a
+ * device read of it fail as IOMMU faults (record err -EFAULT) instead of
+ * killing the process; each is counted in dma_vanished, and the hole is
+ * logged once however often it is reached. The pages still mapped keep
+ * working; unmapping for DMA and closing still succeed. With and without
+ * check mode.
+ */
+static void test_unmapped_behind_back(void **state)
+{
+	(void)state;
+	for (int check = 0; check < 2; check++) {
+		struct svf_dma_fault f[8];
+		struct svf_device *dev;
+		struct dev_env e;
+		uint64_t fault = 0;
+		uint32_t sum = 0;
+		uint8_t *buf;
+		size_t nr;
+
+		env_open(&e, SVF_POLICY_STRICT, SVF_BACKEND_PROCESS, check, 0, 0, 0);
+		buf = th_alloc_mem(4 * PG);
+		assert_non_null(buf);
+		memset(buf, 3, 4 * PG);
+		assert_int_equal(th_map(e.c, 0x100000, (uintptr_t)buf, 4 * PG, TH_RW), 0);
+		assert_int_equal(svf_device_create(e.c, NULL, &dev), 0);
+		assert_int_equal(munmap(buf + PG, 2 * PG), 0);
+
+		th_log_count_begin(VANISHED_LOG);
+		th_bad_access_begin();
+		/* The write runs up to the hole, then faults there. */
+		assert_int_equal(dma(dev, SVF_PROT_WRITE, 0x100000, 4 * PG, 9, NULL, &fault), 1);
+		th_bad_access_end();
+		assert_int_equal(fault, 0x101000);
+		assert_int_equal(buf[0], 9);
+		assert_int_equal(buf[PG - 1], 9);
+		assert_int_equal(buf[3 * PG], 3);
+		assert_int_equal(th_stats(e.c).dma_vanished, 1);
+		th_bad_access_begin();
+		assert_int_equal(dma(dev, SVF_PROT_READ, 0x102ff8, 16, 0, NULL, &fault), 1);
+		th_bad_access_end();
+		assert_int_equal(fault, 0x102ff8);
+		assert_int_equal(th_stats(e.c).dma_vanished, 2);
+		assert_int_equal(th_log_count_end(), 1);
+
+		assert_int_equal(svf_device_read_faults(dev, f, 8, &nr, NULL), 0);
+		assert_int_equal(nr, 2);
+		assert_int_equal(f[0].iova, 0x101000);
+		assert_int_equal(f[0].err, -EFAULT);
+		assert_int_equal(f[0].reason, SVF_DMA_FR_WRITE);
+		assert_int_equal(f[1].iova, 0x102ff8);
+		assert_int_equal(f[1].err, -EFAULT);
+		assert_int_equal(f[1].reason, SVF_DMA_FR_READ);
+		/* What the process still maps is reached as before. */
+		assert_int_equal(dma(dev, SVF_PROT_READ, 0x103000, PG, 0, &sum, NULL), 0);
+		assert_int_equal(sum, 3 * PG);
+		assert_int_equal(th_stats(e.c).dma_faults, 2);
+		assert_int_equal(th_stats(e.c).dma_unpinned_access, 0);
+		svf_device_destroy(dev);
+		assert_int_equal(th_unmap(e.c, 0x100000, 4 * PG, 0, NULL), 0);
+		env_close(&e);
+		munmap(buf, PG);
+		munmap(buf + 3 * PG, PG);
+	}
+}
+
+/*
+ * A file mapping truncated under the device (SIGBUS where the CPU would
+ * read) and memory made inaccessible (mprotect, SIGSEGV on a mapped page):
+ * both fail as faults, each range logged once.
+ */
+static void test_truncated_and_protected(void **state)
+{
+	struct svf_device *dev;
+	struct dev_env e;
+	uint64_t fault = 0;
+	uint8_t *file, *anon;
+	int fd;
+
+	(void)state;
+	env_open(&e, SVF_POLICY_STRICT, SVF_BACKEND_PROCESS, false, 0, 0, 0);
+	fd = memfd_create("svf-truncated", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 2 * PG), 0);
+	file = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(file != MAP_FAILED);
+	memset(file, 4, 2 * PG);
+	anon = th_alloc_mem(PG);
+	assert_non_null(anon);
+	assert_int_equal(th_map(e.c, 0x100000, (uintptr_t)file, 2 * PG, TH_RW), 0);
+	assert_int_equal(th_map(e.c, 0x200000, (uintptr_t)anon, PG, TH_RW), 0);
+	assert_int_equal(svf_device_create(e.c, NULL, &dev), 0);
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(mprotect(anon, PG, PROT_NONE), 0);
+
+	th_log_count_begin(VANISHED_LOG);
+	th_bad_access_begin();
+	assert_int_equal(dma(dev, SVF_PROT_READ, 0x100000, 2 * PG, 0, NULL, &fault), 1);
+	assert_int_equal(fault, 0x100000);
+	assert_int_equal(dma(dev, SVF_PROT_WRITE, 0x101000, 8, 1, NULL, &fault), 1);
+	assert_int_equal(dma(dev, SVF_PROT_WRITE, 0x200000, 8, 1, NULL, &fault), 1);
+	assert_int_equal(fault, 0x200000);
+	th_bad_access_end();
+	assert_int_equal(th_log_count_end(), 2);
+	assert_int_equal(th_stats(e.c).dma_vanished, 3);
+	svf_device_destroy(dev);
+	env_close(&e);
+	munmap(file, 2 * PG);
+	close(fd);
+	th_free_mem(anon, PG);
+}
+
+static sigjmp_buf chain_env;
+static volatile sig_atomic_t chain_hits;
+
+static void chain_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+	chain_hits++;
+	siglongjmp(chain_env, 1);
+}
+
+/*
+ * Faults that are not a device's still reach the program's own handler
+ * while devices exist (the library's handler chains to it), and the
+ * program's handler is back in place once the last device is gone.
+ */
+static void test_fault_handler_chains(void **state)
+{
+	struct sigaction sa, old_segv, now;
+	struct svf_device *dev;
+	struct dev_env e;
+	volatile uint8_t *guard;
+
+	(void)state;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = chain_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGSEGV, &sa, &old_segv), 0);
+	guard = mmap(NULL, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(guard != MAP_FAILED);
+	env_open(&e, SVF_POLICY_STRICT, SVF_BACKEND_PROCESS, false, 0, 0, PG);
+	assert_int_equal(th_map(e.c, 0x100000, (uintptr_t)e.mem, PG, TH_RW), 0);
+	assert_int_equal(svf_device_create(e.c, NULL, &dev), 0);
+	assert_int_equal(sigaction(SIGSEGV, NULL, &now), 0);
+	assert_true(now.sa_sigaction != chain_handler);
+
+	chain_hits = 0;
+	th_bad_access_begin();
+	if (!sigsetjmp(chain_env, 0))
+		guard[0] = 1; /* the program's own fault */
+	th_bad_access_end();
+	assert_int_equal(chain_hits, 1);
+	if (!sigsetjmp(chain_env, 0))
+		raise(SIGSEGV); /* a sent one */
+	assert_int_equal(chain_hits, 2);
+	assert_int_equal(dma(dev, SVF_PROT_WRITE, 0x100000, 8, 1, NULL, NULL), 0);
+
+	svf_device_destroy(dev);
+	assert_int_equal(sigaction(SIGSEGV, NULL, &now), 0);
+	assert_true((now.sa_flags & SA_SIGINFO) && now.sa_sigaction == chain_handler);
+	assert_int_equal(th_unmap(e.c, 0x100000, PG, 0, NULL), 0);
+	env_close_mem(&e, true);
+	munmap((void *)guard, PG);
+	assert_int_equal(sigaction(SIGSEGV, &old_segv, NULL), 0);
 }
 
 /* Submitted requests run on the device's threads; records overflow like VT-d's. */
@@ -542,6 +718,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_device_rw_and_faults),
+		cmocka_unit_test(test_unmapped_behind_back),
+		cmocka_unit_test(test_truncated_and_protected),
+		cmocka_unit_test(test_fault_handler_chains),
 		cmocka_unit_test(test_device_submit_and_overflow),
 		cmocka_unit_test(test_device_synthetic),
 		cmocka_unit_test(test_wait_is_a_barrier),

@@ -392,6 +392,55 @@ static void test_halts_on_faults(void **state)
 	fx_close(&f);
 }
 
+/*
+ * A buffer the program unmaps behind the library's back while it is mapped
+ * for DMA (a plain munmap): a copy from it and a copy to it halt the
+ * channel with the source and the destination error, as an IOMMU fault
+ * does, and the process survives; counted in dma_vanished, logged once.
+ */
+static void test_halts_on_unmapped_memory(void **state)
+{
+	const uint64_t iova2 = 0x400000;
+	struct fx f;
+	uint8_t *buf;
+
+	(void)state;
+	fx_open(&f);
+	fill_src(&f);
+	make_ring(&f, 8);
+	buf = th_alloc_mem(2 * 4096);
+	assert_non_null(buf);
+	assert_int_equal(th_map(f.c, iova2, (uintptr_t)buf, 2 * 4096, TH_RW), 0);
+	assert_int_equal(munmap(buf, 2 * 4096), 0);
+	start(&f);
+	th_log_count_begin("without svf_pinner_release");
+	set_desc(&f, 0, 0, 1u << 3, IOVA + SRC, IOVA + DST + 0x200, 32);
+	set_desc(&f, 1, 0, 1u << 3, iova2 + 8, IOVA + DST, 32);
+	th_bad_access_begin();
+	ring_doorbell(&f, 2);
+	th_bad_access_end();
+	check_halt(&f, 1u << 0, IOVA + RING, iova2 + 8);
+	assert_int_equal(th_stats(f.c).dma_vanished, 1);
+	assert_int_equal(f.mem[DST], 0);
+	recover(&f, 2);
+	set_desc(&f, 2, 0, 1u << 3, IOVA + SRC, IOVA + DST + 0x400, 32);
+	set_desc(&f, 3, 0, 1u << 3, IOVA + SRC, iova2 + 4096, 32);
+	th_bad_access_begin();
+	ring_doorbell(&f, 2);
+	th_bad_access_end();
+	check_halt(&f, 1u << 1, IOVA + RING + 2 * 64, iova2 + 4096);
+	assert_int_equal(th_stats(f.c).dma_vanished, 2);
+	assert_int_equal(th_log_count_end(), 1);
+	/* The channel works on what is still mapped. */
+	recover(&f, 4);
+	set_desc(&f, 4, 0, 1u << 3, IOVA + SRC, IOVA + DST, 32);
+	ring_doorbell(&f, 1);
+	assert_memory_equal(f.mem + DST, f.mem + SRC, 32);
+	assert_memory_equal(f.mem + DST + 0x400, f.mem + SRC, 32);
+	assert_int_equal(th_unmap(f.c, iova2, 2 * 4096, 0, NULL), 0);
+	fx_close(&f);
+}
+
 static void test_reset_and_suspend(void **state)
 {
 	struct fx f;
@@ -640,6 +689,7 @@ int main(void)
 		cmocka_unit_test(test_copy_chain_and_completion),
 		cmocka_unit_test(test_fill_and_fence),
 		cmocka_unit_test(test_halts_on_faults),
+		cmocka_unit_test(test_halts_on_unmapped_memory),
 		cmocka_unit_test(test_reset_and_suspend),
 		cmocka_unit_test(test_mapped_doorbell),
 		cmocka_unit_test(test_mapped_recovery_race),

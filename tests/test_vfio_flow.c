@@ -295,6 +295,82 @@ static void two_groups(unsigned units)
 	th_free_mem(mem, 3 * 4096);
 }
 
+/*
+ * edu's DMA into and out of memory the program unmapped behind the
+ * library's back (a plain munmap while mapped for DMA): each transfer
+ * fails with the fault record an IOMMU fault gives (the faulting IOVA, read
+ * or write), the process survives, dma_vanished counts 1 then 2, and the
+ * hole is logged once. The rest of the mapping still works.
+ */
+static void test_edu_unmapped_behind_back(void **state)
+{
+	struct svf_pci_device_config dc = { .kind = SVF_PCI_KIND_EDU, .group = -1 };
+	uint16_t cmd = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+	struct svf_vfio_device_desc desc;
+	struct svf_vfio_fault fl[4];
+	struct svf_vfio_group *g;
+	struct svf_vfio_device *d;
+	struct svf_container *c;
+	struct svf_vfio *h;
+	uint8_t *mem = th_alloc_mem(3 * 4096);
+	size_t nr;
+
+	(void)state;
+	assert_non_null(mem);
+	assert_int_equal(svf_vfio_create(NULL, &h), 0);
+	assert_int_equal(svf_vfio_add_device(h, &dc, &desc), 0);
+	c = new_container(NULL);
+	assert_int_equal(svf_vfio_group_open(h, desc.group, &g), 0);
+	assert_int_equal(svf_vfio_group_set_container(g, c), 0);
+	assert_int_equal(softvfio_ioctl(c, VFIO_SET_IOMMU, (void *)VFIO_TYPE1v2_IOMMU), 0);
+	assert_int_equal(th_map(c, 0x10000, (uintptr_t)mem, 3 * 4096, TH_RW), 0);
+	assert_int_equal(svf_vfio_group_get_device(g, desc.name, &d), 0);
+	assert_int_equal(cfg_rw(d, true, PCI_COMMAND, &cmd, 2), 0);
+	memset(mem, 0x5a, 3 * 4096);
+	assert_int_equal(munmap(mem + 4096, 2 * 4096), 0);
+
+	th_log_count_begin("without svf_pinner_release");
+	/* Device write: edu's buffer to RAM. */
+	assert_int_equal(bar_w(d, 0x80, 0x40000), 0);
+	assert_int_equal(bar_w(d, 0x88, 0x11000), 0);
+	assert_int_equal(bar_w(d, 0x90, 4096), 0);
+	th_bad_access_begin();
+	assert_int_equal(bar_w(d, 0x98, 3), 0);
+	th_bad_access_end();
+	assert_int_equal(th_stats(c).dma_vanished, 1);
+	assert_int_equal(svf_vfio_read_faults(h, fl, 4, &nr, NULL), 0);
+	assert_int_equal(nr, 1);
+	assert_int_equal(fl[0].addr, 0x11000);
+	assert_int_equal(fl[0].type, SVF_VFIO_FAULT_WRITE);
+	/* Device read: RAM to edu's buffer. */
+	assert_int_equal(bar_w(d, 0x80, 0x12800), 0);
+	assert_int_equal(bar_w(d, 0x88, 0x40000), 0);
+	assert_int_equal(bar_w(d, 0x90, 64), 0);
+	th_bad_access_begin();
+	assert_int_equal(bar_w(d, 0x98, 1), 0);
+	th_bad_access_end();
+	assert_int_equal(th_stats(c).dma_vanished, 2);
+	assert_int_equal(svf_vfio_read_faults(h, fl, 4, &nr, NULL), 0);
+	assert_int_equal(nr, 1);
+	assert_int_equal(fl[0].addr, 0x12800);
+	assert_int_equal(fl[0].type, SVF_VFIO_FAULT_READ);
+	assert_int_equal(th_log_count_end(), 1);
+	/* The page the process still maps is reached as before. */
+	assert_int_equal(bar_w(d, 0x80, 0x10000), 0);
+	assert_int_equal(bar_w(d, 0x88, 0x40000), 0);
+	assert_int_equal(bar_w(d, 0x90, 4096), 0);
+	assert_int_equal(bar_w(d, 0x98, 1), 0);
+	assert_int_equal(svf_vfio_read_faults(h, fl, 4, &nr, NULL), 0);
+	assert_int_equal(nr, 0);
+	assert_int_equal(th_stats(c).dma_vanished, 2);
+	assert_int_equal(th_unmap(c, 0x10000, 3 * 4096, 0, NULL), 0);
+	svf_vfio_device_close(d);
+	svf_vfio_group_close(g);
+	svf_container_destroy(c);
+	svf_vfio_destroy(h);
+	th_free_mem(mem, 4096);
+}
+
 static void test_two_groups_one_unit(void **state)
 {
 	(void)state;
@@ -417,6 +493,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vfio_rst_example),
+		cmocka_unit_test(test_edu_unmapped_behind_back),
 		cmocka_unit_test(test_two_groups_one_unit),
 		cmocka_unit_test(test_two_groups_two_units),
 		cmocka_unit_test(test_fault_walk),

@@ -63,7 +63,12 @@ struct svf_dma_fault {
 	uint64_t iova;   /* the first byte the device could not access */
 	int access;      /* SVF_PROT_READ or SVF_PROT_WRITE */
 	int reason;      /* enum svf_dma_fault_reason */
-	int err;         /* -ENOENT: no translation; -EACCES: translation without the permission */
+	/*
+	 * -ENOENT: no translation; -EACCES: translation without the permission;
+	 * -EFAULT: pinned memory the process unmapped (or made inaccessible)
+	 * without svf_pinner_release (counted in dma_vanished).
+	 */
+	int err;
 	unsigned thread; /* the device thread (UINT32_MAX: svf_device_dma on a caller's thread) */
 };
 

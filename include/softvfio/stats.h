@@ -73,7 +73,10 @@ extern "C" {
 	  "check mode: accesses to a page no pin held (must be 0)")                               \
 	X(dma_after_unmap, SVF_STAT_COUNT,                                                        \
 	  "check mode: accesses through an IOVA whose unmap had returned before the request "     \
-	  "began (0 unless lazy)")
+	  "began (0 unless lazy)")                                                                \
+	X(dma_vanished, SVF_STAT_COUNT,                                                           \
+	  "accesses to pinned memory the process unmapped without telling the library; each "     \
+	  "failed as an IOMMU fault")
 
 struct svf_stats {
 #define SVF_STATS_MEMBER_(name, kind, what) uint64_t name;

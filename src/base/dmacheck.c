@@ -224,6 +224,7 @@ void svf_dmacheck_add_stats(const struct svf_dmacheck *k, struct svf_stats *s)
 	s->dma_faults += __atomic_load_n(&k->dma_faults, __ATOMIC_RELAXED);
 	s->dma_unpinned_access += __atomic_load_n(&k->dma_unpinned_access, __ATOMIC_RELAXED);
 	s->dma_after_unmap += __atomic_load_n(&k->dma_after_unmap, __ATOMIC_RELAXED);
+	s->dma_vanished += __atomic_load_n(&k->dma_vanished, __ATOMIC_RELAXED);
 	if (k->stamps)
 		s->bookkeeping_bytes += svf_shadow_bytes(k->stamps);
 }

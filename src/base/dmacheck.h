@@ -74,6 +74,7 @@ struct svf_dmacheck {
 	uint64_t epoch;            /* unmap requests returned; release store, acquire load */
 	/* counters, atomic adds by device threads */
 	uint64_t dma_requests, dma_pages, dma_faults, dma_unpinned_access, dma_after_unmap;
+	uint64_t dma_vanished;
 };
 
 /* 0, -ENOMEM. With check, the stamp table too. */

@@ -17,6 +17,13 @@
  * nothing (synthetic). A process-backend frame without a CPU pointer is a
  * frame nothing pins: it is counted (check mode) and not touched.
  *
+ * Memory the program unmapped behind the library's back: the CPU pointer
+ * names an address the process no longer maps (or maps without access).
+ * The access is guarded (recover.h; every device holds the handler from
+ * create to destroy): the fault ends the request as an IOMMU fault does
+ * (a fault record with err -EFAULT; status 1), is counted (dma_vanished)
+ * and logged once per range of the address space.
+ *
  * Fault records: a fixed array under a mutex, as VT-d's fault recording
  * registers: a fault that finds every record full is dropped and sets the
  * overflow flag.
@@ -33,6 +40,8 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +50,8 @@
 
 #include "dmacheck.h"
 #include "fault.h"
+#include "recover.h"
+#include "svf_log.h"
 
 #define DEV_MAX_THREADS  64u
 #define DEV_DEFAULT_DEPTH 64u
@@ -195,6 +206,50 @@ static void access_piece(struct svf_dma_req *req, uint8_t *ptr, uint64_t off, ui
 }
 
 /*
+ * access_piece, guarded against memory that left the process: 0, or
+ * -EFAULT with *bad and *sig saying what faulted. Not inlined, so that the
+ * recovery point's frame is this one and the caller's variables are not
+ * live across the jump.
+ */
+static __attribute__((noinline)) int access_guarded(struct svf_dma_req *req, uint8_t *ptr,
+						    uint64_t off, uint64_t n, uintptr_t *bad,
+						    int *sig)
+{
+	struct svf_recover r;
+
+	svf_recover_init(&r, ptr, n);
+	if (sigsetjmp(r.env, 0)) {
+		*bad = r.addr;
+		*sig = r.sig;
+		return -EFAULT;
+	}
+	svf_recover_enter(&r);
+	access_piece(req, ptr, off, n);
+	svf_recover_leave();
+	return 0;
+}
+
+/* A guarded access faulted: count it; the first one in a range of the address space is logged. */
+static void report_vanished(struct svf_device *dev, uint64_t iova, int access, uintptr_t bad,
+			    int sig)
+{
+	uintptr_t lo, hi;
+	bool mapped;
+
+	count_add(&dev->k->dma_vanished, 1);
+	if (!svf_recover_report(bad, &lo, &hi, &mapped))
+		return;
+	svf_log(SVF_LOG_ERR,
+		"DMA %s of iova 0x%llx failed: the process %s pinned memory at 0x%llx "
+		"(range 0x%llx-0x%llx) without svf_pinner_release; %s caught, reported as an "
+		"IOMMU fault; repeats counted in dma_vanished only",
+		access == SVF_PROT_WRITE ? "write" : "read", (unsigned long long)iova,
+		!mapped ? "unmapped" : sig == SIGBUS ? "truncated the file under" : "revoked access to",
+		(unsigned long long)bad,
+		(unsigned long long)lo, (unsigned long long)hi, sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
+}
+
+/*
  * One page piece under check mode: pin state before and after, the unmap
  * stamp of its IOVA. Returns false when the frame must not be touched.
  */
@@ -277,8 +332,19 @@ static int dma_run(struct svf_device *dev, struct svf_dma_req *req, unsigned thr
 				if (!ptr && dev->check && w1 == UINT64_MAX)
 					count_add(&dev->k->dma_unpinned_access, 1);
 			}
-			if (touch)
-				access_piece(req, ptr, off, n);
+			if (touch && ptr) {
+				uintptr_t bad = 0;
+				int sig = 0;
+
+				rc = access_guarded(req, ptr, off, n, &bad, &sig);
+				if (rc) {
+					report_vanished(dev, iova, req->access, bad, sig);
+					record_fault(dev, iova, req->access, rc, thread);
+					req->fault_iova = iova;
+					status = 1;
+					break;
+				}
+			}
 			if (dev->check && touch)
 				check_after(dev, iova, phys, w1, epoch0);
 			cnt->pages++;
@@ -426,6 +492,11 @@ int svf_device_create(struct svf_container *c, const struct svf_device_config *u
 	dev->memory = svf_pinner_backend(dev->pinner) == SVF_BACKEND_PROCESS;
 	dev->check = dev->k->stamps != NULL;
 	dev->aperture_last = svf_domain_aperture_last(dev->dom);
+	if (dev->memory) {
+		rc = svf_recover_get();
+		if (rc)
+			goto err_dev;
+	}
 	pthread_mutex_init(&dev->fault_lock, NULL);
 	rc = -ENOMEM;
 	dev->faults = dev_zalloc(dev->nfaults_max, sizeof(*dev->faults));
@@ -472,6 +543,8 @@ err_faults:
 	free(dev->faults);
 err_fault_lock:
 	pthread_mutex_destroy(&dev->fault_lock);
+	if (dev->memory)
+		svf_recover_put();
 err_dev:
 	free(dev);
 	return rc;
@@ -485,6 +558,8 @@ void svf_device_destroy(struct svf_device *dev)
 	free_threads(dev, dev->nthreads);
 	free(dev->faults);
 	pthread_mutex_destroy(&dev->fault_lock);
+	if (dev->memory)
+		svf_recover_put();
 	free(dev);
 }
 
