@@ -367,6 +367,223 @@ static void test_proc_refcount_and_munlock_at_zero(void **state)
 	munmap(buf, 4 * PG);
 }
 
+/* ---- 2 MiB units kept as one entry (huge pages pinned whole) ---- */
+
+/*
+ * Returns 0, or the failing line (the scenario runs both here and in a forked
+ * child, where cmocka's asserts must not be used).
+ */
+#define UCHECK(c)                                                                   \
+	do {                                                                        \
+		if (!(c)) {                                                         \
+			fprintf(stderr, "whole-unit check failed at %s:%d: %s\n",   \
+				__FILE__, __LINE__, #c);                            \
+			return __LINE__;                                            \
+		}                                                                   \
+	} while (0)
+
+#define WPAGES 1024 /* two 2 MiB units */
+
+struct wrun {
+	uint64_t start, n, phys; /* page index in the range, pages, first frame's address */
+};
+
+struct wruns {
+	struct wrun r[WPAGES];
+	unsigned nr;
+};
+
+/*
+ * Pin pages [a, b) of u, recording the runs. With fresh, the frames the runs
+ * got go into f (pages that were not pinned may have moved since pagemap was
+ * read: khugepaged, compaction); else each page must keep the frame in f.
+ */
+static int wpin(struct svf_pinner *p, uint8_t *u, uint64_t *f, uint64_t a, uint64_t b,
+		bool write, bool fresh, struct wruns *runs)
+{
+	runs->nr = 0;
+	while (a < b) {
+		uint64_t phys, got;
+
+		UCHECK(svf_pin_run(p, (uintptr_t)u + a * PG, b - a, write, &phys, &got) == 0);
+		UCHECK(got >= 1 && got <= b - a);
+		for (uint64_t i = 0; i < got; i++) {
+			if (fresh)
+				f[a + i] = phys / PG + i;
+			UCHECK(f[a + i] == phys / PG + i);
+		}
+		runs->r[runs->nr++] = (struct wrun){ a, got, phys };
+		a += got;
+	}
+	return 0;
+}
+
+/* Units of f that are one aligned 2 MiB block of frames. */
+static unsigned wunits(const uint64_t *f, bool whole[2])
+{
+	for (unsigned k = 0; k < 2; k++) {
+		const uint64_t *g = &f[k * 512];
+
+		whole[k] = !(g[0] & 511);
+		for (unsigned j = 1; j < 512; j++)
+			whole[k] = whole[k] && g[j] == g[0] + j;
+	}
+	return whole[0] + whole[1];
+}
+
+/* Unpin pages [a, b) of what runs pinned, one call per run it meets. */
+static void wunpin(struct svf_pinner *p, uint8_t *u, const struct wruns *runs, uint64_t a,
+		   uint64_t b)
+{
+	for (unsigned i = 0; i < runs->nr; i++) {
+		const struct wrun *r = &runs->r[i];
+		uint64_t s = a > r->start ? a : r->start, e = b < r->start + r->n ? b : r->start + r->n;
+
+		if (s < e)
+			svf_unpin_run(p, (uintptr_t)u + s * PG, r->phys + (s - r->start) * PG, e - s);
+	}
+}
+
+/* pagemap_frame without cmocka's asserts (the scenario also runs in a child): 0 when absent. */
+static uint64_t pagemap_frame_nocheck(const void *va, bool real)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &e, sizeof(e), (off_t)((uintptr_t)va / PG * sizeof(e))) != sizeof(e))
+		e = 0;
+	close(fd);
+	if (!(e & PM_PRESENT))
+		return 0;
+	return real ? (e & PM_PFN_MASK) : (uintptr_t)va / PG;
+}
+
+/* Every page of [a, b) has refs references and, when pinned, its CPU address. */
+static int wrefs(struct svf_pinner *p, uint8_t *u, const uint64_t *f, uint64_t a, uint64_t b,
+		 uint64_t refs)
+{
+	for (uint64_t i = a; i < b; i++) {
+		UCHECK(svf_pinner_refcount(p, f[i] * PG) == refs);
+		if (refs)
+			UCHECK(svf_pinner_phys_to_ptr(p, f[i] * PG + 8) == u + i * PG + 8);
+		else
+			UCHECK(svf_pinner_phys_to_ptr(p, f[i] * PG + 8) == NULL);
+	}
+	return 0;
+}
+
+/*
+ * Two 2 MiB units asked for as transparent huge pages (without real frame
+ * numbers the virtual page stands in, so both units are always whole). A
+ * unit whose frames pagemap shows as one aligned 2 MiB block is kept as one
+ * entry; pins that split it, and unpins of part of it, turn it into 4 KiB
+ * entries, and every page's count, CPU address and lock stay exact throughout.
+ */
+static int whole_scenario(struct svf_pinner *p, bool real, bool window)
+{
+	static struct wruns all, again, one;
+	uint64_t f[WPAGES];
+	unsigned nwhole;
+	bool whole[2];
+	uint8_t *raw, *u;
+	long base;
+	int ret;
+
+	raw = mmap(NULL, WPAGES * PG + SZ_2M, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	UCHECK(raw != MAP_FAILED);
+	u = (uint8_t *)(((uintptr_t)raw + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
+	madvise(u, WPAGES * PG, MADV_HUGEPAGE);
+	for (uint64_t i = 0; i < WPAGES; i++)
+		u[i * PG] = (uint8_t)(i * 7 + 1);
+	base = vmlck_kb();
+	UCHECK(base >= 0);
+
+	/* everything, in one request: one entry per whole unit */
+	if (window)
+		svf_pinner_sample_begin(p);
+	ret = wpin(p, u, f, 0, WPAGES, true, true, &all);
+	if (window)
+		svf_pinner_sample_end(p);
+	UCHECK(ret == 0);
+	UCHECK(pagemap_frame_nocheck(u, real) != 0);
+	nwhole = wunits(f, whole);
+	if (!real)
+		UCHECK(nwhole == 2);
+	UCHECK(svf_pinner_whole_units(p) == nwhole);
+	UCHECK(svf_pinner_pinned_pages(p) == WPAGES && svf_pinner_locked_bytes(p) == WPAGES * PG);
+	UCHECK(vmlck_kb() == base + 4096);
+	UCHECK(wrefs(p, u, f, 0, WPAGES, 1) == 0);
+
+	/* the second unit again, whole: the same entry counts two */
+	UCHECK(wpin(p, u, f, 512, WPAGES, false, false, &again) == 0);
+	UCHECK(svf_pinner_whole_units(p) == nwhole);
+	UCHECK(wrefs(p, u, f, 512, WPAGES, 2) == 0);
+	UCHECK(svf_pinner_locked_bytes(p) == (WPAGES + 512) * PG);
+
+	/* one page of the first unit: that unit becomes 4 KiB entries */
+	UCHECK(wpin(p, u, f, 5, 6, false, false, &one) == 0);
+	UCHECK(svf_pinner_whole_units(p) == nwhole - whole[0]);
+	UCHECK(wrefs(p, u, f, 0, 5, 1) == 0);
+	UCHECK(wrefs(p, u, f, 5, 6, 2) == 0);
+	UCHECK(wrefs(p, u, f, 6, 512, 1) == 0);
+
+	wunpin(p, u, &again, 512, WPAGES);
+	UCHECK(svf_pinner_whole_units(p) == nwhole - whole[0]);
+	UCHECK(wrefs(p, u, f, 512, WPAGES, 1) == 0);
+	wunpin(p, u, &one, 5, 6);
+	UCHECK(wrefs(p, u, f, 0, 512, 1) == 0);
+	UCHECK(vmlck_kb() == base + 4096);
+
+	/* part of the second unit goes: it splits, the rest stays pinned and locked */
+	wunpin(p, u, &all, 612, 712);
+	UCHECK(svf_pinner_whole_units(p) == 0);
+	UCHECK(wrefs(p, u, f, 512, 612, 1) == 0);
+	UCHECK(wrefs(p, u, f, 612, 712, 0) == 0);
+	UCHECK(wrefs(p, u, f, 712, WPAGES, 1) == 0);
+	UCHECK(vmlck_kb() == base + 4096 - 400);
+	wunpin(p, u, &all, 0, 612);
+	wunpin(p, u, &all, 712, WPAGES);
+	UCHECK(svf_pinner_pinned_pages(p) == 0 && svf_pinner_locked_bytes(p) == 0);
+	UCHECK(vmlck_kb() == base);
+	UCHECK(wrefs(p, u, f, 0, WPAGES, 0) == 0);
+
+	/* whole units unpinned whole */
+	UCHECK(wpin(p, u, f, 0, WPAGES, true, true, &all) == 0);
+	UCHECK(svf_pinner_whole_units(p) == wunits(f, whole));
+	wunpin(p, u, &all, 0, WPAGES);
+	UCHECK(svf_pinner_whole_units(p) == 0 && svf_pinner_pinned_pages(p) == 0);
+	UCHECK(vmlck_kb() == base);
+	UCHECK(wrefs(p, u, f, 0, WPAGES, 0) == 0);
+
+	/* a whole unit that leaves the process stays reachable until its last unpin */
+	UCHECK(wpin(p, u, f, 0, WPAGES, true, true, &all) == 0);
+	UCHECK(svf_pinner_release(p, (uintptr_t)u, 512 * PG) == 0);
+	for (uint64_t i = 0; i < 512; i += 73) {
+		uint8_t *q = svf_pinner_phys_to_ptr(p, f[i] * PG);
+
+		UCHECK(q && q != u + i * PG && *q == (uint8_t)(i * 7 + 1));
+	}
+	UCHECK(wrefs(p, u, f, 512, WPAGES, 1) == 0);
+	wunpin(p, u, &all, 0, WPAGES);
+	UCHECK(svf_pinner_pinned_pages(p) == 0);
+	UCHECK(svf_pinner_phys_to_ptr(p, f[0] * PG) == NULL);
+	munmap(raw, WPAGES * PG + SZ_2M);
+	return 0;
+}
+
+static void test_proc_whole_units(void **state)
+{
+	struct svf_pinner *p = new_process_pinner();
+
+	(void)state;
+	assert_int_equal(whole_scenario(p, svf_pinner_pfns_real(p), false), 0);
+	assert_int_equal(whole_scenario(p, svf_pinner_pfns_real(p), true), 0);
+	svf_pinner_destroy(p);
+}
+
 /* Unpinning part of a run, in pieces, in another order than pinned. */
 static void test_proc_partial_unpin(void **state)
 {
@@ -1162,6 +1379,9 @@ static void child_pfnless(void)
 	svf_unpin_run(p, (uintptr_t)a, fa, 1);
 	svf_unpin_run(p, (uintptr_t)b, fb, 1);
 	CHILD_CHECK(svf_pinner_pinned_pages(p) == 0);
+	/* virtual contiguity stands in for physical: every aligned 2 MiB unit is whole */
+	CHILD_CHECK(whole_scenario(p, false, false) == 0);
+	CHILD_CHECK(whole_scenario(p, false, true) == 0);
 
 	/*
 	 * Runs are long here, so an allocation can fail in a later batch of a
@@ -1478,6 +1698,7 @@ int main(void)
 		cmocka_unit_test(test_proc_frames_match_pagemap),
 		cmocka_unit_test(test_proc_refcount_and_munlock_at_zero),
 		cmocka_unit_test(test_proc_partial_unpin),
+		cmocka_unit_test(test_proc_whole_units),
 		cmocka_unit_test(test_proc_memfd_aliases),
 		cmocka_unit_test(test_proc_run_splits_at_discontinuity),
 		cmocka_unit_test(test_proc_efault_hole),

@@ -67,6 +67,11 @@ uint64_t svf_container_external_pins(struct svf_container *c);
 
 /* Pin reference count of the page at phys (0: not pinned, or the synthetic backend). */
 uint64_t svf_pinner_refcount(struct svf_pinner *p, uint64_t phys);
+/*
+ * 2 MiB units the process backend keeps as one pin entry now (huge pages
+ * pinned whole); 0 for the synthetic backend. Takes the pinner lock.
+ */
+uint64_t svf_pinner_whole_units(struct svf_pinner *p);
 /* Pages pinned now (sum of references) and locked-memory bytes charged now. */
 uint64_t svf_pinner_pinned_pages(const struct svf_pinner *p);
 uint64_t svf_pinner_locked_bytes(const struct svf_pinner *p);

@@ -502,6 +502,18 @@ uint64_t svf_pinner_refcount(struct svf_pinner *p, uint64_t phys)
 	return ref;
 }
 
+uint64_t svf_pinner_whole_units(struct svf_pinner *p)
+{
+	uint64_t n = 0;
+
+	if (!p || !p->ops->whole_units)
+		return 0;
+	pin_lock(p);
+	n = p->ops->whole_units(p);
+	pin_unlock(p);
+	return n;
+}
+
 uint64_t svf_pinner_pinned_pages(const struct svf_pinner *p)
 {
 	return atomic_load_explicit(&p->pinned_pages, memory_order_relaxed);

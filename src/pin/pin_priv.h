@@ -88,6 +88,8 @@ struct svf_pin_ops {
 	void *(*phys_to_ptr)(struct svf_pinner *p, uint64_t phys);
 	/* Pin references on the page at phys (0 if the backend keeps none). */
 	uint64_t (*refcount)(struct svf_pinner *p, uint64_t phys);
+	/* Optional, tests only: 2 MiB units whose pin state is one entry now. */
+	uint64_t (*whole_units)(struct svf_pinner *p);
 	/* Whether frame numbers are real (process) or invented. */
 	bool (*pfns_real)(const struct svf_pinner *p);
 };

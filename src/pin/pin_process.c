@@ -78,6 +78,17 @@
  *   Invariant: frame.ref == the sum of vpage.count over the frame's list;
  *   frame.ptr != 0 iff frame.ref != 0.
  *
+ * Huge pages whole. Both tables keep one entry for a 2 MiB unit pinned
+ * whole onto a 2 MiB-aligned block of frames (a transparent huge page, or,
+ * without real frame numbers, any aligned 2 MiB run): the leaf's whole
+ * count stands for 512 equal counts and the frames and CPU addresses are
+ * derived (struct frame_leaf, invariant W). A map of huge-page memory then
+ * costs one entry per 2 MiB on pin and unpin instead of one per 4 KiB; the
+ * bulk pagemap read stays, and the window checks a unit's 512 frames with
+ * one compare loop. A pin or unpin of part of a unit, or an alias, splits
+ * it into the 4 KiB entries described above, so every count stays exact per
+ * page (svf_pinner_refcount) and what the kernel has locked is unchanged.
+ *
  * Tables are radix trees of 512-entry leaves (9 bits a level, the height
  * grows with the largest key). The vpage tree is used only under the pinner
  * lock and frees a leaf when its last entry goes. The frame tree is read
@@ -173,18 +184,56 @@ struct radix_top {
 struct radix {
 	_Atomic(struct radix_top *) top; /* written under the lock, read by anyone */
 	size_t leaf_size;                /* immutable */
+	/*
+	 * Dropped leaves kept for reuse (lock; only trees without lock-free
+	 * readers drop leaves), linked through their first word, at most
+	 * RADIX_SPARE_MAX. A map and unmap of a large range would otherwise
+	 * free and allocate a leaf per 2 MiB each time, and the allocator gives
+	 * such memory back to the kernel and faults it in again (a fault per
+	 * 4 KiB of leaf). A dropped leaf is zero but for words the leaf type
+	 * declares meaningless while unused (radix_drop_leaf's caller says).
+	 */
+	void *spare;
+	unsigned nr_spare;
 };
 
+/* About 10 MiB of vpage leaves, the bookkeeping of 2 GiB pinned. */
+#define RADIX_SPARE_MAX 1024
+
+/*
+ * A leaf covers one 2 MiB unit (512 pages) of frames or of virtual pages, and
+ * is in one of two modes:
+ *   per page  the arrays hold each page's state (whole == 0);
+ *   whole     one entry stands for all 512 pages (whole != 0, used == 0, the
+ *             arrays all zero): the unit is pinned whole, whole times, through
+ *             one 2 MiB virtual unit onto one 2 MiB-aligned physical unit, as
+ *             a transparent huge page is. Page i has count/ref whole, frame
+ *             whole_pfn + i, and CPU address (whole_ptr >> 12) + i pages; it
+ *             is its frame's only alias.
+ * Whole leaves come in pairs (invariant W): a vpage leaf with whole != 0 and
+ * the frame leaf of whole_pfn have the same whole count and point at each
+ * other (whole_pfn, whole_ptr), and neither has a per-page entry. A pin of a
+ * whole, aligned unit whose two leaves are empty (or are that pair) adds to
+ * the pair; every other operation on a page of a whole leaf first splits the
+ * pair into per-page entries (unit_split), which is exactly the state the
+ * same pins would have built page by page, so the per-page paths below never
+ * see a whole leaf. Splitting allocates nothing, so unpin may split.
+ */
 struct frame_leaf {
+	_Atomic uint64_t whole_ptr;      /* (base vpn << 12) | 1 while whole, else 0; lock-free readers */
 	_Atomic uint64_t ptr[RADIX_FAN]; /* (head alias vpn << 12) | 1, or 0; lock-free readers */
 	uint32_t ref[RADIX_FAN];         /* pin references; lock */
+	uint32_t used;                   /* entries with ref != 0; lock */
+	uint32_t whole;                  /* whole pins of the unit; lock */
 };
 
 struct vpage_leaf {
-	uint64_t pfn[RADIX_FAN];   /* frame recorded at the first pin (valid when count) */
+	uint64_t pfn[RADIX_FAN];   /* frame recorded at the first pin (meaningful only where count) */
 	uint64_t next[RADIX_FAN];  /* next vpn + 1 pinning the same frame; 0 ends the list */
 	uint32_t count[RADIX_FAN]; /* pins through this virtual page */
-	uint32_t used;             /* entries with count != 0; the leaf is freed at 0 */
+	uint32_t used;             /* entries with count != 0; freed when used and whole are 0 */
+	uint32_t whole;            /* whole pins of the unit (see above) */
+	uint64_t whole_pfn;        /* the first frame while whole */
 };
 
 /*
@@ -215,6 +264,7 @@ struct proc {
 	struct radix vpages;       /* vpage_leaf by vpn; lock only */
 	uint64_t pm[BATCH_MAX];    /* pagemap scratch; lock */
 	uint64_t munlock_errors;   /* munlock failures (memory unmapped while pinned); lock */
+	uint64_t whole_units;      /* vpage leaves in whole mode (test introspection); lock */
 
 	/*
 	 * Whole-request locking (see window_try), lock only. While win_locked,
@@ -365,24 +415,45 @@ static int radix_leaf(struct svf_pinner *p, struct radix *r, uint64_t key, bool 
 		return ret;
 	leaf = atomic_load_explicit(slot, memory_order_relaxed);
 	if (!leaf && create) {
-		leaf = svf_pin_zalloc(p, r->leaf_size);
-		if (!leaf)
-			return -ENOMEM;
+		if (r->spare) {
+			/* still a fault point: a walk must not depend on what is spare */
+			if (svf_should_fail(SVF_FAULT_ALLOC))
+				return -ENOMEM;
+			leaf = r->spare;
+			r->spare = *(void **)leaf;
+			*(void **)leaf = NULL;
+			r->nr_spare--;
+		} else {
+			leaf = svf_pin_zalloc(p, r->leaf_size);
+			if (!leaf)
+				return -ENOMEM;
+		}
 		atomic_store_explicit(slot, leaf, memory_order_release);
 	}
 	*leafp = leaf;
 	return 0;
 }
 
-/* Lock held, no readers: drop key's leaf. */
+/*
+ * Lock held, no readers: drop key's leaf, which is all zero but for words
+ * that are meaningless in an unused entry (it may be reused as it is).
+ */
 static void radix_drop_leaf(struct svf_pinner *p, struct radix *r, uint64_t key)
 {
 	_Atomic(void *) *slot;
+	void *leaf;
 
 	if (radix_slot(p, r, key, false, &slot) || !slot)
 		return;
-	svf_pin_free(p, atomic_load_explicit(slot, memory_order_relaxed), r->leaf_size);
+	leaf = atomic_load_explicit(slot, memory_order_relaxed);
 	atomic_store_explicit(slot, NULL, memory_order_relaxed);
+	if (leaf && r->nr_spare < RADIX_SPARE_MAX) {
+		*(void **)leaf = r->spare;
+		r->spare = leaf;
+		r->nr_spare++;
+		return;
+	}
+	svf_pin_free(p, leaf, r->leaf_size);
 }
 
 typedef void (*leaf_fn)(struct svf_pinner *p, void *leaf, uint64_t first_key);
@@ -422,6 +493,13 @@ static void radix_free(struct svf_pinner *p, struct radix *r, leaf_fn fn)
 		t = older;
 	}
 	atomic_store_explicit(&r->top, NULL, memory_order_relaxed);
+	while (r->spare) {
+		void *next = *(void **)r->spare;
+
+		svf_pin_free(p, r->spare, r->leaf_size);
+		r->spare = next;
+	}
+	r->nr_spare = 0;
 }
 
 /* ---- syscalls ---- */
@@ -528,18 +606,81 @@ static uint32_t vpage_count(struct svf_pinner *p, uint64_t vpn, uint64_t *pfn)
 	struct vpage_leaf *vl = vpage_leaf(p, vpn);
 	unsigned i = vpn & RADIX_MASK;
 
-	if (!vl || !vl->count[i])
+	if (!vl)
+		return 0;
+	if (vl->whole) {
+		*pfn = vl->whole_pfn + i;
+		return vl->whole;
+	}
+	if (!vl->count[i])
 		return 0;
 	*pfn = vl->pfn[i];
 	return vl->count[i];
 }
 
+static uint32_t leaf_ref(const struct frame_leaf *fl, uint64_t pfn)
+{
+	if (!fl)
+		return 0;
+	return fl->whole ? fl->whole : fl->ref[pfn & RADIX_MASK];
+}
+
 static uint32_t frame_ref(struct svf_pinner *p, uint64_t pfn)
 {
 	struct proc *s = p->priv;
-	struct frame_leaf *fl = radix_find(&s->frames, pfn);
 
-	return fl ? fl->ref[pfn & RADIX_MASK] : 0;
+	return leaf_ref(radix_find(&s->frames, pfn), pfn);
+}
+
+/*
+ * Lock held: turn the whole pair (vl, fl) (invariant W) into the per-page
+ * entries the same pins would have made one page at a time. Lock-free
+ * readers see the old whole_ptr or the new ptr[i], which name the same
+ * address: every ptr[i] is stored before whole_ptr is cleared (release).
+ */
+static void unit_split(struct proc *s, struct vpage_leaf *vl, struct frame_leaf *fl,
+		       uint64_t vpn_base)
+{
+	const uint32_t w = vl->whole;
+
+	assert(w && fl->whole == w && !vl->used && !fl->used);
+	assert(atomic_load_explicit(&fl->whole_ptr, memory_order_relaxed) ==
+	       ((vpn_base << SVF_PAGE_SHIFT) | 1));
+	for (unsigned i = 0; i < RADIX_FAN; i++) {
+		vl->count[i] = w;
+		vl->pfn[i] = vl->whole_pfn + i;
+		vl->next[i] = 0;
+		fl->ref[i] = w;
+		atomic_store_explicit(&fl->ptr[i], ((vpn_base + i) << SVF_PAGE_SHIFT) | 1,
+				      memory_order_release);
+	}
+	vl->used = fl->used = RADIX_FAN;
+	vl->whole = fl->whole = 0;
+	vl->whole_pfn = 0;
+	atomic_store_explicit(&fl->whole_ptr, 0, memory_order_release);
+	s->whole_units--;
+}
+
+/* Lock held: vl (of vpn) is whole: split it and its frame leaf. */
+static void split_vpage_leaf(struct svf_pinner *p, struct vpage_leaf *vl, uint64_t vpn)
+{
+	struct proc *s = p->priv;
+	struct frame_leaf *fl = radix_find(&s->frames, vl->whole_pfn);
+
+	assert(fl);
+	if (fl)
+		unit_split(s, vl, fl, vpn & ~RADIX_MASK);
+}
+
+/* Lock held: fl is whole: split it and its vpage leaf. */
+static void split_frame_leaf(struct svf_pinner *p, struct frame_leaf *fl)
+{
+	uint64_t vbase = atomic_load_explicit(&fl->whole_ptr, memory_order_relaxed) >> SVF_PAGE_SHIFT;
+	struct vpage_leaf *vl = vpage_leaf(p, vbase);
+
+	assert(vl && vl->whole);
+	if (vl)
+		unit_split(p->priv, vl, fl, vbase);
 }
 
 /*
@@ -594,15 +735,17 @@ static int ensure_leaves(struct svf_pinner *p, uint64_t vpn, uint64_t pfn, uint6
 	void *leaf;
 	int ret;
 
-	for (uint64_t i = 0; i < n; i++) {
-		if (i && ((vpn + i) & RADIX_MASK) && ((pfn + i) & RADIX_MASK))
-			continue; /* same leaves as the previous page */
+	for (uint64_t i = 0; i < n;) {
+		uint64_t vleft = RADIX_FAN - ((vpn + i) & RADIX_MASK);
+		uint64_t fleft = RADIX_FAN - ((pfn + i) & RADIX_MASK);
+
 		ret = radix_leaf(p, &s->vpages, vpn + i, true, &leaf);
 		if (ret)
 			return ret;
 		ret = radix_leaf(p, &s->frames, pfn + i, true, &leaf);
 		if (ret)
 			return ret;
+		i += vleft < fleft ? vleft : fleft; /* on to the next leaf edge of either table */
 	}
 	return 0;
 }
@@ -742,6 +885,51 @@ static void window_try(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bo
 }
 
 /*
+ * Lock held, inside window_prepare: whether the 2 MiB unit at vpn (aligned,
+ * its 512 pagemap entries in win_pm) continues the run as one piece: its
+ * frames are contiguous from a 2 MiB-aligned first frame (want, or any when
+ * want is UINT64_MAX), no count would overflow, and its leaves are empty or
+ * whole (a pin of it then commits as one whole entry). Returns that first
+ * frame, or 0: the per-page steps decide. *flp gets the frame leaf.
+ */
+static uint64_t unit_prepare(struct proc *s, const struct vpage_leaf *vl, uint64_t vpn,
+			     uint64_t want, struct frame_leaf **flp)
+{
+	const uint64_t *e = &s->win_pm[vpn - s->win_pm_vpn];
+	uint64_t pfn;
+	bool ok = true;
+
+	if (vl && vl->used)
+		return 0;
+	if (vl && vl->whole) {
+		if (vl->whole == UINT32_MAX)
+			return 0;
+		pfn = vl->whole_pfn;
+	} else {
+		if (vpn + RADIX_FAN > s->win_pm_vpn + s->win_pm_n || !(e[0] & PM_PRESENT))
+			return 0;
+		pfn = s->pfns_real ? (e[0] & PM_PFN_MASK) : vpn;
+		if (s->pfns_real) {
+			const uint64_t m = PM_PRESENT | PM_PFN_MASK, e0 = e[0] & m;
+
+			for (unsigned j = 1; j < RADIX_FAN; j++)
+				ok &= (e[j] & m) == e0 + j;
+		} else {
+			for (unsigned j = 1; j < RADIX_FAN; j++)
+				ok &= (e[j] & PM_PRESENT) != 0;
+		}
+		if (!ok)
+			return 0;
+	}
+	if (!pfn || (pfn & RADIX_MASK) || (want != UINT64_MAX && pfn != want))
+		return 0;
+	*flp = radix_find(&s->frames, pfn);
+	if (*flp && ((*flp)->used || (*flp)->whole == UINT32_MAX))
+		return 0;
+	return pfn;
+}
+
+/*
  * A run at the window's next page, from the cached frames: no system call
  * but one pagemap read per WIN_PM pages. 1 when the window cannot serve it
  * (the caller takes the batch path), else 0 or -ENOMEM.
@@ -760,11 +948,13 @@ static int window_prepare(struct svf_pinner *p, uint64_t vaddr, uint64_t npages,
 	n = (s->win_end - vaddr) >> SVF_PAGE_SHIFT;
 	if (npages < n)
 		n = npages;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n;) {
 		uint64_t vpn = vpn0 + i, pfn, e;
 		unsigned vi = vpn & RADIX_MASK;
 
-		if (vpn - s->win_pm_vpn >= s->win_pm_n || vpn < s->win_pm_vpn) {
+		if (vpn - s->win_pm_vpn >= s->win_pm_n || vpn < s->win_pm_vpn ||
+		    (vi == 0 && vpn + RADIX_FAN > s->win_pm_vpn + s->win_pm_n &&
+		     s->win_pm_n == WIN_PM)) {
 			uint64_t left = (s->win_end >> SVF_PAGE_SHIFT) - vpn;
 
 			s->win_pm_vpn = vpn;
@@ -773,9 +963,23 @@ static int window_prepare(struct svf_pinner *p, uint64_t vaddr, uint64_t npages,
 		}
 		if (i == 0 || vi == 0)
 			vl = vpage_leaf(p, vpn);
-		if (vl && vl->count[vi]) {
-			if (vl->count[vi] == UINT32_MAX)
+		if (vi == 0 && n - i >= RADIX_FAN) {
+			uint64_t got = unit_prepare(s, vl, vpn, i ? first + i : UINT64_MAX, &fl);
+
+			if (got) {
+				if (i == 0)
+					first = got;
+				i += RADIX_FAN;
+				continue;
+			}
+		}
+		if (vl && vl->whole) {
+			if (vl->whole == UINT32_MAX)
 				break; /* a count that would overflow ends the run */
+			pfn = vl->whole_pfn + vi;
+		} else if (vl && vl->count[vi]) {
+			if (vl->count[vi] == UINT32_MAX)
+				break;
 			pfn = vl->pfn[vi];
 		} else {
 			e = s->win_pm[vpn - s->win_pm_vpn];
@@ -791,8 +995,9 @@ static int window_prepare(struct svf_pinner *p, uint64_t vaddr, uint64_t npages,
 			break;
 		if (i == 0 || (pfn & RADIX_MASK) == 0)
 			fl = radix_find(&s->frames, pfn);
-		if (fl && fl->ref[pfn & RADIX_MASK] == UINT32_MAX)
+		if (leaf_ref(fl, pfn) == UINT32_MAX)
 			break;
+		i++;
 	}
 	if (i == 0) {
 		/* The page the map will fail on: let the batch path say how. */
@@ -931,6 +1136,25 @@ static void proc_commit(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uin
 			fl = radix_find(&s->frames, pfn);
 		assert(vl && fl);
 
+		/* A whole, aligned unit onto empty leaves or onto its own pair: one entry. */
+		if (vi == 0 && fi == 0 && npages - i >= RADIX_FAN &&
+		    (vl->whole ? vl->whole_pfn == pfn : !vl->used && !fl->used && !fl->whole)) {
+			if (!vl->whole++) {
+				vl->whole_pfn = pfn;
+				atomic_store_explicit(&fl->whole_ptr, (vpn << SVF_PAGE_SHIFT) | 1,
+						      memory_order_release);
+				s->whole_units++;
+			}
+			fl->whole++;
+			assert(fl->whole == vl->whole);
+			i += RADIX_FAN - 1;
+			continue;
+		}
+		if (vl->whole)
+			split_vpage_leaf(p, vl, vpn);
+		if (fl->whole)
+			split_frame_leaf(p, fl);
+
 		if (vl->count[vi]++ == 0) {
 			uint64_t head = atomic_load_explicit(&fl->ptr[fi], memory_order_relaxed);
 
@@ -941,7 +1165,8 @@ static void proc_commit(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uin
 					      memory_order_release);
 		}
 		assert(vl->pfn[vi] == pfn);
-		fl->ref[fi]++;
+		if (fl->ref[fi]++ == 0)
+			fl->used++;
 	}
 }
 
@@ -1042,9 +1267,9 @@ static void reloc_unpinned(struct proc *s, uint64_t va)
 static bool pinned_here(struct svf_pinner *p, uint64_t va)
 {
 	struct proc *s = p->priv;
-	struct vpage_leaf *vl = vpage_leaf(p, va >> SVF_PAGE_SHIFT);
+	uint64_t pfn;
 
-	return vl && vl->count[(va >> SVF_PAGE_SHIFT) & RADIX_MASK] && !reloc_find(s, va);
+	return vpage_count(p, va >> SVF_PAGE_SHIFT, &pfn) && !reloc_find(s, va);
 }
 
 /* Lock held: publish an entry for [old, old + len) -> new holding pins pages. */
@@ -1162,13 +1387,19 @@ static bool unpin_page(struct svf_pinner *p, struct vpage_leaf *vl, struct frame
 {
 	struct proc *s = p->priv;
 	unsigned vi = vpn & RADIX_MASK, fi = pfn & RADIX_MASK;
-	bool pinned = vl && vl->count[vi] && vl->pfn[vi] == pfn && fl && fl->ref[fi];
+	bool pinned;
 
+	if (vl && vl->whole)
+		split_vpage_leaf(p, vl, vpn); /* part of a whole unit goes */
+	if (fl && fl->whole)
+		split_frame_leaf(p, fl);
+	pinned = vl && vl->count[vi] && vl->pfn[vi] == pfn && fl && fl->ref[fi];
 	/* Unpinning what was not pinned is a caller bug: catch it, then do no harm. */
 	assert(pinned);
 	if (!pinned)
 		return false;
-	fl->ref[fi]--;
+	if (--fl->ref[fi] == 0)
+		fl->used--;
 	if (--vl->count[vi])
 		return false;
 	alias_unlink(p, fl, fi, vpn, vl->next[vi]);
@@ -1178,6 +1409,30 @@ static bool unpin_page(struct svf_pinner *p, struct vpage_leaf *vl, struct frame
 		radix_drop_leaf(p, &s->vpages, vpn);
 		*dropped = true;
 	}
+	return true;
+}
+
+/*
+ * Drop one whole pin of the pair (vl, fl), vl at vpn (aligned). True when it
+ * was the unit's last: its pages are unpinned and vl is freed.
+ */
+static bool unit_unpin(struct svf_pinner *p, struct vpage_leaf *vl, struct frame_leaf *fl,
+		       uint64_t vpn)
+{
+	struct proc *s = p->priv;
+
+	assert(fl && fl->whole == vl->whole);
+	fl->whole--;
+	if (--vl->whole)
+		return false;
+	atomic_store_explicit(&fl->whole_ptr, 0, memory_order_release);
+	vl->whole_pfn = 0;
+	s->whole_units--;
+	if (atomic_load_explicit(&s->nr_live, memory_order_relaxed)) {
+		for (unsigned i = 0; i < RADIX_FAN; i++)
+			reloc_unpinned(s, (vpn + i) << SVF_PAGE_SHIFT);
+	}
+	radix_drop_leaf(p, &s->vpages, vpn);
 	return true;
 }
 
@@ -1220,6 +1475,21 @@ static void proc_unpin(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint
 				vl = vpage_leaf(p, vpn);
 			if (!fl || (pfn & RADIX_MASK) == 0)
 				fl = radix_find(&s->frames, pfn);
+			if ((vpn & RADIX_MASK) == 0 && npages - i >= RADIX_FAN && vl && fl && vl->whole &&
+			    vl->whole_pfn == pfn) {
+				/* one whole pin of the unit goes */
+				if (unit_unpin(p, vl, fl, vpn)) {
+					vl = NULL;
+					if (!len)
+						start = vaddr + i * SVF_PAGE_SIZE;
+					len += RADIX_FAN * SVF_PAGE_SIZE;
+				} else if (len) {
+					munlock_defer(s, start, len);
+					len = 0;
+				}
+				i += RADIX_FAN - 1;
+				continue;
+			}
 			if (unpin_page(p, vl, fl, vpn, pfn, &dropped)) {
 				if (dropped)
 					vl = NULL;
@@ -1270,7 +1540,11 @@ static void *proc_phys_to_ptr(struct svf_pinner *p, uint64_t phys)
 
 	if (!fl)
 		return NULL;
-	v = atomic_load_explicit(&fl->ptr[pfn & RADIX_MASK], memory_order_acquire);
+	v = atomic_load_explicit(&fl->whole_ptr, memory_order_acquire);
+	if (v)
+		v += (pfn & RADIX_MASK) << SVF_PAGE_SHIFT; /* whole: the unit's page */
+	else
+		v = atomic_load_explicit(&fl->ptr[pfn & RADIX_MASK], memory_order_acquire);
 	if (!v)
 		return NULL;
 	v = (v & ~(SVF_PAGE_SIZE - 1)) | (phys & (SVF_PAGE_SIZE - 1));
@@ -1283,6 +1557,14 @@ static uint64_t proc_refcount(struct svf_pinner *p, uint64_t phys)
 {
 	svf_pin_assert_held(p);
 	return frame_ref(p, phys >> SVF_PAGE_SHIFT);
+}
+
+static uint64_t proc_whole_units(struct svf_pinner *p)
+{
+	const struct proc *s = p->priv;
+
+	svf_pin_assert_held(p);
+	return s->whole_units;
 }
 
 static bool proc_pfns_real(const struct svf_pinner *p)
@@ -1352,6 +1634,10 @@ static void vpage_leaf_release(struct svf_pinner *p, void *leaf, uint64_t first_
 	struct vpage_leaf *vl = leaf;
 
 	(void)p;
+	if (vl->whole) {
+		sys_munlock(first_vpn << SVF_PAGE_SHIFT, RADIX_FAN * SVF_PAGE_SIZE);
+		return;
+	}
 	for (unsigned i = 0; i < RADIX_FAN; i++) {
 		if (vl->count[i])
 			sys_munlock((first_vpn + i) << SVF_PAGE_SHIFT, SVF_PAGE_SIZE);
@@ -1395,5 +1681,6 @@ const struct svf_pin_ops svf_pin_process_ops = {
 	.rebase = proc_rebase,
 	.phys_to_ptr = proc_phys_to_ptr,
 	.refcount = proc_refcount,
+	.whole_units = proc_whole_units,
 	.pfns_real = proc_pfns_real,
 };
