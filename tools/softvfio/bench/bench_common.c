@@ -3,12 +3,16 @@
  * Shared pieces of the benchmarks (see bench_common.h): clocks, counter
  * deltas, memory samples, and the formatting of figures for people.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
+
+#include <linux/pci_regs.h>
 
 #include "bench_common.h"
 
@@ -130,4 +134,86 @@ void svf_human_ratio(double value, double base, char *buf, size_t len)
 		snprintf(buf, len, "%.2fx", r);
 	else
 		snprintf(buf, len, "%.0fx", r);
+}
+
+/* ---- the VFIO rig ---- */
+
+void svf_bench_rig_close(struct svf_bench_rig *r)
+{
+	if (r->bar)
+		munmap((void *)r->bar, r->bar_size);
+	svf_vfio_device_close(r->d);
+	svf_vfio_group_close(r->g);
+	svf_container_destroy(r->c);
+	svf_vfio_destroy(r->h);
+	if (r->mem)
+		munmap(r->mem, r->mem_size);
+	memset(r, 0, sizeof(*r));
+}
+
+int svf_bench_rig_open(struct svf_bench_rig *r, const char *cmd, const char *kind,
+		       const char *bdf, size_t mem_size, uint64_t mem_iova, size_t bar_size,
+		       FILE *err)
+{
+	const uint64_t cfg_off = VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX);
+	struct svf_pci_device_config dc = { .kind = kind, .bdf = bdf, .group = -1 };
+	struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m) };
+	struct svf_container_config cc;
+	struct svf_vfio_device_desc desc;
+	uint16_t pcicmd = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+	size_t done;
+	void *p;
+	int rc, mfd;
+	const char *what;
+
+	memset(r, 0, sizeof(*r));
+	r->mem_size = mem_size;
+	r->bar_size = bar_size;
+	svf_container_default_config(&cc);
+	cc.attach_default_domain = false;
+	what = "host";
+	if ((rc = svf_vfio_create(NULL, &r->h)))
+		goto fail;
+	what = kind;
+	if ((rc = svf_vfio_add_device(r->h, &dc, &desc)))
+		goto fail;
+	what = "container";
+	if ((rc = svf_container_create(&cc, &r->c)))
+		goto fail;
+	what = "group";
+	if ((rc = svf_vfio_group_open(r->h, desc.group, &r->g)) ||
+	    (rc = svf_vfio_group_set_container(r->g, r->c)) ||
+	    (rc = (int)softvfio_ioctl(r->c, VFIO_SET_IOMMU, (void *)VFIO_TYPE1v2_IOMMU)))
+		goto fail;
+	what = "DMA memory";
+	p = mmap(NULL, mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		goto fail;
+	}
+	r->mem = p;
+	memset(r->mem, 0x5a, mem_size);
+	m.vaddr = (uintptr_t)r->mem;
+	m.iova = mem_iova;
+	m.size = mem_size;
+	m.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+	if ((rc = (int)softvfio_ioctl(r->c, VFIO_IOMMU_MAP_DMA, &m)))
+		goto fail;
+	what = "device";
+	if ((rc = svf_vfio_group_get_device(r->g, desc.name, &r->d)) ||
+	    (rc = svf_vfio_device_write(r->d, &pcicmd, 2, cfg_off + PCI_COMMAND, &done)) ||
+	    (rc = svf_vfio_device_memfd(r->d, &mfd)))
+		goto fail;
+	what = "BAR0 mapping";
+	p = mmap(NULL, bar_size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		goto fail;
+	}
+	r->bar = p;
+	return 0;
+fail:
+	fprintf(err, "softvfio %s: %s: %s\n", cmd, what, strerror(-rc));
+	svf_bench_rig_close(r);
+	return rc;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the two benchmarks of the softvfio command share (bench-unmap and
- * bench): clocks, counter deltas, bookkeeping and memory samples, and the
- * way figures are written for people (bytes, durations, rates, ratios).
+ * What the benchmarks of the softvfio command share: clocks, counter
+ * deltas, bookkeeping and memory samples, the way figures are written for
+ * people (bytes, durations, rates, ratios), and the VFIO rig of the
+ * device benchmarks (bench-vfio, bench-ioat).
  *
  * Nothing here asserts anything: benchmarks print figures; tests never
  * check time.
@@ -11,10 +12,12 @@
 #define SOFTVFIO_BENCH_COMMON_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <time.h>
 
 #include <softvfio/softvfio.h>
+#include <softvfio/vfio.h>
 
 /* IOVA of the first byte a benchmark maps: above the 32-bit hole and its MSI window. */
 #define SVF_BENCH_IOVA  (UINT64_C(1) << 32)
@@ -53,5 +56,33 @@ void svf_human_count(double v, char *buf, size_t len);
  * base is.
  */
 void svf_human_ratio(double value, double base, char *buf, size_t len);
+
+/*
+ * A device set up as a userspace VFIO driver sets one up, through the
+ * library's calls: a host with one emulated device, a type1 container with
+ * the device's group in it, mem_size bytes of anonymous memory (filled with
+ * 0x5a) mapped for DMA, read and write, at mem_iova, the device opened with
+ * memory decoding and bus mastering on, and its BAR0 (bar_size bytes)
+ * mapped from the device memfd. Single-threaded: the benchmark owns it.
+ */
+struct svf_bench_rig {
+	struct svf_vfio *h;
+	struct svf_container *c;
+	struct svf_vfio_group *g;
+	struct svf_vfio_device *d;
+	uint8_t *mem;           /* the DMA memory, mem_size bytes */
+	volatile uint8_t *bar;  /* BAR0, bar_size bytes */
+	size_t mem_size, bar_size;
+};
+
+/*
+ * Open r with a device of kind at bdf. 0, or a negative errno after
+ * "softvfio CMD: STEP: ERROR" on err, with everything undone.
+ */
+int svf_bench_rig_open(struct svf_bench_rig *r, const char *cmd, const char *kind,
+		       const char *bdf, size_t mem_size, uint64_t mem_iova, size_t bar_size,
+		       FILE *err);
+/* Undo what svf_bench_rig_open() did, in reverse; a zeroed rig is fine. Never fails. */
+void svf_bench_rig_close(struct svf_bench_rig *r);
 
 #endif

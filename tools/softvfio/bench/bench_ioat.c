@@ -32,6 +32,7 @@
 #include <softvfio/softvfio.h>
 #include <softvfio/vfio.h>
 
+#include "bench_common.h"
 #include "bench_ioat.h"
 #include "cli.h"
 
@@ -64,125 +65,44 @@ struct desc {
 };
 
 struct rig {
-	struct svf_vfio *h;
-	struct svf_container *c;
-	struct svf_vfio_group *g;
-	struct svf_vfio_device *d;
-	uint8_t *mem;
-	volatile uint8_t *bar;
-	uint16_t count;
-	unsigned slot;
+	struct svf_bench_rig v; /* host, container, device, DMA memory, BAR0 */
+	uint16_t count;         /* DMACOUNT last written */
+	unsigned slot;          /* next ring slot */
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void rig_close(struct rig *r)
-{
-	if (r->bar)
-		munmap((void *)r->bar, BAR_SIZE);
-	svf_vfio_device_close(r->d);
-	svf_vfio_group_close(r->g);
-	svf_container_destroy(r->c);
-	svf_vfio_destroy(r->h);
-	if (r->mem)
-		munmap(r->mem, MEM_SIZE);
-}
 
 static int rig_open(struct rig *r, FILE *err)
 {
-	struct svf_pci_device_config dc = { .kind = SVF_PCI_KIND_IOAT, .bdf = "0000:00:04.0",
-					    .group = -1 };
-	struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m) };
-	struct svf_container_config cc;
-	struct svf_vfio_device_desc desc;
-	uint16_t cmd = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
-	size_t done;
-	void *p;
-	int rc, mfd;
-	const char *what;
-
 	memset(r, 0, sizeof(*r));
-	svf_container_default_config(&cc);
-	cc.attach_default_domain = false;
-	what = "host";
-	if ((rc = svf_vfio_create(NULL, &r->h)))
-		goto fail;
-	what = "ioat";
-	if ((rc = svf_vfio_add_device(r->h, &dc, &desc)))
-		goto fail;
-	what = "container";
-	if ((rc = svf_container_create(&cc, &r->c)))
-		goto fail;
-	what = "group";
-	if ((rc = svf_vfio_group_open(r->h, desc.group, &r->g)) ||
-	    (rc = svf_vfio_group_set_container(r->g, r->c)) ||
-	    (rc = (int)softvfio_ioctl(r->c, VFIO_SET_IOMMU, (void *)VFIO_TYPE1v2_IOMMU)))
-		goto fail;
-	what = "DMA memory";
-	r->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (r->mem == MAP_FAILED) {
-		r->mem = NULL;
-		rc = -errno;
-		goto fail;
-	}
-	memset(r->mem, 0x5a, MEM_SIZE);
-	m.vaddr = (uintptr_t)r->mem;
-	m.iova = MEM_IOVA;
-	m.size = MEM_SIZE;
-	m.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
-	if ((rc = (int)softvfio_ioctl(r->c, VFIO_IOMMU_MAP_DMA, &m)))
-		goto fail;
-	what = "device";
-	if ((rc = svf_vfio_group_get_device(r->g, desc.name, &r->d)) ||
-	    (rc = svf_vfio_device_write(r->d, &cmd, 2, CFG_OFF + PCI_COMMAND, &done)) ||
-	    (rc = svf_vfio_device_memfd(r->d, &mfd)))
-		goto fail;
-	what = "BAR0 mapping";
-	p = mmap(NULL, BAR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
-	if (p == MAP_FAILED) {
-		rc = -errno;
-		goto fail;
-	}
-	r->bar = p;
-	return 0;
-fail:
-	fprintf(err, "softvfio bench-ioat: %s: %s\n", what, strerror(-rc));
-	rig_close(r);
-	return rc;
+	return svf_bench_rig_open(&r->v, "bench-ioat", SVF_PCI_KIND_IOAT, "0000:00:04.0", MEM_SIZE,
+				  MEM_IOVA, BAR_SIZE, err);
 }
 
 static struct desc *ring(struct rig *r, unsigned i)
 {
-	return (struct desc *)(void *)r->mem + i;
+	return (struct desc *)(void *)r->v.mem + i;
 }
 
 static uint64_t completion(struct rig *r)
 {
-	return __atomic_load_n((uint64_t *)(void *)(r->mem + COMPL_OFF), __ATOMIC_ACQUIRE);
+	return __atomic_load_n((uint64_t *)(void *)(r->v.mem + COMPL_OFF), __ATOMIC_ACQUIRE);
 }
 
 /* Reset the channel through the mapping and program it as DPDK's start does. */
 static int chan_start(struct rig *r)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = svf_clock_ns(CLOCK_MONOTONIC);
 
 	for (unsigned i = 0; i < RING_N; i++)
 		ring(r, i)->next = MEM_IOVA + ((i + 1) % RING_N) * 64;
-	__atomic_store_n(r->bar + 0x84, 0x20, __ATOMIC_RELEASE);
-	while (__atomic_load_n(r->bar + 0x84, __ATOMIC_ACQUIRE) & 0x20) {
-		if (now_ns() - t0 > 2000000000ull)
+	__atomic_store_n(r->v.bar + 0x84, 0x20, __ATOMIC_RELEASE);
+	while (__atomic_load_n(r->v.bar + 0x84, __ATOMIC_ACQUIRE) & 0x20) {
+		if (svf_clock_ns(CLOCK_MONOTONIC) - t0 > 2000000000ull)
 			return -ETIMEDOUT;
 		sched_yield();
 	}
-	*(volatile uint64_t *)(void *)(r->bar + 0x90) = MEM_IOVA;
-	*(volatile uint64_t *)(void *)(r->bar + 0x98) = MEM_IOVA + COMPL_OFF;
-	*(volatile uint16_t *)(void *)(r->bar + 0x80) = 0x000c;
+	*(volatile uint64_t *)(void *)(r->v.bar + 0x90) = MEM_IOVA;
+	*(volatile uint64_t *)(void *)(r->v.bar + 0x98) = MEM_IOVA + COMPL_OFF;
+	*(volatile uint16_t *)(void *)(r->v.bar + 0x80) = 0x000c;
 	r->count = 0;
 	r->slot = 0;
 	return 0;
@@ -208,13 +128,13 @@ static int batch(struct rig *r, uint32_t size, uint64_t *blk, uint64_t nblk)
 	}
 	r->count = (uint16_t)(r->count + BATCH);
 	want = (MEM_IOVA + last * 64) | 1;
-	__atomic_store_n((uint16_t *)(void *)(r->bar + 0x86), r->count, __ATOMIC_RELEASE);
-	t0 = now_ns();
+	__atomic_store_n((uint16_t *)(void *)(r->v.bar + 0x86), r->count, __ATOMIC_RELEASE);
+	t0 = svf_clock_ns(CLOCK_MONOTONIC);
 	for (unsigned spin = 0; completion(r) != want; spin++) {
 		if ((completion(r) & 7) == 3)
 			return -EIO;
 		if (spin % 64 == 63) {
-			if (now_ns() - t0 > 5000000000ull)
+			if (svf_clock_ns(CLOCK_MONOTONIC) - t0 > 5000000000ull)
 				return -ETIMEDOUT;
 			sched_yield();
 		}
@@ -230,22 +150,22 @@ static int row(struct rig *r, FILE *out, uint32_t size, uint64_t copies)
 	char name[32];
 	int rc;
 
-	svf_container_get_stats(r->c, &s0);
-	t0 = now_ns();
+	svf_container_get_stats(r->v.c, &s0);
+	t0 = svf_clock_ns(CLOCK_MONOTONIC);
 	for (uint64_t b = 0; b < batches; b++)
 		if ((rc = batch(r, size, &blk, nblk)))
 			return rc;
-	t1 = now_ns();
-	svf_container_get_stats(r->c, &s1);
+	t1 = svf_clock_ns(CLOCK_MONOTONIC);
+	svf_container_get_stats(r->v.c, &s1);
 	copies = batches * BATCH;
-	m0 = now_ns();
+	m0 = svf_clock_ns(CLOCK_MONOTONIC);
 	for (uint64_t i = 0; i < copies; i++) {
 		uint64_t off = (i % nblk) * size;
 
-		memcpy(r->mem + 4096 + HALF + off, r->mem + 4096 + off, size);
+		memcpy(r->v.mem + 4096 + HALF + off, r->v.mem + 4096 + off, size);
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	}
-	m1 = now_ns();
+	m1 = svf_clock_ns(CLOCK_MONOTONIC);
 	hits = s1.iotlb_hits - s0.iotlb_hits;
 	misses = s1.iotlb_misses - s0.iotlb_misses;
 	if (size >= 1024)
@@ -275,7 +195,7 @@ int svf_bench_ioat(const struct svf_bench_ioat_opts *uo, FILE *out, FILE *err)
 		return rc;
 	if ((rc = chan_start(&r))) {
 		fprintf(err, "softvfio bench-ioat: channel reset: %s\n", strerror(-rc));
-		rig_close(&r);
+		svf_bench_rig_close(&r.v);
 		return rc;
 	}
 	fprintf(out, "I/OAT engine: batches of %u descriptors, doorbell through the mapped BAR\n",
@@ -289,7 +209,7 @@ int svf_bench_ioat(const struct svf_bench_ioat_opts *uo, FILE *out, FILE *err)
 		fprintf(err, "softvfio bench-ioat: copies: %s\n", strerror(-rc));
 	else
 		fprintf(out, "\ntarget: 4 KiB copies at >= 50%% of memcpy\n");
-	rig_close(&r);
+	svf_bench_rig_close(&r.v);
 	return rc;
 }
 

@@ -40,6 +40,7 @@
 #include <softvfio/softvfio.h>
 #include <softvfio/vfio.h>
 
+#include "bench_common.h"
 #include "bench_vfio.h"
 #include "cli.h"
 
@@ -65,14 +66,6 @@ const char svf_bench_vfio_help[] =
 	"      --idle-ms MS   quiet time over which the watcher's cost is measured\n"
 	"                     (default 1000)\n"
 	"  -h, --help         this text\n";
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t cpu_ns(void)
 {
@@ -100,91 +93,14 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-struct rig {
-	struct svf_vfio *h;
-	struct svf_container *c;
-	struct svf_vfio_group *g;
-	struct svf_vfio_device *d;
-	uint8_t *buf;
-	volatile uint8_t *bar;
-};
 
-static void rig_close(struct rig *r)
+static int rig_open(struct svf_bench_rig *r, FILE *err)
 {
-	if (r->bar)
-		munmap((void *)r->bar, 1u << 20);
-	svf_vfio_device_close(r->d);
-	svf_vfio_group_close(r->g);
-	svf_container_destroy(r->c);
-	svf_vfio_destroy(r->h);
-	if (r->buf)
-		munmap(r->buf, BUF_SIZE);
+	return svf_bench_rig_open(r, "bench-vfio", SVF_PCI_KIND_EDU, "0000:00:03.0", BUF_SIZE,
+				  BUF_IOVA, 1u << 20, err);
 }
 
-static int rig_open(struct rig *r, FILE *err)
-{
-	struct svf_pci_device_config dc = { .kind = SVF_PCI_KIND_EDU, .bdf = "0000:00:03.0",
-					    .group = -1 };
-	struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m) };
-	struct svf_container_config cc;
-	struct svf_vfio_device_desc desc;
-	uint16_t cmd = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
-	size_t done;
-	void *p;
-	int rc, mfd;
-	const char *what;
-
-	memset(r, 0, sizeof(*r));
-	svf_container_default_config(&cc);
-	cc.attach_default_domain = false;
-	what = "host";
-	if ((rc = svf_vfio_create(NULL, &r->h)))
-		goto fail;
-	what = "edu";
-	if ((rc = svf_vfio_add_device(r->h, &dc, &desc)))
-		goto fail;
-	what = "container";
-	if ((rc = svf_container_create(&cc, &r->c)))
-		goto fail;
-	what = "group";
-	if ((rc = svf_vfio_group_open(r->h, desc.group, &r->g)) ||
-	    (rc = svf_vfio_group_set_container(r->g, r->c)) ||
-	    (rc = (int)softvfio_ioctl(r->c, VFIO_SET_IOMMU, (void *)VFIO_TYPE1v2_IOMMU)))
-		goto fail;
-	what = "DMA buffer";
-	r->buf = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (r->buf == MAP_FAILED) {
-		r->buf = NULL;
-		rc = -errno;
-		goto fail;
-	}
-	memset(r->buf, 0x5a, BUF_SIZE);
-	m.vaddr = (uintptr_t)r->buf;
-	m.iova = BUF_IOVA;
-	m.size = BUF_SIZE;
-	m.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
-	if ((rc = (int)softvfio_ioctl(r->c, VFIO_IOMMU_MAP_DMA, &m)))
-		goto fail;
-	what = "device";
-	if ((rc = svf_vfio_group_get_device(r->g, desc.name, &r->d)) ||
-	    (rc = svf_vfio_device_write(r->d, &cmd, 2, CFG_OFF + PCI_COMMAND, &done)) ||
-	    (rc = svf_vfio_device_memfd(r->d, &mfd)))
-		goto fail;
-	what = "BAR0 mapping";
-	p = mmap(NULL, 1u << 20, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
-	if (p == MAP_FAILED) {
-		rc = -errno;
-		goto fail;
-	}
-	r->bar = p;
-	return 0;
-fail:
-	fprintf(err, "softvfio bench-vfio: %s: %s\n", what, strerror(-rc));
-	rig_close(r);
-	return rc;
-}
-
-static void bar_w(struct rig *r, unsigned off, uint64_t v, unsigned size)
+static void bar_w(struct svf_bench_rig *r, unsigned off, uint64_t v, unsigned size)
 {
 	size_t done;
 
@@ -192,7 +108,7 @@ static void bar_w(struct rig *r, unsigned off, uint64_t v, unsigned size)
 }
 
 /* One doorbell through the mapping: ns from the store to the device's clear. */
-static uint64_t doorbell(struct rig *r, uint64_t page)
+static uint64_t doorbell(struct svf_bench_rig *r, uint64_t page)
 {
 	volatile uint64_t *cmd = (volatile uint64_t *)(r->bar + 0x98);
 	uint64_t t0;
@@ -200,7 +116,7 @@ static uint64_t doorbell(struct rig *r, uint64_t page)
 	*(volatile uint64_t *)(r->bar + 0x80) = BUF_IOVA + page * 4096;
 	*(volatile uint64_t *)(r->bar + 0x88) = 0x40000;
 	*(volatile uint64_t *)(r->bar + 0x90) = 4096;
-	t0 = now_ns();
+	t0 = svf_clock_ns(CLOCK_MONOTONIC);
 	__atomic_store_n(cmd, 1, __ATOMIC_RELEASE);
 	/* Poll as a driver would, yielding now and then so the watcher gets a core. */
 	for (unsigned spin = 0; __atomic_load_n(cmd, __ATOMIC_ACQUIRE) & 1; spin++) {
@@ -209,7 +125,7 @@ static uint64_t doorbell(struct rig *r, uint64_t page)
 		else
 			__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	}
-	return now_ns() - t0;
+	return svf_clock_ns(CLOCK_MONOTONIC) - t0;
 }
 
 static void print_lat(FILE *out, const char *row, uint64_t *v, unsigned n)
@@ -224,7 +140,7 @@ int svf_bench_vfio(const struct svf_bench_vfio_opts *uo, FILE *out, FILE *err)
 {
 	struct svf_bench_vfio_opts o;
 	struct svf_stats s0, s1;
-	struct rig r;
+	struct svf_bench_rig r;
 	uint64_t t0, t1, c0, c1, *lat;
 	volatile uint32_t sink = 0;
 	size_t done;
@@ -248,7 +164,7 @@ int svf_bench_vfio(const struct svf_bench_vfio_opts *uo, FILE *out, FILE *err)
 		return rc;
 	lat = calloc(o.doorbells > o.cold ? o.doorbells : o.cold, sizeof(*lat));
 	if (!lat) {
-		rig_close(&r);
+		svf_bench_rig_close(&r);
 		return -ENOMEM;
 	}
 	{
@@ -262,30 +178,30 @@ int svf_bench_vfio(const struct svf_bench_vfio_opts *uo, FILE *out, FILE *err)
 			cpus, la[0]);
 	}
 
-	t0 = now_ns();
+	t0 = svf_clock_ns(CLOCK_MONOTONIC);
 	for (uint64_t i = 0; i < o.iters; i++) {
 		uint32_t v;
 
 		svf_vfio_device_read(r.d, &v, 4, CFG_OFF, &done);
 		sink += v;
 	}
-	t1 = now_ns();
+	t1 = svf_clock_ns(CLOCK_MONOTONIC);
 	fprintf(out, "%-26s %10.1f ns per access (%" PRIu64 ")\n", "config read 4 B",
 		(double)(t1 - t0) / (double)o.iters, o.iters);
-	t0 = now_ns();
+	t0 = svf_clock_ns(CLOCK_MONOTONIC);
 	for (uint64_t i = 0; i < o.iters; i++) {
 		uint32_t v;
 
 		svf_vfio_device_read(r.d, &v, 4, BAR_OFF, &done);
 		sink += v;
 	}
-	t1 = now_ns();
+	t1 = svf_clock_ns(CLOCK_MONOTONIC);
 	fprintf(out, "%-26s %10.1f ns per access\n", "BAR0 register read 4 B",
 		(double)(t1 - t0) / (double)o.iters);
-	t0 = now_ns();
+	t0 = svf_clock_ns(CLOCK_MONOTONIC);
 	for (uint64_t i = 0; i < o.iters; i++)
 		bar_w(&r, 0x04, i, 4);
-	t1 = now_ns();
+	t1 = svf_clock_ns(CLOCK_MONOTONIC);
 	fprintf(out, "%-26s %10.1f ns per access\n", "BAR0 register write 4 B",
 		(double)(t1 - t0) / (double)o.iters);
 
@@ -301,10 +217,10 @@ int svf_bench_vfio(const struct svf_bench_vfio_opts *uo, FILE *out, FILE *err)
 
 	usleep(60000); /* let the watcher reach its idle period */
 	c0 = cpu_ns();
-	t0 = now_ns();
+	t0 = svf_clock_ns(CLOCK_MONOTONIC);
 	usleep((useconds_t)o.idle_ms * 1000u);
 	c1 = cpu_ns();
-	t1 = now_ns();
+	t1 = svf_clock_ns(CLOCK_MONOTONIC);
 	fprintf(out, "%-26s %10.1f us CPU per second idle (%.3f%% of a core)\n", "watcher, idle",
 		(double)(c1 - c0) / ((double)(t1 - t0) / 1e9) / 1e3,
 		100.0 * (double)(c1 - c0) / (double)(t1 - t0));
@@ -322,7 +238,7 @@ int svf_bench_vfio(const struct svf_bench_vfio_opts *uo, FILE *out, FILE *err)
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts0);
 		pthread_mutex_lock(&m);
 		for (unsigned i = 0; i < n; i++) {
-			uint64_t dl = now_ns() + 1000000;
+			uint64_t dl = svf_clock_ns(CLOCK_MONOTONIC) + 1000000;
 			struct timespec ts = { .tv_sec = (time_t)(dl / 1000000000u),
 					       .tv_nsec = (long)(dl % 1000000000u) };
 
@@ -342,10 +258,10 @@ int svf_bench_vfio(const struct svf_bench_vfio_opts *uo, FILE *out, FILE *err)
 		/* After one doorbell, nothing more: spinning, then the fast period, for the hot window. */
 		doorbell(&r, 0);
 		c0 = cpu_ns();
-		t0 = now_ns();
+		t0 = svf_clock_ns(CLOCK_MONOTONIC);
 		usleep(20000);
 		c1 = cpu_ns();
-		t1 = now_ns();
+		t1 = svf_clock_ns(CLOCK_MONOTONIC);
 		fprintf(out, "%-26s %10.1f us CPU per second (%.1f%% of a core)\n",
 			"watcher, 20 ms after one", (double)(c1 - c0) / ((double)(t1 - t0) / 1e9) / 1e3,
 			100.0 * (double)(c1 - c0) / (double)(t1 - t0));
@@ -354,7 +270,7 @@ int svf_bench_vfio(const struct svf_bench_vfio_opts *uo, FILE *out, FILE *err)
 	for (int dir = 0; dir < 2; dir++) {
 		svf_container_get_stats(r.c, &s0);
 		bar_w(&r, 0x90, 4096, 8);
-		t0 = now_ns();
+		t0 = svf_clock_ns(CLOCK_MONOTONIC);
 		for (uint64_t i = 0; i < o.dmas; i++) {
 			uint64_t ram = BUF_IOVA + (i % 256) * 4096;
 
@@ -362,7 +278,7 @@ int svf_bench_vfio(const struct svf_bench_vfio_opts *uo, FILE *out, FILE *err)
 			bar_w(&r, 0x88, dir ? ram : 0x40000, 8);
 			bar_w(&r, 0x98, dir ? 3 : 1, 8);
 		}
-		t1 = now_ns();
+		t1 = svf_clock_ns(CLOCK_MONOTONIC);
 		svf_container_get_stats(r.c, &s1);
 		{
 			uint64_t hits = s1.iotlb_hits - s0.iotlb_hits;
@@ -379,7 +295,7 @@ int svf_bench_vfio(const struct svf_bench_vfio_opts *uo, FILE *out, FILE *err)
 		     "burning a core when idle\n");
 	(void)sink;
 	free(lat);
-	rig_close(&r);
+	svf_bench_rig_close(&r);
 	return 0;
 }
 
