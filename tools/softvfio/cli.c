@@ -2,6 +2,7 @@
 /* The command's edges: see cli.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -59,6 +60,18 @@ int svf_cli_usage(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry 'softvfio%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");
 	return SVF_EXIT_USAGE;
+}
+
+int svf_cli_bad_option(const char *cmd, char **argv, int c)
+{
+	const char *arg = argv[optind - 1];
+	char shortopt[3] = { '-', (char)optopt, '\0' };
+
+	if (c == '?' && optopt > 0 && optopt < 256)
+		arg = shortopt;
+	if (c == ':')
+		return svf_cli_usage(cmd, "option '%s' needs a value", arg);
+	return svf_cli_usage(cmd, "unknown option '%s'", arg);
 }
 
 int svf_cli_u64(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,

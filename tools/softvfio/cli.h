@@ -30,6 +30,14 @@ void svf_cli_vprint_cut(FILE *f, const char *fmt, va_list ap);
 int svf_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
+ * What getopt_long returned (c) for an option no case of the command took,
+ * with its own messages off (opterr = 0): ':' an option without its value,
+ * anything else an unknown option, named as the user wrote it (an unknown
+ * short option inside a group as "-x"). Returns svf_cli_usage()'s value.
+ */
+int svf_cli_bad_option(const char *cmd, char **argv, int c);
+
+/*
  * Parse arg (decimal or 0x hex, K/M/G/T suffixes) into *out if it lies in
  * [min, max]. Returns 0, or SVF_EXIT_USAGE after a message naming opt, the
  * value and the range.

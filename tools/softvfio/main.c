@@ -288,33 +288,6 @@ static const char help_help[] =
 	"\n"
 	"Show the general help, or COMMAND's (same as 'softvfio COMMAND --help').\n";
 
-static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int usage_error(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "softvfio%s%s: ", cmd ? " " : "", cmd ? cmd : "");
-	va_start(ap, fmt);
-	svf_cli_vprint_cut(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry 'softvfio%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");
-	return EXIT_USAGE;
-}
-
-/* getopt_long's own messages are off: report a bad option our way. */
-static int bad_option(const char *cmd, char **argv, int c)
-{
-	const char *arg = argv[optind - 1];
-	char shortopt[3] = { '-', (char)optopt, '\0' };
-
-	if (c == '?' && optopt > 0 && optopt < 256)
-		arg = shortopt;
-	if (c == ':')
-		return usage_error(cmd, "option '%s' needs a value", arg);
-	return usage_error(cmd, "unknown option '%s'", arg);
-}
-
 enum {
 	OPT_DRIVER = 256,
 	OPT_BACKEND,
@@ -349,17 +322,17 @@ static int tool_option(const char *cmd, int c, const char *arg, struct svf_tool_
 		return 0;
 	case OPT_BACKEND:
 		if (svf_backend_parse(arg, &cfg->backend))
-			return usage_error(cmd, "unknown backend '%s' (process, synthetic)", arg);
+			return svf_cli_usage(cmd, "unknown backend '%s' (process, synthetic)", arg);
 		return 0;
 	case OPT_LAYOUT:
 		if (svf_layout_parse(arg, &cfg->layout))
-			return usage_error(cmd, "unknown layout '%s' (contig, frag4k, runs2m, random)",
-					   arg);
+			return svf_cli_usage(cmd, "unknown layout '%s' (contig, frag4k, runs2m, random)",
+					     arg);
 		return 0;
 	case OPT_POLICY:
 		if (svf_policy_parse(arg, &cfg->policy))
-			return usage_error(cmd, "unknown policy '%s' (strict, batched, gather, lazy)",
-					   arg);
+			return svf_cli_usage(cmd, "unknown policy '%s' (strict, batched, gather, lazy)",
+					     arg);
 		return 0;
 	case OPT_CHECK_UNPIN:
 		cfg->check_unpin = true;
@@ -382,7 +355,7 @@ static int check_driver(const char *cmd, const char *driver)
 
 	rc = svf_tool_check_driver(driver);
 	if (rc == -ENODEV)
-		return usage_error(cmd, "unknown IOMMU driver '%s'", driver);
+		return svf_cli_usage(cmd, "unknown IOMMU driver '%s'", driver);
 	if (rc) {
 		fprintf(stderr, "softvfio %s: cannot create a '%s' IOMMU: %s\n", cmd, driver,
 			svf_errno_name(-rc, buf));
@@ -480,14 +453,14 @@ static int cmd_replay(int argc, char **argv)
 		}
 		rc = tool_option("replay", c, optarg, &cfg);
 		if (rc == 1)
-			return bad_option("replay", argv, c);
+			return svf_cli_bad_option("replay", argv, c);
 		if (rc)
 			return rc;
 	}
 	if (optind >= argc)
-		return usage_error("replay", "missing TRACE (a file, or '-' for standard input)");
+		return svf_cli_usage("replay", "missing TRACE (a file, or '-' for standard input)");
 	if (optind + 1 < argc)
-		return usage_error("replay", "unexpected argument '%s'", argv[optind + 1]);
+		return svf_cli_usage("replay", "unexpected argument '%s'", argv[optind + 1]);
 	path = argv[optind];
 
 	rc = check_driver("replay", cfg.driver);
@@ -548,16 +521,16 @@ static int parse_drivers(const char *cmd, const char *arg, struct svf_bench_opts
 			o->drivers[n] = all[n];
 	} else {
 		if (strlen(arg) >= sizeof(buf))
-			return usage_error(cmd, "--driver list too long");
+			return svf_cli_usage(cmd, "--driver list too long");
 		strcpy(buf, arg);
 		for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 			if (n == SVF_BENCH_MAX_DRIVERS)
-				return usage_error(cmd, "--driver takes at most %d drivers",
-						   SVF_BENCH_MAX_DRIVERS);
+				return svf_cli_usage(cmd, "--driver takes at most %d drivers",
+						     SVF_BENCH_MAX_DRIVERS);
 			o->drivers[n++] = tok;
 		}
 		if (!n)
-			return usage_error(cmd, "--driver wants a name, a comma list or all");
+			return svf_cli_usage(cmd, "--driver wants a name, a comma list or all");
 	}
 	o->driver = o->drivers[0];
 	o->nr_drivers = n > 1 ? n : 0;
@@ -572,8 +545,8 @@ static int bench_option(const char *cmd, int c, const char *arg, struct svf_benc
 	switch (c) {
 	case OPT_POLICY:
 		if (parse_policies(arg, o->policy))
-			return usage_error(cmd, "--policy wants all or a comma list of strict, "
-					   "batched, gather, lazy, not '%s'", arg);
+			return svf_cli_usage(cmd, "--policy wants all or a comma list of strict, "
+					     "batched, gather, lazy, not '%s'", arg);
 		return 0;
 	case OPT_COST:
 		if (strcmp(arg, "on") == 0)
@@ -581,7 +554,7 @@ static int bench_option(const char *cmd, int c, const char *arg, struct svf_benc
 		else if (strcmp(arg, "off") == 0)
 			o->cost = 0;
 		else
-			return usage_error(cmd, "--cost wants on or off, not '%s'", arg);
+			return svf_cli_usage(cmd, "--cost wants on or off, not '%s'", arg);
 		return 0;
 	case OPT_BATCH:
 		if (svf_cli_u64(cmd, "--batch", arg, 1, 1u << 24, &v))
@@ -603,8 +576,8 @@ static int bench_option(const char *cmd, int c, const char *arg, struct svf_benc
 		}
 		if (svf_parse_u64(arg, &v) || v == 0 || v % (2 << 20) ||
 		    v > SVF_BENCH_IOVA_LIMIT - SVF_BENCH_IOVA)
-			return usage_error(cmd, "--guest-size wants max or a non-zero multiple of "
-					   "2 MiB up to 255T, not '%s'", arg);
+			return svf_cli_usage(cmd, "--guest-size wants max or a non-zero multiple of "
+					     "2 MiB up to 255T, not '%s'", arg);
 		o->guest_size = v;
 		return 0;
 	case OPT_PROGRESS:
@@ -615,8 +588,8 @@ static int bench_option(const char *cmd, int c, const char *arg, struct svf_benc
 		else if (strcmp(arg, "never") == 0)
 			o->progress = 0;
 		else
-			return usage_error(cmd, "--progress wants auto, always or never, not '%s'",
-					   arg);
+			return svf_cli_usage(cmd, "--progress wants auto, always or never, not '%s'",
+					     arg);
 		return 0;
 	}
 	return 1;
@@ -654,21 +627,21 @@ static int scale_workloads(const char *arg, enum svf_layout layout, struct svf_w
 	int rc;
 
 	if (!colon || (size_t)(colon - arg) >= sizeof(from_s))
-		return usage_error("bench", "--scale wants FROM:TO, e.g. 1G:1T, not '%s'", arg);
+		return svf_cli_usage("bench", "--scale wants FROM:TO, e.g. 1G:1T, not '%s'", arg);
 	memcpy(from_s, arg, (size_t)(colon - arg));
 	from_s[colon - arg] = '\0';
 	if (svf_parse_u64(from_s, &from) || svf_parse_u64(colon + 1, &to) || from == 0 ||
 	    from % SVF_PAGE_SIZE || to % SVF_PAGE_SIZE || to < from ||
 	    to > SVF_BENCH_IOVA_LIMIT - SVF_BENCH_IOVA)
-		return usage_error("bench", "--scale wants FROM:TO, multiples of 4 KiB with FROM "
-				   "<= TO <= 255T, not '%s'", arg);
+		return svf_cli_usage("bench", "--scale wants FROM:TO, multiples of 4 KiB with FROM "
+				     "<= TO <= 255T, not '%s'", arg);
 	for (uint64_t size = from;; size = size > to / 2 ? to : size * 2) {
 		char spec[96];
 
 		snprintf(spec, sizeof(spec), "lifecycle:size=%" PRIu64 ",layout=%s", size,
 			 svf_layout_name(layout));
 		if (*nr >= MAX_WORKLOADS)
-			return usage_error("bench", "too many workloads (at most %d)", MAX_WORKLOADS);
+			return svf_cli_usage("bench", "too many workloads (at most %d)", MAX_WORKLOADS);
 		rc = svf_workload_parse(spec, wl + *nr, MAX_WORKLOADS - *nr, &n, stderr);
 		if (rc)
 			return EXIT_USAGE;
@@ -716,8 +689,8 @@ static int cmd_bench(int argc, char **argv)
 		case 'w':
 		case OPT_TRACE:
 			if (nr >= MAX_WORKLOADS)
-				return usage_error("bench", "too many workloads (at most %d)",
-						   MAX_WORKLOADS);
+				return svf_cli_usage("bench", "too many workloads (at most %d)",
+						     MAX_WORKLOADS);
 			if (c == OPT_TRACE) {
 				/* Straight from argv: any file name, commas included. */
 				svf_workload_defaults(SVF_WL_TRACE, &wl[nr]);
@@ -727,8 +700,8 @@ static int cmd_bench(int argc, char **argv)
 			}
 			rc = svf_workload_parse(optarg, wl + nr, MAX_WORKLOADS - nr, &n, stderr);
 			if (rc == -ENOSPC)
-				return usage_error("bench", "too many workloads (at most %d)",
-						   MAX_WORKLOADS);
+				return svf_cli_usage("bench", "too many workloads (at most %d)",
+						     MAX_WORKLOADS);
 			if (rc)
 				return EXIT_USAGE;
 			nr += n;
@@ -741,20 +714,20 @@ static int cmd_bench(int argc, char **argv)
 			break;
 		case OPT_LAYOUT:
 			if (svf_layout_parse(optarg, &scale_layout))
-				return usage_error("bench", "unknown layout '%s' (contig, frag4k, "
-						   "runs2m, random)", optarg);
+				return svf_cli_usage("bench", "unknown layout '%s' (contig, frag4k, "
+						     "runs2m, random)", optarg);
 			break;
 		default:
 			policy_given |= c == OPT_POLICY;
 			rc = bench_option("bench", c, optarg, &o);
 			if (rc == 1)
-				return bad_option("bench", argv, c);
+				return svf_cli_bad_option("bench", argv, c);
 			if (rc)
 				return rc;
 		}
 	}
 	if (optind < argc)
-		return usage_error("bench", "unexpected argument '%s'", argv[optind]);
+		return svf_cli_usage("bench", "unexpected argument '%s'", argv[optind]);
 	if (flat) {
 		/*
 		 * vm-real at 1 GiB and at the largest guest that fits (or
@@ -769,8 +742,8 @@ static int cmd_bench(int argc, char **argv)
 		}
 		for (int k = 0; k < 2; k++) {
 			if (nr + 2 > MAX_WORKLOADS)
-				return usage_error("bench", "too many workloads (at most %d)",
-						   MAX_WORKLOADS);
+				return svf_cli_usage("bench", "too many workloads (at most %d)",
+						     MAX_WORKLOADS);
 			if (svf_workload_parse(specs[k], wl + nr, MAX_WORKLOADS - nr, &n, stderr))
 				return EXIT_USAGE;
 			nr += n;
@@ -859,23 +832,23 @@ static int cmd_run(int argc, char **argv)
 			rc = bench_option("run", c, optarg, &o);
 		}
 		if (rc == 1)
-			return bad_option("run", argv, c);
+			return svf_cli_bad_option("run", argv, c);
 		if (rc)
 			return rc;
 	}
 	if (optind < argc)
-		return usage_error("run", "unexpected argument '%s'", argv[optind]);
+		return svf_cli_usage("run", "unexpected argument '%s'", argv[optind]);
 	if (show) {
 		fputs(svf_session_trace, stdout);
 		return 0;
 	}
 	if (session) {
 		if (bench_only)
-			return usage_error("run", "--%s is a benchmark option: not with --session",
-					   bench_only);
+			return svf_cli_usage("run", "--%s is a benchmark option: not with --session",
+					     bench_only);
 		if (policy && svf_policy_parse(policy, &cfg.policy))
-			return usage_error("run", "unknown policy '%s' (strict, batched, gather, "
-					   "lazy)", policy);
+			return svf_cli_usage("run", "unknown policy '%s' (strict, batched, gather, "
+					     "lazy)", policy);
 		rc = check_driver("run", cfg.driver);
 		if (rc)
 			return rc;
@@ -884,8 +857,8 @@ static int cmd_run(int argc, char **argv)
 				   true);
 	}
 	if (session_only)
-		return usage_error("run", "--%s applies to the session: use it with --session",
-				   session_only);
+		return svf_cli_usage("run", "--%s applies to the session: use it with --session",
+				     session_only);
 	if (policy) {
 		rc = bench_option("run", OPT_POLICY, policy, &o);
 		if (rc)
@@ -926,15 +899,15 @@ static int cmd_bench_unmap(int argc, char **argv)
 		case OPT_SIZE:
 			if (svf_parse_u64(optarg, &v) || v == 0 || v % SVF_PAGE_SIZE ||
 			    v > (256ULL << 40))
-				return usage_error("bench-unmap",
-						   "--size wants a non-zero multiple of 4 KiB up "
-						   "to 256T, not '%s'", optarg);
+				return svf_cli_usage("bench-unmap",
+						     "--size wants a non-zero multiple of 4 KiB up "
+						     "to 256T, not '%s'", optarg);
 			o.size = v;
 			break;
 		case OPT_LAYOUT:
 			if (svf_layout_parse(optarg, &o.layout))
-				return usage_error("bench-unmap", "unknown layout '%s' (contig, "
-						   "frag4k, runs2m, random)", optarg);
+				return svf_cli_usage("bench-unmap", "unknown layout '%s' (contig, "
+						     "frag4k, runs2m, random)", optarg);
 			break;
 		case OPT_POLICY:
 			if (strcmp(optarg, "all") == 0) {
@@ -943,8 +916,8 @@ static int cmd_bench_unmap(int argc, char **argv)
 				break;
 			}
 			if (svf_policy_parse(optarg, &p))
-				return usage_error("bench-unmap", "unknown policy '%s' (strict, "
-						   "batched, gather, lazy, all)", optarg);
+				return svf_cli_usage("bench-unmap", "unknown policy '%s' (strict, "
+						     "batched, gather, lazy, all)", optarg);
 			memset(o.policy, 0, sizeof(o.policy));
 			o.policy[p] = true;
 			break;
@@ -954,8 +927,8 @@ static int cmd_bench_unmap(int argc, char **argv)
 			else if (strcmp(optarg, "off") == 0)
 				o.cost = false;
 			else
-				return usage_error("bench-unmap", "--cost wants on or off, not '%s'",
-						   optarg);
+				return svf_cli_usage("bench-unmap", "--cost wants on or off, not '%s'",
+						     optarg);
 			break;
 		case OPT_BATCH:
 			if (svf_cli_u64("bench-unmap", "--batch", optarg, 1, 1u << 24, &v))
@@ -966,11 +939,11 @@ static int cmd_bench_unmap(int argc, char **argv)
 			o.driver = optarg;
 			break;
 		default:
-			return bad_option("bench-unmap", argv, c);
+			return svf_cli_bad_option("bench-unmap", argv, c);
 		}
 	}
 	if (optind < argc)
-		return usage_error("bench-unmap", "unexpected argument '%s'", argv[optind]);
+		return svf_cli_usage("bench-unmap", "unexpected argument '%s'", argv[optind]);
 	rc = check_driver("bench-unmap", o.driver ? o.driver : "vtd");
 	if (rc)
 		return rc;
@@ -1020,10 +993,10 @@ static int cmd_help(int argc, char **argv)
 		return 0;
 	}
 	if (argc > 2)
-		return usage_error("help", "unexpected argument '%s'", argv[2]);
+		return svf_cli_usage("help", "unexpected argument '%s'", argv[2]);
 	cmd = find_command(argv[1]);
 	if (!cmd)
-		return usage_error("help", "unknown command '%s'", argv[1]);
+		return svf_cli_usage("help", "unknown command '%s'", argv[1]);
 	fputs(cmd->help, stdout);
 	return 0;
 }
@@ -1058,9 +1031,9 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "help") == 0)
 		return svf_cli_finish(cmd_help(argc - 1, argv + 1));
 	if (argv[1][0] == '-')
-		return usage_error(NULL, "unknown option '%s'", argv[1]);
+		return svf_cli_usage(NULL, "unknown option '%s'", argv[1]);
 	cmd = find_command(argv[1]);
 	if (!cmd)
-		return usage_error(NULL, "unknown command '%s'", argv[1]);
+		return svf_cli_usage(NULL, "unknown command '%s'", argv[1]);
 	return svf_cli_finish(cmd->fn(argc - 1, argv + 1));
 }

@@ -209,10 +209,8 @@ int svf_bench_dirty_main(int argc, char **argv)
 				return svf_cli_usage(cmd, "--mode wants hw, linux or both, not '%s'",
 						     optarg);
 			break;
-		case ':':
-			return svf_cli_usage(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return svf_cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+			return svf_cli_bad_option(cmd, argv, c);
 		}
 	}
 	if (optind != argc)

@@ -243,10 +243,8 @@ int svf_bench_ioat_main(int argc, char **argv)
 				return SVF_EXIT_USAGE;
 			o.small = v;
 			break;
-		case ':':
-			return svf_cli_usage(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return svf_cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+			return svf_cli_bad_option(cmd, argv, c);
 		}
 	}
 	if (optind != argc)

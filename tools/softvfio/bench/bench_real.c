@@ -361,11 +361,8 @@ int svf_bench_real_main(int argc, char **argv)
 		case 'h':
 			fputs(svf_bench_real_help, stdout);
 			return 0;
-		case ':':
-			return svf_cli_usage("bench-real", "option '%s' needs a value",
-					     argv[optind - 1]);
 		default:
-			return svf_cli_usage("bench-real", "unknown option '%s'", argv[optind - 1]);
+			return svf_cli_bad_option("bench-real", argv, ch);
 		}
 	}
 	if (optind < argc)

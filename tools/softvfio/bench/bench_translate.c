@@ -554,10 +554,8 @@ int svf_bench_translate_main(int argc, char **argv)
 		case 'd':
 			o.driver = optarg;
 			break;
-		case ':':
-			return svf_cli_usage(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return svf_cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+			return svf_cli_bad_option(cmd, argv, c);
 		}
 	}
 	if (optind != argc)

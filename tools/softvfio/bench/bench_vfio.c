@@ -347,10 +347,8 @@ int svf_bench_vfio_main(int argc, char **argv)
 				return SVF_EXIT_USAGE;
 			o.idle_ms = (unsigned)v;
 			break;
-		case ':':
-			return svf_cli_usage(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return svf_cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+			return svf_cli_bad_option(cmd, argv, c);
 		}
 	}
 	if (optind != argc)
