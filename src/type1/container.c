@@ -131,8 +131,11 @@ static struct svf_dma *dma_first_ending_after(struct svf_container *c, uint64_t 
 {
 	struct svf_dma key = { .iova = iova };
 	struct svf_dma *d = RB_NFIND(svf_dma_tree, &c->dmas, &key);
-	struct svf_dma *prev = d ? RB_PREV(svf_dma_tree, &c->dmas, d) : RB_MAX(svf_dma_tree, &c->dmas);
+	struct svf_dma *prev;
 
+	if (d && d->iova == iova)
+		return d; /* mappings never overlap: no earlier one reaches iova */
+	prev = d ? RB_PREV(svf_dma_tree, &c->dmas, d) : RB_MAX(svf_dma_tree, &c->dmas);
 	if (prev && dma_last(prev) >= iova)
 		return prev;
 	return d;
@@ -146,15 +149,26 @@ static struct svf_dma *dma_find(struct svf_container *c, uint64_t iova)
 	return d && d->iova <= iova ? d : NULL;
 }
 
-/* Whether [iova, last] starts or ends inside a mapping (v2 unmap and dirty GET refuse that). */
+/*
+ * Whether [iova, last] starts or ends inside a mapping (v2 unmap and dirty
+ * GET refuse that); first is dma_first_ending_after(c, iova), which
+ * answers for iova and, when it also holds last (mappings never overlap),
+ * for last: a request for one whole mapping costs one tree search.
+ */
+static bool range_bisects_at(struct svf_container *c, struct svf_dma *first, uint64_t iova,
+			     uint64_t last)
+{
+	struct svf_dma *dma;
+
+	if (first && first->iova < iova)
+		return true;
+	dma = first && first->iova <= last && dma_last(first) >= last ? first : dma_find(c, last);
+	return dma && dma_last(dma) != last;
+}
+
 static bool range_bisects(struct svf_container *c, uint64_t iova, uint64_t last)
 {
-	struct svf_dma *dma = dma_find(c, iova);
-
-	if (dma && dma->iova != iova)
-		return true;
-	dma = dma_find(c, last);
-	return dma && dma_last(dma) != last;
+	return range_bisects_at(c, dma_first_ending_after(c, iova), iova, last);
 }
 
 struct svf_dma *svf_type1_dma_find(struct svf_container *c, uint64_t iova)
@@ -828,10 +842,9 @@ int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint3
 	if ((flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) && /* row 9 */
 	    (!c->dirty_tracking || bm->pgsize != SVF_PAGE_SIZE))
 		return -EINVAL;
-	if (c->type == VFIO_TYPE1v2_IOMMU && !all && range_bisects(c, iova, last)) /* row 10 */
-		return -EINVAL;
-
 	dma = dma_first_ending_after(c, iova);
+	if (c->type == VFIO_TYPE1v2_IOMMU && !all && range_bisects_at(c, dma, iova, last)) /* row 10 */
+		return -EINVAL;
 	if (flags & VFIO_DMA_UNMAP_FLAG_VADDR) {
 		rc = invalidate_vaddrs(c, dma, iova, last, &total);
 		if (!rc)
@@ -840,8 +853,6 @@ int svf_type1_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint3
 	}
 	uint64_t notified = 0;
 	bool have_notified = false;
-again:
-	dma = dma_first_ending_after(c, iova);
 	while (dma && dma->iova <= last) {
 		struct svf_dma *next = RB_NEXT(svf_dma_tree, &c->dmas, dma);
 		uint64_t sz = dma->size;
@@ -862,7 +873,9 @@ again:
 			have_notified = true;
 			notified = dma->iova;
 			notify_emulated_unmap(c, dma->iova, dma->size);
-			goto again;
+			/* The lock was dropped: the tree may have changed. */
+			dma = dma_first_ending_after(c, iova);
+			continue;
 		}
 		if (bm) {
 			/* UNMAP row 12: mappings removed before a failed write stay removed. */
