@@ -180,12 +180,21 @@ static inline bool svf_iotlb_probe(const struct svf_iotlb *t, uint16_t did, uint
 static inline bool svf_iotlb_lookup(const struct svf_iotlb *t, uint16_t did, uint64_t iova,
 				    uint64_t *data, unsigned *code)
 {
-	for (unsigned c = SVF_TLB_4K; c <= SVF_TLB_1G; c++) {
-		if (__atomic_load_n(&t->nr_size[c], __ATOMIC_RELAXED) &&
-		    svf_iotlb_probe(t, did, iova, c, data)) {
-			*code = c;
-			return true;
-		}
+	/* Spelled out: each probe then has a constant shift. */
+	if (__atomic_load_n(&t->nr_size[SVF_TLB_4K], __ATOMIC_RELAXED) &&
+	    svf_iotlb_probe(t, did, iova, SVF_TLB_4K, data)) {
+		*code = SVF_TLB_4K;
+		return true;
+	}
+	if (__atomic_load_n(&t->nr_size[SVF_TLB_2M], __ATOMIC_RELAXED) &&
+	    svf_iotlb_probe(t, did, iova, SVF_TLB_2M, data)) {
+		*code = SVF_TLB_2M;
+		return true;
+	}
+	if (__atomic_load_n(&t->nr_size[SVF_TLB_1G], __ATOMIC_RELAXED) &&
+	    svf_iotlb_probe(t, did, iova, SVF_TLB_1G, data)) {
+		*code = SVF_TLB_1G;
+		return true;
 	}
 	return false;
 }
