@@ -1362,14 +1362,25 @@ static uint64_t guest_mem_bytes(const struct svf_workload *w)
 }
 
 /* Run one workload under every selected policy into e. 0 or -errno (set-up). */
+/*
+ * vm-real's size=max, chosen once per bench (so that both backings and
+ * every driver get the same guest, whatever the first one left free).
+ */
+struct vm_max {
+	uint64_t bytes;  /* 0: not chosen yet */
+	char why[160];
+};
+
 static int bench_entry(const struct svf_bench_opts *o, const struct svf_workload *wl,
-		       struct svf_bench_entry *e, int lazy, struct svf_progress *pg, FILE *err)
+		       struct svf_bench_entry *e, int lazy, struct vm_max *vmax,
+		       struct svf_progress *pg, FILE *err)
 {
 	struct svf_workload resolved = *wl;
 	const struct svf_workload *w = &resolved;
 	struct svf_trace *trace = NULL;
 	struct guest_mem mem = { 0 };
-	char *text = NULL, why[160] = "";
+	char *text = NULL;
+	bool is_max;
 	double weight = workload_weight(wl);
 	size_t len = 0;
 	int rc = 0;
@@ -1377,8 +1388,12 @@ static int bench_entry(const struct svf_bench_opts *o, const struct svf_workload
 	/* vm-real's guest size: the default, or the largest that fits now. */
 	if (w->kind == SVF_WL_VMREAL && !w->size)
 		resolved.size = o->guest_size ? o->guest_size : VMREAL_SIZE;
-	if (w->kind == SVF_WL_VMREAL && w->size == SVF_VMREAL_SIZE_MAX)
-		resolved.size = svf_vmreal_max_guest(why, sizeof(why));
+	is_max = w->kind == SVF_WL_VMREAL && w->size == SVF_VMREAL_SIZE_MAX;
+	if (is_max) {
+		if (!vmax->bytes)
+			vmax->bytes = svf_vmreal_max_guest(vmax->why, sizeof(vmax->why));
+		resolved.size = vmax->bytes;
+	}
 	e->wl = *w;
 	svf_workload_id(w, e->id, sizeof(e->id));
 	svf_workload_label(w, e->label, sizeof(e->label));
@@ -1424,8 +1439,8 @@ static int bench_entry(const struct svf_bench_opts *o, const struct svf_workload
 		e->guest_bytes = w->size;
 		snprintf(e->measured, sizeof(e->measured), "start (MAP_DMA per RAM section) and "
 			 "teardown (UNMAP_DMA per section), beside the floor");
-		if (why[0])
-			entry_note(e, "the largest guest that fits: %s", why);
+		if (is_max)
+			entry_note(e, "the largest guest that fits: %s", vmax->why);
 		if (!w->size) {
 			entry_note(e, "not run: not even 1 GiB fits");
 			goto out;
@@ -1582,6 +1597,7 @@ int svf_bench(const struct svf_bench_opts *o, FILE *out, FILE *err)
 	unsigned npol = 0;
 	uint64_t t0 = svf_clock_ns(CLOCK_MONOTONIC);
 	int lazy = 1, rc = 0, wrc;
+	struct vm_max vmax = { 0 };
 
 	for (int p = 0; p < SVF_POLICY_NR; p++)
 		npol += o->policy[p];
@@ -1608,7 +1624,7 @@ int svf_bench(const struct svf_bench_opts *o, FILE *out, FILE *err)
 			struct svf_bench_entry *e = &entries[i * ndrv + k];
 
 			od.driver = o->nr_drivers ? o->drivers[k] : o->driver;
-			rc = bench_entry(&od, &o->wl[i], e, lazy, &pg, err);
+			rc = bench_entry(&od, &o->wl[i], e, lazy, &vmax, &pg, err);
 			if (rc)
 				break;
 			snprintf(e->driver, sizeof(e->driver), "%s", od.driver ? od.driver : "vtd");

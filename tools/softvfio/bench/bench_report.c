@@ -198,9 +198,10 @@ static void print_vmreal(const struct svf_bench_entry *e, const bool policy[SVF_
 	fprintf(out, "; medians of %u\n", any ? any->vm_reps : e->wl.reps);
 	fputs("   floor, same run and range: mlock + bulk pagemap read of each section (start), "
 	      "munlock of each (teardown)\n", out);
-	svf_human_bytes(e->guest_bytes, a, sizeof(a));
-	svf_human_bytes(e->thp_before, b, sizeof(b));
-	svf_human_bytes(any ? any->thp_bytes : 0, c, sizeof(c));
+	/* In MiB, exactly: a THP count rounded to GiB would hide a split huge page. */
+	snprintf(a, sizeof(a), "%" PRIu64 " MiB", e->guest_bytes >> 20);
+	snprintf(b, sizeof(b), "%" PRIu64 " MiB", e->thp_before >> 20);
+	snprintf(c, sizeof(c), "%" PRIu64 " MiB", (any ? any->thp_bytes : 0) >> 20);
 	if (thp)
 		fprintf(out, "   memory: transparent huge pages asked (MADV_HUGEPAGE), %s of %s obtained, "
 			"%s left after softvfio%s\n", b, a, c,
