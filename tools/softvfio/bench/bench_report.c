@@ -533,7 +533,7 @@ static double spread(const double *v, size_t n)
 	return lo > 0 ? (hi - lo) / lo : 0;
 }
 
-#define FLAT_FMT "%-7s %-9s %9s %10s %9s %7s %10s %9s %7s\n"
+#define FLAT_FMT "%-7s %-9s %9s %10s %9s %7s %10s %9s %7s %9s\n"
 #define FLAT_MAX 32
 
 bool svf_bench_print_flatness(const struct svf_bench_entry *e, size_t n,
@@ -544,8 +544,8 @@ bool svf_bench_print_flatness(const struct svf_bench_entry *e, size_t n,
 	for (int thp = 0; thp < 2; thp++) {
 		for (int p = 0; p < SVF_POLICY_NR; p++) {
 			const struct svf_bench_entry *g[FLAT_MAX];
-			double v[6][FLAT_MAX];
-			char c[6][32], sz[32];
+			double v[7][FLAT_MAX];
+			char c[7][32], sz[32];
 			size_t k = 0;
 			bool flat, rflat;
 
@@ -562,7 +562,7 @@ bool svf_bench_print_flatness(const struct svf_bench_entry *e, size_t n,
 				      "softvfio figure's spread, (max - min) / min,\nwithin 10 %):\n",
 				      out);
 				fprintf(out, FLAT_FMT, "backing", "policy", "guest", "start", "floor",
-					"ratio", "teardown", "floor", "ratio");
+					"ratio", "teardown", "floor", "ratio", "reg/page");
 				printed = true;
 			}
 			for (size_t j = 0; j < k; j++) {
@@ -574,23 +574,28 @@ bool svf_bench_print_flatness(const struct svf_bench_entry *e, size_t n,
 				v[3][j] = svf_vmreal_per_page(r, SVF_VM_TEARDOWN);
 				v[4][j] = svf_vmreal_per_page(r, SVF_VM_TEARDOWN_FLOOR);
 				v[5][j] = v[4][j] > 0 ? v[3][j] / v[4][j] : 0;
-				for (int q = 0; q < 6; q++) {
+				/* How fragmented the kernel's frames were: a teardown pays per region. */
+				v[6][j] = (double)r->regions / (double)r->vm_pages;
+				for (int q = 0; q < 7; q++) {
 					if (q == 2 || q == 5)
 						snprintf(c[q], sizeof(c[q]), "%.2fx", v[q][j]);
+					else if (q == 6)
+						snprintf(c[q], sizeof(c[q]), "%.3f", v[q][j]);
 					else
 						svf_human_ns(v[q][j], c[q], sizeof(c[q]));
 				}
 				svf_human_bytes(g[j]->guest_bytes, sz, sizeof(sz));
 				fprintf(out, FLAT_FMT, thp ? "THP" : "4 KiB", svf_policy_name(p), sz,
-					c[0], c[1], c[2], c[3], c[4], c[5]);
+					c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
 			}
-			for (int q = 0; q < 6; q++)
+			for (int q = 0; q < 7; q++)
 				snprintf(c[q], sizeof(c[q]), "%.1f %%", 100 * spread(v[q], k));
 			flat = spread(v[0], k) <= FLAT_SPREAD && spread(v[3], k) <= FLAT_SPREAD;
 			rflat = spread(v[2], k) <= FLAT_SPREAD && spread(v[5], k) <= FLAT_SPREAD;
 			all_flat &= flat;
 			all_rflat &= rflat;
-			fprintf(out, FLAT_FMT, "", "  spread", "", c[0], c[1], c[2], c[3], c[4], c[5]);
+			fprintf(out, FLAT_FMT, "", "  spread", "", c[0], c[1], c[2], c[3], c[4], c[5],
+				c[6]);
 			fprintf(out, "%-7s %-9s flat within 10 %%: start and teardown %s; their ratios "
 				"to the floor %s\n", "", "", flat ? "yes" : "NO", rflat ? "yes" : "NO");
 		}
@@ -598,8 +603,9 @@ bool svf_bench_print_flatness(const struct svf_bench_entry *e, size_t n,
 	if (printed)
 		fprintf(out, "every softvfio figure flat within 10 %%: %s; every ratio to the floor: "
 			"%s\n(the floor is this machine's kernel on a shared machine: where it moves "
-			"too, the ratio is the figure to read)\n\n", all_flat ? "yes" : "NO",
-			all_rflat ? "yes" : "NO");
+			"too, the ratio is the figure to read;\nreg/page: physically contiguous "
+			"regions per page, as the kernel gave the frames: the teardown pays per "
+			"region)\n\n", all_flat ? "yes" : "NO", all_rflat ? "yes" : "NO");
 	return printed;
 }
 
