@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -72,6 +73,48 @@ int svf_cli_bad_option(const char *cmd, char **argv, int c)
 	if (c == ':')
 		return svf_cli_usage(cmd, "option '%s' needs a value", arg);
 	return svf_cli_usage(cmd, "unknown option '%s'", arg);
+}
+
+int svf_cli_parse(const char *cmd, const char *help, int argc, char **argv,
+		  const struct svf_cli_opt *opts, size_t n)
+{
+	struct option longopts[SVF_CLI_MAX_OPTS + 2] = { { 0 } };
+	char opt[64];
+	uint64_t v = 0;
+	int c;
+
+	if (n > SVF_CLI_MAX_OPTS)
+		n = SVF_CLI_MAX_OPTS;
+	for (size_t i = 0; i < n; i++)
+		longopts[i] = (struct option){ opts[i].name, required_argument, NULL, 256 + (int)i };
+	longopts[n] = (struct option){ "help", no_argument, NULL, 'h' };
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		const struct svf_cli_opt *o;
+
+		if (c == 'h') {
+			fputs(help, stdout);
+			return 0;
+		}
+		if (c < 256 || c >= 256 + (int)n)
+			return svf_cli_bad_option(cmd, argv, c);
+		o = &opts[c - 256];
+		if (o->str) {
+			*o->str = optarg;
+			continue;
+		}
+		snprintf(opt, sizeof(opt), "--%s", o->name);
+		if (svf_cli_u64(cmd, opt, optarg, o->min, o->max, &v))
+			return SVF_EXIT_USAGE;
+		if (o->u64)
+			*o->u64 = v;
+		else
+			*o->uint = (unsigned)v;
+	}
+	if (optind != argc)
+		return svf_cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+	return -1;
 }
 
 int svf_cli_u64(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,

@@ -46,6 +46,32 @@ int svf_cli_u64(const char *cmd, const char *opt, const char *arg, uint64_t min,
 		uint64_t *out);
 
 /*
+ * One option of a command that takes options and no operands
+ * (svf_cli_parse): --name VALUE. With str set, the text itself; else a
+ * number as svf_cli_u64 reads it, in [min, max], stored into *u64 or *uint,
+ * whichever is set (max must fit the field).
+ */
+struct svf_cli_opt {
+	const char *name;
+	uint64_t min, max;
+	uint64_t *u64;
+	unsigned *uint;
+	const char **str;
+};
+
+#define SVF_CLI_MAX_OPTS 16
+
+/*
+ * Parse argv (argv[0] the command's name) against opts[0..n) (n at most
+ * SVF_CLI_MAX_OPTS) and -h/--help, which prints help on standard output.
+ * Returns -1 when the command should go on, else the exit status to return
+ * at once: 0 after the help, SVF_EXIT_USAGE after a usage message (a bad
+ * value, a bad option, an operand).
+ */
+int svf_cli_parse(const char *cmd, const char *help, int argc, char **argv,
+		  const struct svf_cli_opt *opts, size_t n);
+
+/*
  * Can path be written? "-" (standard output) always can. Opens it for
  * writing without truncating (removing it again if it did not exist).
  * Returns 0, or EXIT_FAILURE after saying why.

@@ -215,39 +215,15 @@ int svf_bench_ioat(const struct svf_bench_ioat_opts *uo, FILE *out, FILE *err)
 
 int svf_bench_ioat_main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "mib", required_argument, NULL, 'm' },
-		{ "small", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char cmd[] = "bench-ioat";
 	struct svf_bench_ioat_opts o = { 0 };
-	uint64_t v;
-	int c;
+	const struct svf_cli_opt opts[] = {
+		{ "mib", 1, 1ULL << 20, .u64 = &o.mib },
+		{ "small", 1, 1ULL << 40, .u64 = &o.small },
+	};
+	int rc = svf_cli_parse("bench-ioat", svf_bench_ioat_help, argc, argv, opts,
+			       sizeof(opts) / sizeof(opts[0]));
 
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			fputs(svf_bench_ioat_help, stdout);
-			return 0;
-		case 'm':
-			if (svf_cli_u64(cmd, "--mib", optarg, 1, 1ULL << 20, &v))
-				return SVF_EXIT_USAGE;
-			o.mib = v;
-			break;
-		case 's':
-			if (svf_cli_u64(cmd, "--small", optarg, 1, 1ULL << 40, &v))
-				return SVF_EXIT_USAGE;
-			o.small = v;
-			break;
-		default:
-			return svf_cli_bad_option(cmd, argv, c);
-		}
-	}
-	if (optind != argc)
-		return svf_cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+	if (rc >= 0)
+		return rc;
 	return svf_bench_ioat(&o, stdout, stderr) ? 1 : 0;
 }

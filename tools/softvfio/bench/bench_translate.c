@@ -510,55 +510,18 @@ const char svf_bench_translate_help[] =
 
 int svf_bench_translate_main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "threads", required_argument, NULL, 't' },
-		{ "iters", required_argument, NULL, 'i' },
-		{ "mappings", required_argument, NULL, 'm' },
-		{ "unmaps", required_argument, NULL, 'u' },
-		{ "driver", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char cmd[] = "bench-translate";
 	struct svf_bench_translate_opts o = { 0 };
-	uint64_t v;
-	int c;
+	const struct svf_cli_opt opts[] = {
+		{ "threads", 1, 64, .uint = &o.threads },
+		{ "iters", 1, 1ULL << 40, .u64 = &o.iters },
+		{ "mappings", 1, 1u << 20, .uint = &o.mappings },
+		{ "unmaps", 1, 1u << 24, .uint = &o.unmaps },
+		{ "driver", .str = &o.driver },
+	};
+	int rc = svf_cli_parse("bench-translate", svf_bench_translate_help, argc, argv, opts,
+			       sizeof(opts) / sizeof(opts[0]));
 
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			fputs(svf_bench_translate_help, stdout);
-			return 0;
-		case 't':
-			if (svf_cli_u64(cmd, "--threads", optarg, 1, 64, &v))
-				return SVF_EXIT_USAGE;
-			o.threads = (unsigned)v;
-			break;
-		case 'i':
-			if (svf_cli_u64(cmd, "--iters", optarg, 1, 1ULL << 40, &v))
-				return SVF_EXIT_USAGE;
-			o.iters = v;
-			break;
-		case 'm':
-			if (svf_cli_u64(cmd, "--mappings", optarg, 1, 1u << 20, &v))
-				return SVF_EXIT_USAGE;
-			o.mappings = (unsigned)v;
-			break;
-		case 'u':
-			if (svf_cli_u64(cmd, "--unmaps", optarg, 1, 1u << 24, &v))
-				return SVF_EXIT_USAGE;
-			o.unmaps = (unsigned)v;
-			break;
-		case 'd':
-			o.driver = optarg;
-			break;
-		default:
-			return svf_cli_bad_option(cmd, argv, c);
-		}
-	}
-	if (optind != argc)
-		return svf_cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+	if (rc >= 0)
+		return rc;
 	return svf_bench_translate(&o, stdout, stderr) ? 1 : 0;
 }

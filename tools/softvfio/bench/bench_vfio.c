@@ -301,57 +301,18 @@ int svf_bench_vfio(const struct svf_bench_vfio_opts *uo, FILE *out, FILE *err)
 
 int svf_bench_vfio_main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "iters", required_argument, NULL, 'i' },
-		{ "doorbells", required_argument, NULL, 'b' },
-		{ "cold", required_argument, NULL, 'c' },
-		{ "dmas", required_argument, NULL, 'd' },
-		{ "idle-ms", required_argument, NULL, 'I' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char cmd[] = "bench-vfio";
 	struct svf_bench_vfio_opts o = { 0 };
-	uint64_t v;
-	int c;
+	const struct svf_cli_opt opts[] = {
+		{ "iters", 1, 1ULL << 40, .u64 = &o.iters },
+		{ "doorbells", 1, 1u << 24, .uint = &o.doorbells },
+		{ "cold", 1, 10000, .uint = &o.cold },
+		{ "dmas", 1, 1ULL << 40, .u64 = &o.dmas },
+		{ "idle-ms", 1, 3600000, .uint = &o.idle_ms },
+	};
+	int rc = svf_cli_parse("bench-vfio", svf_bench_vfio_help, argc, argv, opts,
+			       sizeof(opts) / sizeof(opts[0]));
 
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			fputs(svf_bench_vfio_help, stdout);
-			return 0;
-		case 'i':
-			if (svf_cli_u64(cmd, "--iters", optarg, 1, 1ULL << 40, &v))
-				return SVF_EXIT_USAGE;
-			o.iters = v;
-			break;
-		case 'b':
-			if (svf_cli_u64(cmd, "--doorbells", optarg, 1, 1u << 24, &v))
-				return SVF_EXIT_USAGE;
-			o.doorbells = (unsigned)v;
-			break;
-		case 'c':
-			if (svf_cli_u64(cmd, "--cold", optarg, 1, 10000, &v))
-				return SVF_EXIT_USAGE;
-			o.cold = (unsigned)v;
-			break;
-		case 'd':
-			if (svf_cli_u64(cmd, "--dmas", optarg, 1, 1ULL << 40, &v))
-				return SVF_EXIT_USAGE;
-			o.dmas = v;
-			break;
-		case 'I':
-			if (svf_cli_u64(cmd, "--idle-ms", optarg, 1, 3600000, &v))
-				return SVF_EXIT_USAGE;
-			o.idle_ms = (unsigned)v;
-			break;
-		default:
-			return svf_cli_bad_option(cmd, argv, c);
-		}
-	}
-	if (optind != argc)
-		return svf_cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+	if (rc >= 0)
+		return rc;
 	return svf_bench_vfio(&o, stdout, stderr) ? 1 : 0;
 }
