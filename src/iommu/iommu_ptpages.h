@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #define SVF_PT_PAGE_SIZE 4096ull
+#define SVF_PT_ENTRIES (SVF_PT_PAGE_SIZE / sizeof(uint64_t)) /* entries of a table page */
 #define SVF_PT_POOL_MAX 16384u /* pages kept for reuse (64 MiB) */
 
 /* The unit's table-page allocator. */
@@ -59,5 +60,52 @@ void svf_pt_freelist_splice(struct svf_pt_freelist *dst, struct svf_pt_freelist 
 
 /* Release every page on fl (after a grace period) to the pool or the heap. */
 void svf_pt_freelist_release(struct svf_pt_freelist *fl, struct svf_pt_pages *pages);
+
+/*
+ * Entry access of the writer side, whatever the table format: its own
+ * loads are relaxed (map and unmap of a domain are serialized by the
+ * caller), its stores release, so that a walker's acquire load of a new
+ * link finds the zeroed table behind it, and of a leaf what preceded it.
+ */
+static inline uint64_t svf_pte_load(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void svf_pte_store(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/*
+ * The recursive walks (collecting a subtree, "holds no leaf", "maps
+ * anything in a range") stay in each driver: they differ exactly in how an
+ * entry says present, leaf or next table, and the map and unmap paths want
+ * that decode inlined rather than called through a pointer.
+ */
+
+/* Every entry of table t in [from, to) is 0. */
+static inline bool svf_pt_range_clear(const uint64_t *t, unsigned from, unsigned to)
+{
+	for (unsigned i = from; i < to; i++)
+		if (svf_pte_load(&t[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Every entry of table t outside [from, to) is 0. The neighbours of the run
+ * go first: unmaps mostly arrive in IOVA order, one chunk at a time, so a
+ * live entry usually sits right after (or before) the run and the answer
+ * costs one load instead of a scan of the cleared part.
+ */
+static inline bool svf_pt_clear_outside(const uint64_t *t, unsigned from, unsigned to)
+{
+	if (to < SVF_PT_ENTRIES && svf_pte_load(&t[to]))
+		return false;
+	if (from > 0 && svf_pte_load(&t[from - 1]))
+		return false;
+	return svf_pt_range_clear(t, to, SVF_PT_ENTRIES) && svf_pt_range_clear(t, 0, from);
+}
 
 #endif

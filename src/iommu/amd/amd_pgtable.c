@@ -17,15 +17,7 @@
 #include "amd_pgtable.h"
 #include "iommu_reader.h"
 
-static inline uint64_t pte_load(const uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static inline void pte_store(uint64_t *p, uint64_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELEASE);
-}
+_Static_assert(AMD_PT_ENTRIES == SVF_PT_ENTRIES, "a table page holds SVF_PT_ENTRIES entries");
 
 static inline unsigned pte_index(uint64_t iova, unsigned level)
 {
@@ -87,7 +79,7 @@ static void collect_subtree(uint64_t *t, unsigned level, struct svf_pt_freelist 
 {
 	if (level > 1) {
 		for (unsigned i = 0; i < AMD_PT_ENTRIES; i++) {
-			uint64_t e = pte_load(&t[i]);
+			uint64_t e = svf_pte_load(&t[i]);
 
 			if ((e & AMD_PTE_PR) && !pte_is_leaf(e))
 				collect_subtree(amd_pte_table(e), level - 1, fl);
@@ -109,7 +101,7 @@ void amd_pt_free_tree(uint64_t *root, struct svf_pt_pages *pages)
 static bool subtree_empty(const uint64_t *t, unsigned level)
 {
 	for (unsigned i = 0; i < AMD_PT_ENTRIES; i++) {
-		uint64_t e = pte_load(&t[i]);
+		uint64_t e = svf_pte_load(&t[i]);
 
 		if (!(e & AMD_PTE_PR))
 			continue;
@@ -128,14 +120,14 @@ static int descend(struct amd_pt *pt, uint64_t iova, unsigned level, uint64_t **
 
 	for (unsigned lvl = AMD_LEVELS; lvl > level; lvl--) {
 		uint64_t *slot = &t[pte_index(iova, lvl)];
-		uint64_t e = pte_load(slot);
+		uint64_t e = svf_pte_load(slot);
 
 		if (!(e & AMD_PTE_PR)) {
 			uint64_t *nt = svf_pt_page_alloc(pt->pages);
 
 			if (!nt)
 				return -ENOMEM;
-			pte_store(slot, pde_make(nt, lvl));
+			svf_pte_store(slot, pde_make(nt, lvl));
 			t = nt;
 		} else if (pte_is_leaf(e)) {
 			return -EEXIST; /* a larger leaf covers the range */
@@ -164,7 +156,7 @@ int amd_pt_map(struct amd_pt *pt, uint64_t iova, uint64_t paddr, uint64_t size, 
 		unsigned idx = pte_index(iova, level); /* a multiple of reps: iova is aligned */
 
 		for (unsigned k = 0; k < reps; k++) {
-			uint64_t old = pte_load(&t[idx + k]);
+			uint64_t old = svf_pte_load(&t[idx + k]);
 
 			if (old && (level == 1 || pte_is_leaf(old) ||
 				    !subtree_empty(amd_pte_table(old), level - 1))) {
@@ -173,10 +165,10 @@ int amd_pt_map(struct amd_pt *pt, uint64_t iova, uint64_t paddr, uint64_t size, 
 			}
 		}
 		for (unsigned k = 0; k < reps; k++) {
-			uint64_t old = pte_load(&t[idx + k]);
+			uint64_t old = svf_pte_load(&t[idx + k]);
 
 			/* One store replaces an empty table: a walker sees it or the leaf. */
-			pte_store(&t[idx + k], e);
+			svf_pte_store(&t[idx + k], e);
 			if (old)
 				collect_subtree(amd_pte_table(old), level - 1, defer);
 		}
@@ -202,24 +194,6 @@ struct unmap_ctx {
 	struct svf_pt_freelist *defer;
 };
 
-static bool range_clear(const uint64_t *t, unsigned from, unsigned to)
-{
-	for (unsigned i = from; i < to; i++)
-		if (pte_load(&t[i]))
-			return false;
-	return true;
-}
-
-/* Every entry of t outside [from, to) is clear (neighbours first). */
-static bool clear_outside(const uint64_t *t, unsigned from, unsigned to)
-{
-	if (to < AMD_PT_ENTRIES && pte_load(&t[to]))
-		return false;
-	if (from > 0 && pte_load(&t[from - 1]))
-		return false;
-	return range_clear(t, to, AMD_PT_ENTRIES) && range_clear(t, 0, from);
-}
-
 /* Clear leaves of table t (level, covering IOVAs from base); true when t ends up empty. */
 static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64_t base)
 {
@@ -229,7 +203,7 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
 	bool all_cleared = true;
 
 	while (i < AMD_PT_ENTRIES && c->cur <= c->last && !c->stop) {
-		uint64_t e = pte_load(&t[i]);
+		uint64_t e = svf_pte_load(&t[i]);
 
 		if (!(e & AMD_PTE_PR)) {
 			c->stop = true;
@@ -243,7 +217,7 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
 				break;
 			}
 			if (unmap_table(c, child, level - 1, base + ((uint64_t)i << shift))) {
-				pte_store(&t[i], 0);
+				svf_pte_store(&t[i], 0);
 				svf_pt_freelist_push(c->defer, child);
 			} else {
 				all_cleared = false;
@@ -273,7 +247,7 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
 		}
 		c->expect = pa + size;
 		for (unsigned k = g; k < g + reps; k++)
-			pte_store(&t[k], 0);
+			svf_pte_store(&t[k], 0);
 		if (g < lo)
 			lo = g;
 		c->unmapped += size;
@@ -281,7 +255,7 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
 		i = g + reps;
 	}
 	/* [lo, i) is clear when all_cleared; entry i is a hole or was not visited. */
-	return all_cleared && clear_outside(t, lo, i);
+	return all_cleared && svf_pt_clear_outside(t, lo, i);
 }
 
 void amd_pt_unmap(struct amd_pt *pt, uint64_t iova, uint64_t last, uint64_t *first,
@@ -338,7 +312,7 @@ static bool unmap_runs_table(struct runs_ctx *c, uint64_t *t, unsigned level, ui
 	bool all_cleared = true;
 
 	while (i < AMD_PT_ENTRIES && c->cur <= c->last && !c->full) {
-		uint64_t e = pte_load(&t[i]);
+		uint64_t e = svf_pte_load(&t[i]);
 		uint64_t ebase = base + ((uint64_t)i << shift);
 
 		if (!(e & AMD_PTE_PR)) {
@@ -358,7 +332,7 @@ static bool unmap_runs_table(struct runs_ctx *c, uint64_t *t, unsigned level, ui
 			uint64_t *child = amd_pte_table(e);
 
 			if (unmap_runs_table(c, child, level - 1, ebase)) {
-				pte_store(&t[i], 0);
+				svf_pte_store(&t[i], 0);
 				svf_pt_freelist_push(c->defer, child);
 				if (c->n)
 					c->runs[c->n - 1].freed_tables = true;
@@ -388,13 +362,13 @@ static bool unmap_runs_table(struct runs_ctx *c, uint64_t *t, unsigned level, ui
 			break;
 		}
 		for (unsigned k = g; k < g + reps; k++)
-			pte_store(&t[k], 0);
+			svf_pte_store(&t[k], 0);
 		if (g < lo)
 			lo = g;
 		c->cur = gbase + size;
 		i = g + reps;
 	}
-	return all_cleared && clear_outside(t, lo, i);
+	return all_cleared && svf_pt_clear_outside(t, lo, i);
 }
 
 unsigned amd_pt_unmap_runs(struct amd_pt *pt, uint64_t iova, uint64_t last,

@@ -25,15 +25,7 @@
 #include "vtd_pgtable.h"
 #include "iommu_reader.h"
 
-static inline uint64_t pte_load(const uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static inline void pte_store(uint64_t *p, uint64_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELEASE);
-}
+_Static_assert(VTD_PT_ENTRIES == SVF_PT_ENTRIES, "a table page holds SVF_PT_ENTRIES entries");
 
 static inline unsigned pte_index(uint64_t iova, unsigned level)
 {
@@ -62,12 +54,15 @@ uint64_t *vtd_pt_detach(struct vtd_pt *pt)
 	return __atomic_exchange_n(&pt->root, NULL, __ATOMIC_ACQ_REL);
 }
 
-/* Put every table page of a detached tree on fl, children before parents. */
+/*
+ * Put every table page below and including t on fl, children first: a
+ * detached tree, or an unlinked subtree that holds no leaf.
+ */
 static void collect_subtree(uint64_t *t, unsigned level, struct svf_pt_freelist *fl)
 {
 	if (level > 1) {
 		for (unsigned i = 0; i < VTD_PT_ENTRIES; i++) {
-			uint64_t e = pte_load(&t[i]);
+			uint64_t e = svf_pte_load(&t[i]);
 
 			if ((e & VTD_PTE_PRESENT) && !(e & VTD_PTE_PS))
 				collect_subtree(vtd_pte_table(e), level - 1, fl);
@@ -90,7 +85,7 @@ void vtd_pt_free_tree(uint64_t *root, struct svf_pt_pages *pages)
 static bool subtree_empty(const uint64_t *t, unsigned level)
 {
 	for (unsigned i = 0; i < VTD_PT_ENTRIES; i++) {
-		uint64_t e = pte_load(&t[i]);
+		uint64_t e = svf_pte_load(&t[i]);
 
 		if (!(e & VTD_PTE_PRESENT))
 			continue;
@@ -100,20 +95,6 @@ static bool subtree_empty(const uint64_t *t, unsigned level)
 			return false;
 	}
 	return true;
-}
-
-/* Defer every page of an already unlinked, leafless subtree. */
-static void defer_subtree(uint64_t *t, unsigned level, struct svf_pt_freelist *defer)
-{
-	if (level > 1) {
-		for (unsigned i = 0; i < VTD_PT_ENTRIES; i++) {
-			uint64_t e = pte_load(&t[i]);
-
-			if (e & VTD_PTE_PRESENT)
-				defer_subtree(vtd_pte_table(e), level - 1, defer);
-		}
-	}
-	svf_pt_freelist_push(defer, t);
 }
 
 /* The table at level `level` (>= 1) holding iova, allocating tables on the way. */
@@ -127,14 +108,14 @@ static int descend(struct vtd_pt *pt, uint64_t iova, unsigned level, uint64_t **
 	}
 	for (unsigned lvl = VTD_LEVELS; lvl > level; lvl--) {
 		uint64_t *slot = &t[pte_index(iova, lvl)];
-		uint64_t e = pte_load(slot);
+		uint64_t e = svf_pte_load(slot);
 
 		if (!(e & VTD_PTE_PRESENT)) {
 			uint64_t *nt = svf_pt_page_alloc(pt->pages);
 
 			if (!nt)
 				return -ENOMEM;
-			pte_store(slot, table_link(nt));
+			svf_pte_store(slot, table_link(nt));
 			t = nt;
 		} else if (e & VTD_PTE_PS) {
 			return -EEXIST; /* a superpage covers the range */
@@ -170,7 +151,7 @@ int vtd_pt_map(struct vtd_pt *pt, uint64_t iova, uint64_t paddr, unsigned level,
 		if (n > count - done)
 			n = count - done;
 		for (uint64_t i = 0; i < n; i++, idx++) {
-			uint64_t old = pte_load(&t[idx]);
+			uint64_t old = svf_pte_load(&t[idx]);
 
 			if (old && (level == 1 || (old & VTD_PTE_PS) ||
 				    !subtree_empty(vtd_pte_table(old), level - 1))) {
@@ -179,9 +160,9 @@ int vtd_pt_map(struct vtd_pt *pt, uint64_t iova, uint64_t paddr, unsigned level,
 			}
 			/* One store replaces an empty table by the leaf: a walker
 			 * sees either the empty table or the leaf. */
-			pte_store(&t[idx], (paddr & VTD_PTE_ADDR_MASK) | flags);
+			svf_pte_store(&t[idx], (paddr & VTD_PTE_ADDR_MASK) | flags);
 			if (old) {
-				defer_subtree(vtd_pte_table(old), level - 1, defer);
+				collect_subtree(vtd_pte_table(old), level - 1, defer);
 				pt->l1_cache = NULL;
 			}
 			iova += size;
@@ -222,29 +203,6 @@ static bool run_continues(struct unmap_ctx *c, uint64_t e, uint64_t size)
 	return true;
 }
 
-static bool range_clear(const uint64_t *t, unsigned from, unsigned to)
-{
-	for (unsigned i = from; i < to; i++)
-		if (pte_load(&t[i]))
-			return false;
-	return true;
-}
-
-/*
- * True when every entry of t outside [from, to) is clear. The neighbours of
- * the run go first: unmaps mostly arrive in IOVA order, one chunk at a
- * time, so a live entry usually sits right after (or before) the run and
- * the answer costs one load instead of a scan of the cleared part.
- */
-static bool clear_outside(const uint64_t *t, unsigned from, unsigned to)
-{
-	if (to < VTD_PT_ENTRIES && pte_load(&t[to]))
-		return false;
-	if (from > 0 && pte_load(&t[from - 1]))
-		return false;
-	return range_clear(t, to, VTD_PT_ENTRIES) && range_clear(t, 0, from);
-}
-
 /* Clear leaves of table t (covering IOVAs from base); true when t ends up empty. */
 static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64_t base)
 {
@@ -260,7 +218,7 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
 		if (want < n)
 			n = (unsigned)want;
 		for (unsigned end = i0 + n; i < end; i++) {
-			uint64_t e = pte_load(&t[i]);
+			uint64_t e = svf_pte_load(&t[i]);
 
 			if (!(e & VTD_PTE_PRESENT) || !run_continues(c, e, VTD_PAGE_SIZE)) {
 				c->stop = true;
@@ -284,7 +242,7 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
 		const uint64_t size = 1ull << shift;
 
 		for (; i < VTD_PT_ENTRIES && c->cur <= c->last && !c->stop; i++) {
-			uint64_t e = pte_load(&t[i]);
+			uint64_t e = svf_pte_load(&t[i]);
 			uint64_t ebase = base + (uint64_t)i * size;
 
 			if (!(e & VTD_PTE_PRESENT)) {
@@ -316,7 +274,7 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
 		}
 	}
 	/* Entries [i0, i) are clear if all_cleared; entry i is a hole or unvisited. */
-	return all_cleared && clear_outside(t, i0, i);
+	return all_cleared && svf_pt_clear_outside(t, i0, i);
 }
 
 /*
@@ -338,7 +296,7 @@ static void prune_up(uint64_t *t, unsigned lvl, uint64_t *const path[], uint64_t
 		svf_pt_freelist_push(defer, t);
 		t = parent;
 		lvl++;
-	} while (lvl < VTD_LEVELS && clear_outside(t, a, b));
+	} while (lvl < VTD_LEVELS && svf_pt_clear_outside(t, a, b));
 }
 
 /*
@@ -361,11 +319,11 @@ static bool unmap_fast(struct vtd_pt *pt, uint64_t *root, uint64_t iova, uint64_
 	if (pt->l1_cache && pt->l1_base == iova >> 21) {
 		t = pt->l1_cache;
 		lvl = 1;
-		if (!(pte_load(&t[pte_index(iova, 1)]) & VTD_PTE_PRESENT))
+		if (!(svf_pte_load(&t[pte_index(iova, 1)]) & VTD_PTE_PRESENT))
 			return true; /* a hole at iova: nothing to remove */
 	} else {
 		for (;;) {
-			uint64_t e = pte_load(&t[pte_index(iova, lvl)]);
+			uint64_t e = svf_pte_load(&t[pte_index(iova, lvl)]);
 
 			if (!(e & VTD_PTE_PRESENT))
 				return true;
@@ -400,7 +358,7 @@ static bool unmap_fast(struct vtd_pt *pt, uint64_t *root, uint64_t iova, uint64_
 	uint64_t expect = 0;
 
 	for (; b <= end; b++) {
-		uint64_t e = pte_load(&t[b]);
+		uint64_t e = svf_pte_load(&t[b]);
 
 		if (!(e & VTD_PTE_PRESENT))
 			break;
@@ -419,14 +377,14 @@ static bool unmap_fast(struct vtd_pt *pt, uint64_t *root, uint64_t iova, uint64_
 		*more = false; /* the run or the mapping ended inside this table */
 
 	/* Prune: a table empty outside the cleared run leaves its parent. */
-	if (lvl == VTD_LEVELS || !clear_outside(t, a, b))
+	if (lvl == VTD_LEVELS || !svf_pt_clear_outside(t, a, b))
 		return true;
 	if (!have_path) {
 		uint64_t *p = root;
 
 		for (unsigned l = VTD_LEVELS; l > 1; l--) {
 			path[l] = p;
-			p = vtd_pte_table(pte_load(&p[pte_index(iova, l)]));
+			p = vtd_pte_table(svf_pte_load(&p[pte_index(iova, l)]));
 		}
 	}
 	pt->l1_cache = NULL;
@@ -487,7 +445,7 @@ unsigned vtd_pt_unmap_runs(struct vtd_pt *pt, uint64_t iova, uint64_t last,
 
 		/* one descent per leaf table */
 		while (lvl > 1) {
-			e = pte_load(&t[pte_index(cur, lvl)]);
+			e = svf_pte_load(&t[pte_index(cur, lvl)]);
 			if (!(e & VTD_PTE_PRESENT) || (e & VTD_PTE_PS))
 				break;
 			path[lvl] = t;
@@ -543,7 +501,7 @@ unsigned vtd_pt_unmap_runs(struct vtd_pt *pt, uint64_t iova, uint64_t last,
 		if (last - tbase < (uint64_t)VTD_PT_ENTRIES << VTD_PAGE_SHIFT)
 			lim = (unsigned)((last - tbase) >> VTD_PAGE_SHIFT);
 		for (b = a; b <= lim; b++) {
-			const uint64_t pe = pte_load(&t[b]);
+			const uint64_t pe = svf_pte_load(&t[b]);
 			const uint64_t va = tbase + ((uint64_t)b << VTD_PAGE_SHIFT);
 			const uint64_t ph = pe & VTD_PTE_ADDR_MASK;
 
@@ -565,7 +523,7 @@ unsigned vtd_pt_unmap_runs(struct vtd_pt *pt, uint64_t iova, uint64_t last,
 			cleared = true;
 		}
 		/* as the chunk walk: only a table this pass removed leaves from is pruned */
-		if (cleared && clear_outside(t, a, b)) {
+		if (cleared && svf_pt_clear_outside(t, a, b)) {
 			prune_up(t, 1, path, cur, defer);
 			runs[n - 1].freed_tables = true;
 		}
@@ -705,7 +663,7 @@ static uint64_t dirty_table(uint64_t *t, unsigned level, uint64_t tbase, uint64_
 			uint64_t word = 0;
 
 			for (unsigned j = 0; j < n; j++) {
-				uint64_t e = pte_load(&t[i + j]);
+				uint64_t e = svf_pte_load(&t[i + j]);
 
 				if ((e & VTD_PTE_D) && (e & VTD_PTE_PRESENT)) {
 					__atomic_fetch_and(&t[i + j], ~VTD_PTE_D, __ATOMIC_RELAXED);
@@ -728,7 +686,7 @@ static uint64_t dirty_table(uint64_t *t, unsigned level, uint64_t tbase, uint64_
 		return cleared;
 	}
 	for (; i <= end; i++) {
-		uint64_t e = pte_load(&t[i]);
+		uint64_t e = svf_pte_load(&t[i]);
 		uint64_t ebase = tbase + ((uint64_t)i << shift);
 
 		if (!(e & VTD_PTE_PRESENT))
