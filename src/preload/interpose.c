@@ -142,79 +142,57 @@ static mode_t open_mode(int flags, va_list ap)
 	return 0;
 }
 
-#define OPEN_WRAPPER(name, realfn)                                        \
-	EXPORT int name(const char *path, int flags, ...)                 \
-	{                                                                 \
-		char buf[PATH_MAX];                                       \
-		va_list ap;                                               \
-		mode_t mode;                                              \
-		int fd;                                                   \
-                                                                          \
-		va_start(ap, flags);                                      \
-		mode = open_mode(flags, ap);                              \
-		va_end(ap);                                               \
-		pv_real_need();                                           \
-		if (__builtin_expect(maybe_ours(path), 0) &&              \
-		    open_node(&path, flags, buf, sizeof(buf), &fd))       \
-			return fd;                                        \
-		return pv_real.realfn(path, flags, mode);                 \
+/*
+ * open and openat differ only in the directory fd in front: dirparam and
+ * dirarg are AT_PARAM and AT_ARG for the *at entries, NO_AT for the others
+ * (a comma cannot be passed as part of a macro argument, a macro holding
+ * one can). The _2 entries are what _FORTIFY_SOURCE builds call when the
+ * flags need no mode.
+ */
+#define AT_PARAM int dirfd,
+#define AT_ARG dirfd,
+#define NO_AT
+
+#define OPEN_WRAPPER(name, realfn, dirparam, dirarg)                \
+	EXPORT int name(dirparam const char *path, int flags, ...)  \
+	{                                                           \
+		char buf[PATH_MAX];                                 \
+		va_list ap;                                         \
+		mode_t mode;                                        \
+		int fd;                                             \
+                                                                    \
+		va_start(ap, flags);                                \
+		mode = open_mode(flags, ap);                        \
+		va_end(ap);                                         \
+		pv_real_need();                                     \
+		if (__builtin_expect(maybe_ours(path), 0) &&        \
+		    open_node(&path, flags, buf, sizeof(buf), &fd)) \
+			return fd;                                  \
+		return pv_real.realfn(dirarg path, flags, mode);    \
 	}
 
-OPEN_WRAPPER(open, open)
-OPEN_WRAPPER(open64, open64)
+OPEN_WRAPPER(open, open, NO_AT, NO_AT)
+OPEN_WRAPPER(open64, open64, NO_AT, NO_AT)
+OPEN_WRAPPER(openat, openat, AT_PARAM, AT_ARG)
+OPEN_WRAPPER(openat64, openat64, AT_PARAM, AT_ARG)
 
-#define OPENAT_WRAPPER(name, realfn)                                          \
-	EXPORT int name(int dirfd, const char *path, int flags, ...)          \
-	{                                                                     \
-		char buf[PATH_MAX];                                           \
-		va_list ap;                                                   \
-		mode_t mode;                                                  \
-		int fd;                                                       \
-                                                                              \
-		va_start(ap, flags);                                          \
-		mode = open_mode(flags, ap);                                  \
-		va_end(ap);                                                   \
-		pv_real_need();                                               \
-		if (__builtin_expect(maybe_ours(path), 0) &&                  \
-		    open_node(&path, flags, buf, sizeof(buf), &fd))           \
-			return fd;                                            \
-		return pv_real.realfn(dirfd, path, flags, mode);              \
+#define OPEN2_WRAPPER(name, realfn, dirparam, dirarg)               \
+	EXPORT int name(dirparam const char *path, int flags)       \
+	{                                                           \
+		char buf[PATH_MAX];                                 \
+		int fd;                                             \
+                                                                    \
+		pv_real_need();                                     \
+		if (__builtin_expect(maybe_ours(path), 0) &&        \
+		    open_node(&path, flags, buf, sizeof(buf), &fd)) \
+			return fd;                                  \
+		return pv_real.realfn(dirarg path, flags);          \
 	}
 
-OPENAT_WRAPPER(openat, openat)
-OPENAT_WRAPPER(openat64, openat64)
-
-#define OPEN2_WRAPPER(name, realfn)                                       \
-	EXPORT int name(const char *path, int flags)                      \
-	{                                                                 \
-		char buf[PATH_MAX];                                       \
-		int fd;                                                   \
-                                                                          \
-		pv_real_need();                                           \
-		if (__builtin_expect(maybe_ours(path), 0) &&              \
-		    open_node(&path, flags, buf, sizeof(buf), &fd))       \
-			return fd;                                        \
-		return pv_real.realfn(path, flags);                       \
-	}
-
-OPEN2_WRAPPER(__open_2, open_2)
-OPEN2_WRAPPER(__open64_2, open64_2)
-
-#define OPENAT2_WRAPPER(name, realfn)                                     \
-	EXPORT int name(int dirfd, const char *path, int flags)           \
-	{                                                                 \
-		char buf[PATH_MAX];                                       \
-		int fd;                                                   \
-                                                                          \
-		pv_real_need();                                           \
-		if (__builtin_expect(maybe_ours(path), 0) &&              \
-		    open_node(&path, flags, buf, sizeof(buf), &fd))       \
-			return fd;                                        \
-		return pv_real.realfn(dirfd, path, flags);                \
-	}
-
-OPENAT2_WRAPPER(__openat_2, openat_2)
-OPENAT2_WRAPPER(__openat64_2, openat64_2)
+OPEN2_WRAPPER(__open_2, open_2, NO_AT, NO_AT)
+OPEN2_WRAPPER(__open64_2, open64_2, NO_AT, NO_AT)
+OPEN2_WRAPPER(__openat_2, openat_2, AT_PARAM, AT_ARG)
+OPEN2_WRAPPER(__openat64_2, openat64_2, AT_PARAM, AT_ARG)
 
 static int fopen_flags(const char *mode)
 {
