@@ -156,8 +156,11 @@ static int spec_error(FILE *err, const char *spec, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* One KEY=VALUE of a spec into w. */
-static int spec_key(struct svf_workload *w, const char *spec, char *kv, bool *unmap_given,
+/*
+ * One KEY=VALUE of a spec into w. *split_given: the key without which the
+ * spec makes two workloads (small's unmap, vm-real's backing) was given.
+ */
+static int spec_key(struct svf_workload *w, const char *spec, char *kv, bool *split_given,
 		    FILE *err)
 {
 	char *eq = strchr(kv, '=');
@@ -177,7 +180,7 @@ static int spec_key(struct svf_workload *w, const char *spec, char *kv, bool *un
 				w->layout = SVF_LAYOUT_RUNS2M;
 			else
 				return spec_error(err, spec, "backing wants 4k or thp, not '%s'", val);
-			*unmap_given = true;
+			*split_given = true;
 			return 0;
 		}
 		if (!strcmp(key, "size")) {
@@ -224,7 +227,7 @@ static int spec_key(struct svf_workload *w, const char *spec, char *kv, bool *un
 			w->unmap_each = false;
 		else
 			return spec_error(err, spec, "unmap wants each or all, not '%s'", val);
-		*unmap_given = true;
+		*split_given = true;
 		return 0;
 	}
 	if (!strcmp(key, "slice") && w->kind == SVF_WL_LIFECYCLE) {
@@ -316,7 +319,7 @@ int svf_workload_parse(const char *spec, struct svf_workload *out, size_t max, s
 	const char *colon = strchr(spec, ':'), *path = NULL;
 	size_t klen = colon ? (size_t)(colon - spec) : strlen(spec);
 	struct svf_workload w;
-	bool unmap_given = false, found = false;
+	bool split_given = false, found = false;
 	char *copy = NULL, *save = NULL, *kv;
 	int rc = 0;
 
@@ -355,7 +358,7 @@ int svf_workload_parse(const char *spec, struct svf_workload *out, size_t max, s
 			return -ENOMEM;
 	}
 	for (kv = copy ? strtok_r(copy, ",", &save) : NULL; kv; kv = strtok_r(NULL, ",", &save)) {
-		rc = spec_key(&w, spec, kv, &unmap_given, err);
+		rc = spec_key(&w, spec, kv, &split_given, err);
 		if (rc)
 			goto out;
 	}
@@ -369,7 +372,7 @@ int svf_workload_parse(const char *spec, struct svf_workload *out, size_t max, s
 	rc = spec_check(&w, spec, err);
 	if (rc)
 		goto out;
-	if (w.kind == SVF_WL_SMALL && !unmap_given) {
+	if (w.kind == SVF_WL_SMALL && !split_given) {
 		if (max < 2) {
 			rc = -ENOSPC;
 			goto out;
@@ -379,7 +382,7 @@ int svf_workload_parse(const char *spec, struct svf_workload *out, size_t max, s
 		w.unmap_each = false;
 	}
 	/* vm-real without backing=: both, 4 KiB pages first. */
-	if (w.kind == SVF_WL_VMREAL && !unmap_given) {
+	if (w.kind == SVF_WL_VMREAL && !split_given) {
 		if (max < 2) {
 			rc = -ENOSPC;
 			goto out;
@@ -1395,8 +1398,9 @@ static int bench_entry(const struct svf_bench_opts *o, const struct svf_workload
 		resolved.size = vmax->bytes;
 	}
 	e->wl = *w;
-	svf_workload_id(w, e->id, sizeof(e->id));
-	svf_workload_label(w, e->label, sizeof(e->label));
+	/* A size=max that found no room keeps "max" in its names. */
+	svf_workload_id(w->size ? w : wl, e->id, sizeof(e->id));
+	svf_workload_label(w->size ? w : wl, e->label, sizeof(e->label));
 	switch (w->kind) {
 	case SVF_WL_LIFECYCLE:
 		e->guest_bytes = w->size;

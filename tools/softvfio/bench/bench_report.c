@@ -191,6 +191,11 @@ static void print_vmreal(const struct svf_bench_entry *e, const bool policy[SVF_
 	bool thp = vm_thp(e);
 
 	fprintf(out, "== %s  [%s]\n", e->label, e->id);
+	if (!e->guest_bytes) {
+		/* size=max found no room: the note says why. */
+		fprintf(out, "   note: %s\n\n", e->note);
+		return;
+	}
 	fprintf(out, "   measured: the start, one MAP_DMA per RAM section, and the teardown, one "
 		"UNMAP_DMA per section;\n   %u sections as QEMU's q35 machine maps guest RAM:", ns);
 	for (unsigned i = 0; i < ns; i++)
@@ -202,11 +207,14 @@ static void print_vmreal(const struct svf_bench_entry *e, const bool policy[SVF_
 	snprintf(a, sizeof(a), "%" PRIu64 " MiB", e->guest_bytes >> 20);
 	snprintf(b, sizeof(b), "%" PRIu64 " MiB", e->thp_before >> 20);
 	snprintf(c, sizeof(c), "%" PRIu64 " MiB", (any ? any->thp_bytes : 0) >> 20);
-	if (thp)
+	if (thp && any)
 		fprintf(out, "   memory: transparent huge pages asked (MADV_HUGEPAGE), %s of %s obtained, "
 			"%s left after softvfio%s\n", b, a, c,
 			e->thp_before < e->guest_bytes / 2 ? ": mostly 4 KiB pages, NOT a THP figure" :
 			"");
+	else if (thp)
+		fprintf(out, "   memory: transparent huge pages asked (MADV_HUGEPAGE), %s of %s obtained\n",
+			b, a);
 	else
 		fprintf(out, "   memory: 4 KiB pages (MADV_NOHUGEPAGE), %s of %s in huge pages\n", b, a);
 	if (e->note[0])
