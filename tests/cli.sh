@@ -5,7 +5,8 @@
 # option, the value and the range, directory and permission errors named,
 # long tokens cut, every chart bar visible on its log axis, --scale's plot,
 # vm-real in the table, the JSON and the chart with its floor, ratio and
-# Linux's figures, and its flatness table.
+# Linux's figures, and its flatness table; the floor of the other
+# real-memory workloads.
 # Usage: cli.sh SOFTVFIO TRACEDIR
 set -u
 bin=$1 dir=$2
@@ -178,6 +179,25 @@ for t in ("Linux start", "Linux teardown", "Linux, published", "softvfio / floor
     assert t in texts, "chart lacks %r" % t
 # Linux published a teardown figure for 4 KiB pages only: the two 4 KiB rows have it.
 assert texts.count("Linux teardown") == 2, "Linux teardown lines: %d" % texts.count("Linux teardown")
+PY
+
+# 9. The other real-memory workloads print their floor too: a process-backed
+# lifecycle (munlock of the guest beside the teardown) and churn (one page's
+# mlock + pagemap read + munlock beside each buffer), in the table and JSON.
+expect 0 "bench process floors" -- bench -w lifecycle:size=4M,backend=process,dma=off \
+	-w churn:count=64,depth=4,backend=process,dma=off --policy gather --progress never \
+	--json "$tmp/fl.json"
+if grep -q "floor, same run and range: mlock + bulk pagemap read" "$tmp/out" &&
+	grep -q "the teardown per page beside it" "$tmp/out" &&
+	grep -q "per buffer beside it" "$tmp/out"; then ok; else bad "process floors: not in the table"; fi
+python3 - "$tmp/fl.json" >"$tmp/err" 2>&1 <<'PY' && ok || bad "process floors JSON"
+import json, sys
+life, churn = json.load(open(sys.argv[1]))
+for x, per, ops in ((life, "ns_per_page", 1024), (churn, "ns_per_buffer", 1024)):
+    r = x["results"][0]
+    assert r["floor_ns"] > 0 and r["floor_ops"] == ops and r[per] > 0, r
+    assert abs(r["ratio_to_floor"] - r[per] / r["floor_ns_per_op"]) <= 1e-3 * r["ratio_to_floor"] + 1e-3, r
+assert life["results"][0]["map_floor_ns"] > 0
 PY
 
 if [ "$fails" -ne 0 ]; then

@@ -346,7 +346,7 @@ static void draw_vmreal_row(FILE *f, const struct svf_bench_entry *e, const bool
 static void draw_row(FILE *f, const struct svf_bench_entry *e, const bool *policy, double top)
 {
 	struct axis ta = { .time = true }, wa = { .time = false };
-	double tmin = INFINITY, tmax = 0, wmin = INFINITY, wmax = 0;
+	double tmin = INFINITY, tmax = 0, wmin = INFINITY, wmax = 0, floor_total = 0;
 	unsigned np = 0, nran = 0, i;
 	char lbl[48];
 
@@ -371,6 +371,24 @@ static void draw_row(FILE *f, const struct svf_bench_entry *e, const bool *polic
 			wmin = fmin(wmin, (double)r->waits);
 			wmax = fmax(wmax, (double)r->waits);
 		}
+	}
+	/*
+	 * Real memory: the kernel's floor for the measured phase, as one dashed
+	 * line (the first policy's; each policy's is in the table): munlock of
+	 * the guest under a lifecycle, one page's pair times the buffers under
+	 * churn.
+	 */
+	for (int p = 0; p < SVF_POLICY_NR && floor_total == 0; p++) {
+		const struct svf_bench_result *r = &e->res[p];
+
+		if (policy[p] && r->ran && r->floor_ops)
+			floor_total = e->wl.kind == SVF_WL_CHURN ?
+				(double)r->floor_ns / (double)r->floor_ops * (double)e->wl.count :
+				(double)r->floor_ns;
+	}
+	if (floor_total > 0) {
+		tmin = fmin(tmin, floor_total);
+		tmax = fmax(tmax, floor_total);
 	}
 	if (tmax == 0)
 		tmin = 1, tmax = 1000;
@@ -412,6 +430,15 @@ static void draw_row(FILE *f, const struct svf_bench_entry *e, const bool *polic
 	}
 	draw_axis(f, &ta, TIME_X0, TIME_X1, "time (log scale)");
 	draw_axis(f, &wa, WAIT_X0, WAIT_X1, "IOTLB waits (log scale)");
+	if (floor_total > 0) {
+		char fl[160];
+
+		chart_ns(floor_total, lbl, sizeof(lbl));
+		snprintf(fl, sizeof(fl), "floor, %s: %s", e->wl.kind == SVF_WL_CHURN ?
+			 "a page's mlock + pagemap read + munlock per buffer" :
+			 "munlock of the guest", lbl);
+		ref_line(f, &ta, TIME_X0, TIME_X1, floor_total, fl);
+	}
 	if (!np)
 		return;
 

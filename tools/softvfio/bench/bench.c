@@ -39,6 +39,7 @@
 #define CHURN_WINDOW (16 * GiB)  /* churn IOVAs cycle through this much */
 #define UPDATE_EVERY 1024        /* loop iterations between progress updates */
 #define DMA_MAX_REQS 16384       /* lifecycle: device requests spread over the guest */
+#define CHURN_FLOOR_PAIRS 1024   /* churn, process: one-page floor pairs sampled */
 #define DRAIN_POLL_US 200        /* lazy: how often the drain looks at the queue */
 #define DRAIN_MAX_US 2000000     /* lazy: give up waiting for the timer after 2 s */
 #define CAP_IPC_LOCK_BIT 14
@@ -820,6 +821,56 @@ static void dma_outcome(struct run *r, int rc)
 			   r->res->dma_faults);
 }
 
+/* Write every page of the guest once, the first time only: both sides then lock present pages. */
+static void guest_touch(struct run *r, uint64_t bytes)
+{
+	uint8_t *base = (uint8_t *)(uintptr_t)r->mem->vaddr;
+	const uint64_t npg = bytes / SVF_PAGE_SIZE;
+
+	if (r->mem->touched || !r->mem->map)
+		return;
+	svf_progress_phase(r->pg, "fault-in");
+	for (uint64_t p = 0; p < npg; p++) {
+		base[p * SVF_PAGE_SIZE] = (uint8_t)p;
+		if (p % (64 * UPDATE_EVERY) == 0)
+			svf_progress_update(r->pg, 0.05 * (double)p / (double)npg);
+	}
+	r->mem->touched = true;
+}
+
+/*
+ * A process-backed lifecycle's floor, on the guest just before it is
+ * mapped: mlock + bulk pagemap read of each slice, then munlock of each.
+ * 0, or mlock's -errno (the run is then skipped, as its map would be).
+ */
+static long lifecycle_floor(struct run *r, uint64_t slice)
+{
+	uint8_t *base = (uint8_t *)(uintptr_t)r->mem->vaddr;
+	const uint64_t size = r->w->size;
+	struct svf_floor fl = { .fd = -1 };
+	uint64_t t0, t1, t2, off;
+	long rc;
+
+	rc = svf_floor_open(&fl);
+	if (rc)
+		return rc;
+	svf_progress_phase(r->pg, "floor");
+	t0 = svf_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+	for (off = 0; off < size && !rc; off += slice)
+		rc = svf_floor_lock(&fl, base + off, size - off < slice ? size - off : slice);
+	t1 = svf_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+	for (off = 0; off < size; off += slice)
+		svf_floor_unlock(base + off, size - off < slice ? size - off : slice);
+	t2 = svf_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+	svf_floor_close(&fl);
+	if (rc)
+		return rc;
+	r->res->map_floor_ns = t1 - t0;
+	r->res->floor_ns = t2 - t1;
+	r->res->floor_ops = size / SVF_PAGE_SIZE;
+	return 0;
+}
+
 static int run_lifecycle(struct run *r)
 {
 	const struct svf_workload *w = r->w;
@@ -827,6 +878,14 @@ static int run_lifecycle(struct run *r)
 	struct meter m;
 	long rc;
 
+	if (w->backend == SVF_BACKEND_PROCESS) {
+		guest_touch(r, w->size);
+		rc = lifecycle_floor(r, slice);
+		if (rc) {
+			explain_map_failure(r, "the floor's mlock", rc);
+			return 0;
+		}
+	}
 	svf_progress_phase(r->pg, "map");
 	t0 = svf_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 	for (off = 0; off < w->size; off += slice) {
@@ -934,6 +993,29 @@ static int run_churn(struct run *r)
 
 	svf_progress_phase(r->pg, w->dma ? "map/DMA/unmap" : "map/unmap");
 	r->e->mappings = w->count;
+	if (w->backend == SVF_BACKEND_PROCESS) {
+		struct svf_floor fl = { .fd = -1 };
+		const uint64_t pool = 2 * w->depth * w->size / SVF_PAGE_SIZE;
+		uint64_t t0;
+
+		/*
+		 * The floor of one buffer's life: one page's mlock, pagemap read
+		 * and munlock, sampled over the buffer pool the loop uses.
+		 */
+		guest_touch(r, 2 * w->depth * w->size);
+		rc = svf_floor_open(&fl);
+		t0 = svf_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+		for (uint64_t i = 0; i < CHURN_FLOOR_PAIRS && !rc; i++)
+			rc = svf_floor_pair(&fl, (uint8_t *)(uintptr_t)r->mem->vaddr +
+					    (i % pool) * SVF_PAGE_SIZE);
+		r->res->floor_ns = svf_clock_ns(CLOCK_PROCESS_CPUTIME_ID) - t0;
+		r->res->floor_ops = CHURN_FLOOR_PAIRS;
+		svf_floor_close(&fl);
+		if (rc) {
+			explain_map_failure(r, "the floor's mlock", rc);
+			return 0;
+		}
+	}
 	if (w->dma) {
 		dma_rc = device_open(r, &dev);
 		if (dma_rc)
@@ -1093,15 +1175,7 @@ static int run_vmreal(struct run *r)
 		pages += sec[i].size / SVF_PAGE_SIZE;
 	r->e->mappings = ns;
 	if (!r->mem->touched) {
-		const uint64_t npg = w->size / SVF_PAGE_SIZE;
-
-		svf_progress_phase(r->pg, "fault-in");
-		for (uint64_t p = 0; p < npg; p++) {
-			base[p * SVF_PAGE_SIZE] = (uint8_t)p;
-			if (p % (64 * UPDATE_EVERY) == 0)
-				svf_progress_update(r->pg, 0.2 * (double)p / (double)npg);
-		}
-		r->mem->touched = true;
+		guest_touch(r, w->size);
 		r->e->thp_before = svf_thp_bytes_in(base, w->size);
 	}
 	rc = svf_floor_open(&fl);

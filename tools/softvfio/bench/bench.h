@@ -164,6 +164,16 @@ struct svf_bench_result {
 	uint64_t vm_start_ns, vm_start_floor_ns;
 	uint64_t vm_teardown_ns, vm_teardown_floor_ns;
 	uint64_t vm_pages;       /* 4 KiB pages mapped by one start */
+	/*
+	 * The floor of a process-backed lifecycle or churn, measured on the
+	 * same memory just before the run's own work (bench_floor.h):
+	 * lifecycle: mlock + bulk pagemap read of each slice (map_floor_ns,
+	 * beside the set-up's map) and munlock of each (floor_ns, beside the
+	 * teardown), floor_ops = pages; churn: floor_ops pairs of one page's
+	 * mlock + pagemap read + munlock (floor_ns, beside the loop per
+	 * buffer). floor_ops 0: no floor.
+	 */
+	uint64_t floor_ns, map_floor_ns, floor_ops;
 	uint64_t thp_bytes;      /* of the guest's memory in THPs after the last teardown */
 	unsigned vm_reps;
 };

@@ -252,6 +252,54 @@ static void print_vmreal(const struct svf_bench_entry *e, const bool policy[SVF_
 		thp ? "<= 3 ns per page" : "<= 1.25x floor");
 }
 
+/*
+ * The floor under a process-backed lifecycle or churn table: the kernel's
+ * calls on the same memory in the same run, and each policy's figure
+ * beside it (per page, or per buffer for churn).
+ */
+static void print_floor(const struct svf_bench_entry *e, const bool policy[SVF_POLICY_NR],
+			FILE *out)
+{
+	const struct svf_bench_result *any = first_ran(e);
+	bool churn = e->wl.kind == SVF_WL_CHURN;
+	char a[32], b[32], c[32];
+	int col = 0;
+
+	if (!any || !any->floor_ops)
+		return;
+	if (churn) {
+		svf_human_ns((double)any->floor_ns / (double)any->floor_ops, a, sizeof(a));
+		fprintf(out, "   floor, same run and memory: one page's mlock + pagemap read + munlock, "
+			"%s; per buffer beside it:\n", a);
+	} else {
+		svf_human_ns((double)any->map_floor_ns / (double)any->floor_ops, a, sizeof(a));
+		svf_human_ratio((double)any->map_cpu_ns, (double)any->map_floor_ns, b, sizeof(b));
+		svf_human_ns((double)any->floor_ns / (double)any->floor_ops, c, sizeof(c));
+		fprintf(out, "   floor, same run and range: mlock + bulk pagemap read %s per page (the "
+			"set-up's map %s it), munlock %s;\n   the teardown per page beside it:\n", a,
+			b, c);
+	}
+	for (int p = 0; p < SVF_POLICY_NR; p++) {
+		const struct svf_bench_result *r = &e->res[p];
+		double per, fl;
+
+		if (!policy[p] || !r->ran || !r->floor_ops)
+			continue;
+		per = (double)r->cpu_ns / (double)(churn ? e->wl.count : e->guest_bytes /
+						   SVF_PAGE_SIZE);
+		fl = (double)r->floor_ns / (double)r->floor_ops;
+		svf_human_ns(per, a, sizeof(a));
+		svf_human_ns(fl, b, sizeof(b));
+		svf_human_ratio(per, fl, c, sizeof(c));
+		fprintf(out, "%s%-8s %s / %s = %s", col % 2 ? "   " : "      ", policy_label(r, p), a,
+			b, c);
+		if (col++ % 2)
+			fputc('\n', out);
+	}
+	if (col % 2)
+		fputc('\n', out);
+}
+
 void svf_bench_print_entry(const struct svf_bench_entry *e, const bool policy[SVF_POLICY_NR],
 			   FILE *out)
 {
@@ -321,6 +369,7 @@ void svf_bench_print_entry(const struct svf_bench_entry *e, const bool policy[SV
 			fprintf(out, "   %s*: %s\n", svf_policy_name(p), e->res[p].note);
 			break; /* one footnote says it; the header explains */
 		}
+	print_floor(e, policy, out);
 	fputc('\n', out);
 }
 
@@ -748,6 +797,20 @@ static void json_result(FILE *f, const struct svf_bench_entry *e, enum svf_polic
 	json_u64(f, "iotlb_misses", r->iotlb_misses, true);
 	json_u64(f, "unmap_fallbacks", r->fallbacks, true);
 	json_u64(f, "unmap_errors", r->errors, true);
+	if (r->floor_ops && e->wl.kind != SVF_WL_VMREAL) {
+		double per = (double)r->cpu_ns / (double)(e->wl.kind == SVF_WL_CHURN ? e->wl.count :
+							  e->guest_bytes / SVF_PAGE_SIZE);
+		double fl = (double)r->floor_ns / (double)r->floor_ops;
+
+		/* lifecycle: per page (munlock; map_floor_ns: mlock + pagemap); churn: per buffer */
+		json_u64(f, "floor_ns", r->floor_ns, true);
+		json_u64(f, "map_floor_ns", r->map_floor_ns, true);
+		json_u64(f, "floor_ops", r->floor_ops, true);
+		json_ns(f, e->wl.kind == SVF_WL_CHURN ? "ns_per_buffer" : "ns_per_page", per);
+		json_ns(f, "floor_ns_per_op", fl);
+		if (fl > 0)
+			fprintf(f, "\"ratio_to_floor\": %.4f, ", per / fl);
+	}
 	json_u64(f, "invariant_violations", r->violations, base != NULL || r->note[0]);
 	if (r->note[0]) {
 		fputs("\"note\": ", f);
