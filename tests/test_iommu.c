@@ -10,6 +10,16 @@
 
 #include "helpers.h"
 
+/*
+ * Under AddressSanitizer: no quarantine of freed memory, so that a domain
+ * freed by a test is handed out again at once (test_cached_translation_of_freed_domain).
+ */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "quarantine_size_mb=0";
+}
+
 #define PG  4096ULL
 #define M2  (2ULL << 20)
 #define G1  (1ULL << 30)
@@ -67,6 +77,47 @@ static void test_unknown_driver(void **state)
 	svf_iommu_default_config("nosuch", &cfg);
 	assert_int_equal(svf_iommu_create(&cfg, &u), -ENODEV);
 	assert_null(u);
+}
+
+/*
+ * A thread's last translation belongs to the domain it was taken in. A
+ * domain allocated after that one was freed may sit at its address, on
+ * another unit: it must not take the cache for its own (the hit check read
+ * the IOTLB generation of the freed domain's unit, destroyed meanwhile:
+ * ASan reports the use after free; quarantine off below, so that the
+ * allocator hands the freed domain's memory out again at once).
+ */
+static void test_cached_translation_of_freed_domain(void **state)
+{
+	static const char *const drivers[] = { "vtd", "amd" };
+	unsigned reused = 0;
+
+	(void)state;
+	for (unsigned k = 0; k < 2; k++) {
+		for (int round = 0; round < 8; round++) {
+			struct svf_iommu_config cfg;
+			struct svf_iommu *ua, *ub;
+			struct svf_domain *da, *db;
+			uint64_t phys = 0;
+
+			svf_iommu_default_config(drivers[k], &cfg);
+			assert_int_equal(svf_iommu_create(&cfg, &ua), 0);
+			assert_int_equal(svf_iommu_create(&cfg, &ub), 0);
+			assert_int_equal(svf_domain_alloc(ua, &da), 0);
+			assert_int_equal(svf_iommu_map(da, 0x5000, 0x7000, PG, SVF_PROT_READ), 0);
+			assert_int_equal(svf_iommu_translate(da, 0x5000, SVF_PROT_READ, &phys), 0);
+			assert_int_equal(phys, 0x7000);
+			svf_domain_free(da);
+			svf_iommu_destroy(ua);
+			assert_int_equal(svf_domain_alloc(ub, &db), 0);
+			reused += db == da;
+			/* Mapped in the freed domain, never in this one. */
+			assert_int_equal(svf_iommu_translate(db, 0x5000, SVF_PROT_READ, &phys), -ENOENT);
+			svf_domain_free(db);
+			svf_iommu_destroy(ub);
+		}
+	}
+	print_message("domain memory reused in %u of 16 rounds\n", reused);
 }
 
 static void test_map_split(void **state)
@@ -381,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_thread_cache),
 		cmocka_unit_test(test_flush_all),
 		cmocka_unit_test(test_resv_regions),
+		cmocka_unit_test(test_cached_translation_of_freed_domain),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

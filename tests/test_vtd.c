@@ -66,9 +66,12 @@ static struct fx *fx_new(const struct geo *g)
 	assert_int_equal(ops->unit_init(&f->u), 0);
 	f->d.unit = &f->u;
 	f->d.id = 1;
+	/* Serials name domains in a thread's cached translation: distinct, never 0. */
+	f->d.serial = UINT64_MAX;
 	assert_int_equal(ops->domain_init(&f->d), 0);
 	f->d2.unit = &f->u;
 	f->d2.id = 2;
+	f->d2.serial = UINT64_MAX - 1;
 	assert_int_equal(ops->domain_init(&f->d2), 0);
 	return f;
 }

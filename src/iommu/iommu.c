@@ -152,6 +152,9 @@ int svf_iommu_fault_log_read(struct svf_iommu *u, char *buf, size_t len, size_t 
 	return u->ops->fault_log_read(u, buf, len, n);
 }
 
+/* Serials of domains (struct svf_domain.serial): 64 bits never wrap. */
+static uint64_t domain_serial;
+
 int svf_domain_alloc(struct svf_iommu *u, struct svf_domain **out)
 {
 	struct svf_domain *d;
@@ -167,6 +170,7 @@ int svf_domain_alloc(struct svf_iommu *u, struct svf_domain **out)
 		return -ENOMEM;
 	d->unit = u;
 	d->id = u->next_domain_id;
+	d->serial = __atomic_add_fetch(&domain_serial, 1, __ATOMIC_RELAXED);
 	d->aperture_last = u->ops->ias_bits >= 64 ? UINT64_MAX : (1ULL << u->ops->ias_bits) - 1;
 	rc = u->ops->domain_init(d);
 	if (rc) {
@@ -619,7 +623,7 @@ static __attribute__((noinline)) int translate_cached(struct svf_domain *d, uint
 	uint64_t data;
 	unsigned shift;
 
-	if (tl->dom == d && tl->gen == __atomic_load_n(tl->genp, __ATOMIC_RELAXED) &&
+	if (tl->dom_serial == d->serial && tl->gen == __atomic_load_n(tl->genp, __ATOMIC_RELAXED) &&
 	    (unsigned)access - 1u < 3u && svf_tcache_probe(tl, iova, &data, &shift) &&
 	    !((uint64_t)access & ~data)) {
 		count_hit(tl);
@@ -640,7 +644,7 @@ int svf_iommu_translate(struct svf_domain *d, uint64_t iova, int access, uint64_
 {
 	const struct svf_tls *tl = &svf_tls;
 
-	if (__builtin_expect(tl->dom == d && (iova >> tl->shift) == tl->pn &&
+	if (__builtin_expect(tl->dom_serial == d->serial && (iova >> tl->shift) == tl->pn &&
 			     tl->gen == __atomic_load_n(tl->genp, __ATOMIC_RELAXED) &&
 			     (unsigned)access - 1u < 3u && !((uint64_t)access & ~tl->data), 1)) {
 		count_hit(tl);

@@ -153,6 +153,14 @@ struct svf_iommu {
 struct svf_domain {
 	struct svf_iommu *unit; /* immutable */
 	uint16_t id;            /* immutable; VT-d domain id, AMD-Vi DomainID */
+	/*
+	 * Immutable; unique in the process, never 0 and never reused: what a
+	 * thread's cached translation (struct svf_tls) names its domain by. A
+	 * pointer would not do: a domain allocated later may sit at a freed
+	 * one's address, and the cache would then be read through the freed
+	 * domain's unit.
+	 */
+	uint64_t serial;
 	uint64_t aperture_last; /* immutable; highest IOVA translated */
 	void *priv;             /* driver state: the page table */
 };

@@ -40,7 +40,7 @@ static void reader_release(void *arg)
 {
 	int slot = (int)(intptr_t)arg - 1;
 
-	svf_tls.dom = NULL; /* the translation cache's arrays go with the slot */
+	svf_tls.dom_serial = 0; /* the translation cache's arrays go with the slot */
 	if (slot >= 0 && slot < SVF_READER_SLOTS)
 		__atomic_store_n(&svf_reader_slots[slot].owner, 0, __ATOMIC_RELEASE);
 	__atomic_sub_fetch(&reader_owned, 1, __ATOMIC_RELEASE);

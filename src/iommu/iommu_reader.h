@@ -118,7 +118,7 @@ struct svf_reader_slot {
  * number, so a large leaf takes one entry as it takes one IOTLB entry.
  *
  * Storage: the arrays are indexed by reader slot (a thread owns its slot
- * exclusively, and a thread taking a slot over starts with dom NULL, so it
+ * exclusively, and a thread taking a slot over starts with dom_serial 0, so it
  * clears what it finds before using it); only the last translation used
  * and the validity tags live in the thread's TLS, which stays small.
  */
@@ -143,14 +143,18 @@ extern struct svf_tcache svf_tcaches[SVF_READER_SLOTS];
 struct svf_tls {
 	int slot;              /* -1 until registered; SVF_READER_SLOTS = shared */
 	unsigned depth;        /* nested sections; the slot is odd while > 0 */
-	const void *dom;       /* the cache's domain, or NULL: empty */
+	/*
+	 * The cache's domain, by its serial (struct svf_domain.serial: never
+	 * reused, where a freed domain's address may be), or 0: empty.
+	 */
+	uint64_t dom_serial;
 	uint64_t gen;          /* IOTLB generation its entries were taken under */
 	uint64_t pn;           /* last translation: iova >> shift */
 	uint64_t data;         /* last translation: phys base | R/W */
 	unsigned shift;        /* last translation's leaf-size shift: 12, 21 or 30 */
 	unsigned sizes;        /* bit c: svf_tcaches[slot].e[c] may hold entries */
 	/*
-	 * Set with dom by the driver that filled the cache: the IOTLB
+	 * Set with dom_serial by the driver that filled the cache: the IOTLB
 	 * generation word gen was read from, and this thread's hit counter
 	 * in that unit (single writer).
 	 */
@@ -166,12 +170,12 @@ int svf_reader_register(void);
 
 /*
  * Driver side: cache the translation of iova (data as an IOTLB entry's,
- * leaf-size shift) for domain dom, found under generation gen of the IOTLB
+ * leaf-size shift) for the domain of serial dom_serial, found under generation gen of the IOTLB
  * whose generation word is genp, for a thread in slot slot (< SVF_READER_SLOTS).
  * Only a translation that is current under an even gen may be cached (the
  * drivers' translate paths say when).
  */
-static inline void svf_tcache_fill(struct svf_tls *tl, int slot, const void *dom,
+static inline void svf_tcache_fill(struct svf_tls *tl, int slot, uint64_t dom_serial,
 				   const uint64_t *genp, uint64_t gen, uint64_t *hits,
 				   unsigned shift, uint64_t iova, uint64_t data)
 {
@@ -179,11 +183,11 @@ static inline void svf_tcache_fill(struct svf_tls *tl, int slot, const void *dom
 	const unsigned c = (shift - 12) / 9;
 	const uint64_t pn = iova >> shift;
 
-	if (tl->dom != dom || tl->gen != gen || tl->genp != genp) {
-		for (unsigned m = tl->dom ? tl->sizes : 7u; m; m &= m - 1)
+	if (tl->dom_serial != dom_serial || tl->gen != gen || tl->genp != genp) {
+		for (unsigned m = tl->dom_serial ? tl->sizes : 7u; m; m &= m - 1)
 			__builtin_memset(tc->e[__builtin_ctz(m)], 0, sizeof(tc->e[0]));
 		tl->sizes = 0;
-		tl->dom = dom;
+		tl->dom_serial = dom_serial;
 		tl->gen = gen;
 		tl->genp = genp;
 		tl->hits = hits;

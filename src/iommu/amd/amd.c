@@ -741,7 +741,7 @@ static int amd_translate(struct svf_domain *d, uint64_t iova, int access, uint64
 	if ((uint64_t)access & ~(data & (SVF_TLB_R | SVF_TLB_W)))
 		return log_fault(d, iova, access, -EACCES);
 	if (cacheable && slot < SVF_READER_SLOTS) /* a shared slot never hits */
-		svf_tcache_fill(tl, slot, d, &au->iotlb.gen, g1, &au->stripes[slot].hits,
+		svf_tcache_fill(tl, slot, d->serial, &au->iotlb.gen, g1, &au->stripes[slot].hits,
 				svf_tlb_shift(code), iova, data);
 	*phys = (data & SVF_TLB_ADDR_MASK) + (iova & (svf_tlb_size(code) - 1));
 	return 0;

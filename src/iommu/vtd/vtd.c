@@ -693,7 +693,7 @@ static int vtd_translate(struct svf_domain *d, uint64_t iova, int access, uint64
 			cacheable = false; /* the leaf changed under us: do not cache */
 	}
 	if (cacheable && slot < SVF_READER_SLOTS) /* a shared slot never hits */
-		svf_tcache_fill(tl, slot, d, &vu->iotlb.gen, g1, &vu->stripes[slot].hits,
+		svf_tcache_fill(tl, slot, d->serial, &vu->iotlb.gen, g1, &vu->stripes[slot].hits,
 				svf_tlb_shift(code), iova, data);
 	*phys = (data & VTD_PTE_ADDR_MASK) + (iova & (vtd_level_size(code) - 1));
 	return 0;
