@@ -467,6 +467,101 @@ static void test_region_rw_rules(void **state)
 	fx_close(&f);
 }
 
+/*
+ * Pointers the process cannot reach, as a program may hand them to its
+ * ioctl, pread and pwrite: every request answers -EFAULT as Linux's
+ * copy_from_user/copy_to_user would (they crashed the process), and a
+ * name that ends right before an unreadable page is still read.
+ */
+static void test_bad_user_pointers(void **state)
+{
+	uint8_t *two = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			    -1, 0);
+	uint8_t *none, *ro;
+	static const char name[] = "0000:00:03.0";
+	struct svf_vfio_device *dev;
+	uint32_t v = 0x12345678;
+	size_t done = 99;
+	struct fx f;
+
+	(void)state;
+	assert_true(two != MAP_FAILED);
+	none = two + 4096;
+	assert_int_equal(mprotect(none, 4096, PROT_NONE), 0);
+	/* Read-only, with an argsz that passes every request's check: the write-back faults. */
+	ro = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(ro != MAP_FAILED);
+	*(uint32_t *)(void *)ro = 64;
+	assert_int_equal(mprotect(ro, 4096, PROT_READ), 0);
+	fx_open(&f);
+
+	assert_int_equal(svf_vfio_group_ioctl(f.g, VFIO_GROUP_GET_STATUS, none), -EFAULT);
+	assert_int_equal(svf_vfio_group_ioctl(f.g, VFIO_GROUP_GET_STATUS, ro), -EFAULT);
+	assert_int_equal(svf_vfio_group_ioctl(f.g, VFIO_GROUP_SET_CONTAINER, none), -EFAULT);
+	assert_int_equal(svf_vfio_group_ioctl(f.g, VFIO_GROUP_GET_DEVICE_FD, none), -EFAULT);
+	/* A name that runs into the unreadable page faults; one that ends before it is read. */
+	memset(none - 8, 'a', 8);
+	assert_int_equal(svf_vfio_group_ioctl(f.g, VFIO_GROUP_GET_DEVICE_FD, none - 8), -EFAULT);
+	memcpy(none - sizeof(name), name, sizeof(name));
+	assert_int_equal(svf_vfio_group_get_device(f.g, (const char *)none - sizeof(name), &dev), 0);
+	svf_vfio_device_close(dev);
+
+	assert_int_equal(svf_vfio_device_ioctl(f.dev, VFIO_DEVICE_GET_INFO, none), -EFAULT);
+	assert_int_equal(svf_vfio_device_ioctl(f.dev, VFIO_DEVICE_GET_INFO, ro), -EFAULT);
+	assert_int_equal(svf_vfio_device_ioctl(f.dev, VFIO_DEVICE_GET_REGION_INFO, none), -EFAULT);
+	assert_int_equal(svf_vfio_device_ioctl(f.dev, VFIO_DEVICE_GET_IRQ_INFO, none), -EFAULT);
+	assert_int_equal(svf_vfio_device_ioctl(f.dev, VFIO_DEVICE_SET_IRQS, none), -EFAULT);
+	assert_int_equal(svf_vfio_device_ioctl(f.dev, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, none),
+			 -EFAULT);
+	assert_int_equal(svf_vfio_device_ioctl(f.dev, VFIO_DEVICE_PCI_HOT_RESET, none), -EFAULT);
+	/* SET_IRQS whose eventfd array lies in the unreadable page. */
+	{
+		struct vfio_irq_set *s = (void *)(none - offsetof(struct vfio_irq_set, data));
+
+		s->argsz = sizeof(*s) + 4;
+		s->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+		s->index = VFIO_PCI_REQ_IRQ_INDEX;
+		s->start = 0;
+		s->count = 1;
+		assert_int_equal(svf_vfio_device_ioctl(f.dev, VFIO_DEVICE_SET_IRQS, s), -EFAULT);
+	}
+
+	/* Region reads into memory that cannot be written, writes from memory that cannot be read. */
+	assert_int_equal(svf_vfio_device_read(f.dev, ro, 4, CFG_OFF, &done), -EFAULT);
+	assert_int_equal(done, 0);
+	assert_int_equal(svf_vfio_device_read(f.dev, none, 4, CFG_OFF, &done), -EFAULT);
+	assert_int_equal(svf_vfio_device_write(f.dev, none, 4, CFG_OFF + PCI_COMMAND, &done), -EFAULT);
+	v = PCI_COMMAND_MEMORY;
+	assert_int_equal(svf_vfio_device_write(f.dev, &v, 2, CFG_OFF + PCI_COMMAND, &done), 0);
+	assert_int_equal(svf_vfio_device_read(f.dev, ro, 4, BAR0, &done), -EFAULT);
+	assert_int_equal(svf_vfio_device_write(f.dev, none, 4, BAR0 + 4, &done), -EFAULT);
+	/* A buffer that runs into the unreadable page: -EFAULT, nothing reported done. */
+	done = 99;
+	assert_int_equal(svf_vfio_device_read(f.dev, none - 8, 16, BAR0, &done), -EFAULT);
+	assert_int_equal(done, 0);
+	/* What is readable still works, through the bounce buffer, in the same pieces. */
+	assert_int_equal(svf_vfio_device_read(f.dev, none - 4, 4, BAR0, &done), 0);
+	assert_int_equal(done, 4);
+	memcpy(&v, none - 4, 4);
+	assert_int_equal(v, 0x010000ed); /* edu's id register */
+	{
+		uint8_t big[1000];
+
+		assert_int_equal(svf_vfio_device_read(f.dev, big, sizeof(big), BAR0 + 4, &done), 0);
+		assert_int_equal(done, sizeof(big));
+		/* The pieces one pass cuts: 4 bytes at 4 (liveness, 0), then 8-byte ones. */
+		memcpy(&v, big, 4);
+		assert_int_equal(v, 0);
+		memcpy(&v, big + 0x20 - 4, 4);
+		assert_int_equal(v, 0xffffffff); /* below 0x80 an 8-byte access reads all-ones */
+		for (unsigned i = 0x80; i < 0xa0; i++)
+			assert_int_equal(big[i - 4], 0); /* the DMA registers, 8 bytes each */
+	}
+	fx_close(&f);
+	munmap(two, 2 * 4096);
+	munmap(ro, 4096);
+}
+
 static void test_edu_registers(void **state)
 {
 	struct fx f;
@@ -1124,6 +1219,7 @@ int main(void)
 		cmocka_unit_test(test_irq_info),
 		cmocka_unit_test(test_config_space),
 		cmocka_unit_test(test_region_rw_rules),
+		cmocka_unit_test(test_bad_user_pointers),
 		cmocka_unit_test(test_edu_registers),
 		cmocka_unit_test(test_hot_reset),
 		cmocka_unit_test(test_edu_dma_through_iommu),

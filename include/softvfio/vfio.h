@@ -261,16 +261,19 @@ void svf_vfio_group_close(struct svf_vfio_group *g);
 unsigned svf_vfio_group_id(const struct svf_vfio_group *g);
 
 /*
- * The group requests of <linux/vfio.h>, with Linux's results and errnos:
- *  VFIO_GROUP_GET_STATUS (struct vfio_group_status *): -EFAULT (NULL),
+ * The group requests of <linux/vfio.h>, with Linux's results and errnos.
+ * The argument is read and written as copy_from_user/copy_to_user would:
+ * -EFAULT for NULL or memory the process cannot read (or write back to).
+ *  VFIO_GROUP_GET_STATUS (struct vfio_group_status *): -EFAULT,
  *    -EINVAL (argsz below flags); flags VIABLE, and CONTAINER_SET once set.
- *  VFIO_GROUP_SET_CONTAINER (int32_t *fd): -EFAULT (NULL); -EBADF (fd not
+ *  VFIO_GROUP_SET_CONTAINER (int32_t *fd): -EFAULT; -EBADF (fd not
  *    open); -EINVAL (the group already has a container); -EBADFD (fd is
  *    not a container); or an attach errno (see svf_vfio_group_set_container).
  *  VFIO_GROUP_UNSET_CONTAINER (no arg): -EINVAL (no container); -EBUSY (a
  *    device of the group is open).
  *  VFIO_GROUP_GET_DEVICE_FD (const char *name): returns the new device fd
- *    (>= 0). -EFAULT (NULL); -EINVAL (name longer than 4095 bytes; no
+ *    (>= 0). -EFAULT (NULL, or a name that runs into memory the process
+ *    cannot read); -EINVAL (name longer than 4095 bytes; no
  *    container, or the container has no IOMMU set (VFIO_SET_IOMMU);
  *    a malformed option after the name, or " vf_token=UUID" given for a
  *    device that is neither a PF nor a VF, as vfio-pci answers);
@@ -345,7 +348,10 @@ void svf_vfio_device_get_desc(const struct svf_vfio_device *dev, struct svf_vfio
  *  VFIO_DEVICE_PCI_HOT_RESET: -EINVAL (argsz, flags, count 0 or above the
  *    number of dependent devices, argsz short of count fds, an fd that is
  *    not a group, the device's group not among them); -EBADF (fd not open).
- *  Any other request: -ENOTTY. Every request: -EFAULT for a NULL arg.
+ *  Any other request: -ENOTTY. Every request: -EFAULT for a NULL arg, and
+ *  for an arg, SET_IRQS data or hot reset fd array the process cannot read
+ *  (or a struct it cannot write back to), as copy_from_user/copy_to_user;
+ *  SET_IRQS -ENOMEM for data of more than 32 eventfds that cannot be copied.
  */
 long svf_vfio_device_ioctl(struct svf_vfio_device *dev, unsigned long request, void *arg);
 
@@ -358,8 +364,10 @@ long svf_vfio_device_ioctl(struct svf_vfio_device *dev, unsigned long request, v
  * *done receives the bytes transferred. Returns 0; -EINVAL (region index
  * not a region of the device; a BAR or ROM that is absent; offset at or past
  * the end of a BAR; a write to the ROM); -EFAULT (config access past the
- * config size, NULL buf); -EIO (BAR access while memory decoding is off in
- * the command register).
+ * config size; NULL buf, or a buf the process cannot read (a write) or
+ * write (a read), as pread(2)/pwrite(2): the pieces before the fault have
+ * taken effect, *done is 0); -EIO (BAR access while memory decoding is off
+ * in the command register).
  */
 int svf_vfio_device_read(struct svf_vfio_device *dev, void *buf, size_t count, uint64_t offset,
 			 size_t *done);

@@ -7,6 +7,13 @@
  * arguments, builds the info structs and capability chains and copies back
  * no more than argsz allows.
  *
+ * The caller's memory (request structs, SET_IRQS data, hot reset fds,
+ * region buffers) is reached only through uaccess.h, as vfio-pci reaches
+ * it through copy_from_user/copy_to_user: memory the process cannot read
+ * or write answers -EFAULT, never a signal. Region accesses go through a
+ * bounce buffer on the stack, in chunks that end on 8-byte boundaries so
+ * the device sees the same pieces as one pass would.
+ *
  * Opening follows Linux's group path: the name must match (vfio-pci's match
  * with its " vf_token=" option), the group must have a container whose
  * IOMMU is set, and the first open of a device adds a container user and
@@ -18,6 +25,7 @@
 #include <string.h>
 
 #include "fault.h"
+#include "uaccess.h"
 
 #include "vfio_priv.h"
 
@@ -183,7 +191,8 @@ static long get_info(struct svf_pci_dev *pd, struct vfio_device_info *u)
 	struct vfio_device_info info;
 	size_t copy = minsz;
 
-	memcpy(&info, u, minsz);
+	if (svf_copy_from_user(&info, u, minsz))
+		return -EFAULT;
 	if (info.argsz < minsz)
 		return -EINVAL;
 	if (info.argsz >= capsz) {
@@ -195,8 +204,7 @@ static long get_info(struct svf_pci_dev *pd, struct vfio_device_info *u)
 		info.flags |= VFIO_DEVICE_FLAGS_RESET;
 	info.num_regions = VFIO_PCI_NUM_REGIONS;
 	info.num_irqs = VFIO_PCI_NUM_IRQS;
-	memcpy(u, &info, copy);
-	return 0;
+	return svf_copy_to_user(u, &info, copy);
 }
 
 static long get_region_info(struct svf_pci_dev *pd, struct vfio_region_info *u)
@@ -206,7 +214,8 @@ static long get_region_info(struct svf_pci_dev *pd, struct vfio_region_info *u)
 	struct vfio_region_info_cap_type hdr_cap; /* room for the one header we give */
 	size_t capsz = 0;
 
-	memcpy(&info, u, minsz);
+	if (svf_copy_from_user(&info, u, minsz))
+		return -EFAULT;
 	if (info.argsz < minsz)
 		return -EINVAL;
 	switch (info.index) {
@@ -255,14 +264,13 @@ static long get_region_info(struct svf_pci_dev *pd, struct vfio_region_info *u)
 			info.argsz = (uint32_t)(sizeof(info) + capsz);
 			info.cap_offset = 0;
 		} else {
-			if (svf_should_fail(SVF_FAULT_COPY))
+			if (svf_should_fail(SVF_FAULT_COPY) ||
+			    svf_copy_to_user((uint8_t *)u + sizeof(info), &hdr_cap, capsz))
 				return -EFAULT;
-			memcpy((uint8_t *)u + sizeof(info), &hdr_cap, capsz);
 			info.cap_offset = sizeof(info);
 		}
 	}
-	memcpy(u, &info, minsz);
-	return 0;
+	return svf_copy_to_user(u, &info, minsz);
 }
 
 static long get_irq_info(struct svf_pci_dev *pd, struct vfio_irq_info *u)
@@ -270,7 +278,8 @@ static long get_irq_info(struct svf_pci_dev *pd, struct vfio_irq_info *u)
 	const size_t minsz = offsetofend(struct vfio_irq_info, count);
 	struct vfio_irq_info info;
 
-	memcpy(&info, u, minsz);
+	if (svf_copy_from_user(&info, u, minsz))
+		return -EFAULT;
 	if (info.argsz < minsz || info.index >= VFIO_PCI_NUM_IRQS)
 		return -EINVAL;
 	if (info.index == VFIO_PCI_ERR_IRQ_INDEX && !pd->is_pcie)
@@ -281,8 +290,7 @@ static long get_irq_info(struct svf_pci_dev *pd, struct vfio_irq_info *u)
 		info.flags |= VFIO_IRQ_INFO_MASKABLE | VFIO_IRQ_INFO_AUTOMASKED;
 	else
 		info.flags |= VFIO_IRQ_INFO_NORESIZE;
-	memcpy(u, &info, minsz);
-	return 0;
+	return svf_copy_to_user(u, &info, minsz);
 }
 
 /* Linux's vfio_set_irqs_validate_and_prepare. */
@@ -322,18 +330,33 @@ static int set_irqs_validate(const struct vfio_irq_set *hdr, unsigned max, size_
 static long set_irqs(struct svf_pci_dev *pd, struct vfio_irq_set *u)
 {
 	struct vfio_irq_set hdr;
+	/* The data of up to 32 eventfds fits here; a larger block is allocated (memdup_user). */
+	uint8_t local[SVF_PCI_MAX_MSI * sizeof(int32_t)], *data = local;
 	size_t data_size;
 	int rc;
 
-	memcpy(&hdr, u, offsetofend(struct vfio_irq_set, count));
+	if (svf_copy_from_user(&hdr, u, offsetofend(struct vfio_irq_set, count)))
+		return -EFAULT;
 	rc = set_irqs_validate(&hdr, hdr.index < VFIO_PCI_NUM_IRQS ?
 					     svf_pci_irq_count(pd, hdr.index) : 0,
 			       &data_size);
 	if (rc)
 		return rc;
-	if (data_size && svf_should_fail(SVF_FAULT_COPY))
-		return -EFAULT;
-	return svf_pci_set_irqs(pd, hdr.flags, hdr.index, hdr.start, hdr.count, u->data);
+	if (data_size > sizeof(local)) {
+		if (svf_should_fail(SVF_FAULT_ALLOC))
+			return -ENOMEM;
+		data = malloc(data_size);
+		if (!data)
+			return -ENOMEM;
+	}
+	if (data_size && (svf_should_fail(SVF_FAULT_COPY) ||
+			  svf_copy_from_user(data, u->data, data_size)))
+		rc = -EFAULT;
+	else
+		rc = svf_pci_set_irqs(pd, hdr.flags, hdr.index, hdr.start, hdr.count, data);
+	if (data != local)
+		free(data);
+	return rc;
 }
 
 static void device_reset(struct svf_pci_dev *pd)
@@ -347,7 +370,8 @@ static long hot_reset_info(struct svf_pci_dev *pd, struct vfio_pci_hot_reset_inf
 	struct vfio_pci_hot_reset_info hdr;
 	long rc = 0;
 
-	memcpy(&hdr, u, minsz);
+	if (svf_copy_from_user(&hdr, u, minsz))
+		return -EFAULT;
 	if (hdr.argsz < minsz)
 		return -EINVAL;
 	hdr.flags = 0;
@@ -362,10 +386,12 @@ static long hot_reset_info(struct svf_pci_dev *pd, struct vfio_pci_hot_reset_inf
 			.devfn = (uint8_t)pd->desc.rid,
 		};
 
-		memcpy(&u->devices[0], &d, sizeof(d));
+		if (svf_copy_to_user(&u->devices[0], &d, sizeof(d)))
+			return -EFAULT;
 	}
 	hdr.count = 1;
-	memcpy(u, &hdr, minsz);
+	if (svf_copy_to_user(u, &hdr, minsz))
+		return -EFAULT;
 	return rc;
 }
 
@@ -375,7 +401,8 @@ static long hot_reset(struct svf_vfio_device *dev, struct vfio_pci_hot_reset *u)
 	struct vfio_pci_hot_reset hdr;
 	bool mine = false;
 
-	memcpy(&hdr, u, minsz);
+	if (svf_copy_from_user(&hdr, u, minsz))
+		return -EFAULT;
 	if (hdr.argsz < minsz || hdr.flags)
 		return -EINVAL;
 	/* Between 1 and the number of dependent devices (1) groups. */
@@ -385,9 +412,12 @@ static long hot_reset(struct svf_vfio_device *dev, struct vfio_pci_hot_reset *u)
 		return -EINVAL;
 	for (unsigned i = 0; i < hdr.count; i++) {
 		enum svf_vfio_fd_kind kind;
+		int32_t fd;
 		void *obj;
 
-		vfio_resolve_fd(dev->h, u->group_fds[i], &kind, &obj);
+		if (svf_copy_from_user(&fd, &u->group_fds[i], sizeof(fd)))
+			return -EFAULT;
+		vfio_resolve_fd(dev->h, fd, &kind, &obj);
 		if (kind == SVF_VFIO_FD_NONE)
 			return -EBADF;
 		if (kind != SVF_VFIO_FD_GROUP)
@@ -455,13 +485,17 @@ long svf_vfio_device_ioctl(struct svf_vfio_device *dev, unsigned long request, v
 	return rc;
 }
 
+#define BOUNCE 256 /* a multiple of 8: chunks end where a one-pass access would cut a piece */
+
 static int region_rw(struct svf_vfio_device *dev, uint8_t *buf, size_t count, uint64_t offset,
 		     bool write, size_t *done)
 {
 	struct svf_pci_dev *pd = dev->hd->pd;
 	uint64_t index = offset >> SVF_VFIO_PCI_OFFSET_SHIFT;
 	uint64_t pos = offset & ((1ull << SVF_VFIO_PCI_OFFSET_SHIFT) - 1);
-	int rc;
+	uint8_t bounce[BOUNCE];
+	size_t n = 0, total = count;
+	int rc = 0;
 
 	*done = 0;
 	if (index >= VFIO_PCI_NUM_REGIONS)
@@ -473,11 +507,39 @@ static int region_rw(struct svf_vfio_device *dev, uint8_t *buf, size_t count, ui
 	if (!count)
 		return 0;
 	pthread_mutex_lock(&pd->lock);
-	if (index == VFIO_PCI_CONFIG_REGION_INDEX)
-		rc = svf_pci_cfg_rw(pd, buf, count, pos, write, done);
-	else
-		rc = svf_pci_bar_rw(pd, (int)index, buf, count, pos, write, done);
+	/*
+	 * The checks that decide the whole access come first (a config
+	 * access that does not fit fails whole; a BAR access is clamped at
+	 * its end), so that cutting it into chunks changes nothing. A chunk
+	 * whose buffer faults ends the access with -EFAULT, the chunks before
+	 * it done, as vfio-pci's copy loop ends.
+	 */
+	if (index == VFIO_PCI_CONFIG_REGION_INDEX) {
+		if (pos >= pd->desc.config_size || count > pd->desc.config_size - pos)
+			rc = -EFAULT;
+	} else if (pd->desc.bar_size[index] && pos < pd->desc.bar_size[index] &&
+		   count > pd->desc.bar_size[index] - pos) {
+		total = (size_t)(pd->desc.bar_size[index] - pos);
+	}
+	while (!rc && n < total) {
+		size_t chunk = BOUNCE - (size_t)((pos + n) & 7), moved = 0;
+
+		if (chunk > total - n)
+			chunk = total - n;
+		if (write && svf_copy_from_user(bounce, buf + n, chunk)) {
+			rc = -EFAULT;
+			break;
+		}
+		if (index == VFIO_PCI_CONFIG_REGION_INDEX)
+			rc = svf_pci_cfg_rw(pd, bounce, chunk, pos + n, write, &moved);
+		else
+			rc = svf_pci_bar_rw(pd, (int)index, bounce, chunk, pos + n, write, &moved);
+		if (!rc && !write && svf_copy_to_user(buf + n, bounce, moved))
+			rc = -EFAULT;
+		n += moved;
+	}
 	pthread_mutex_unlock(&pd->lock);
+	*done = rc ? 0 : n;
 	return rc;
 }
 

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "fault.h"
+#include "uaccess.h"
 
 #include "vfio_priv.h"
 
@@ -205,26 +206,25 @@ static long get_status(struct svf_vfio_group *g, struct vfio_group_status *us)
 	const size_t minsz = offsetof(struct vfio_group_status, flags) + sizeof(us->flags);
 	struct vfio_group_status st;
 
-	if (!us)
+	if (svf_copy_from_user(&st, us, minsz))
 		return -EFAULT;
-	memcpy(&st, us, minsz);
 	if (st.argsz < minsz)
 		return -EINVAL;
 	st.flags = VFIO_GROUP_FLAGS_VIABLE; /* emulated devices are always bound */
 	if (g->c)
 		st.flags |= VFIO_GROUP_FLAGS_CONTAINER_SET;
-	memcpy(us, &st, minsz);
-	return 0;
+	return svf_copy_to_user(us, &st, minsz);
 }
 
 static long set_container(struct svf_vfio_group *g, const int32_t *ufd)
 {
 	enum svf_vfio_fd_kind kind;
+	int32_t fd;
 	void *obj;
 
-	if (!ufd)
+	if (svf_copy_from_user(&fd, ufd, sizeof(fd)))
 		return -EFAULT;
-	vfio_resolve_fd(g->h, *ufd, &kind, &obj);
+	vfio_resolve_fd(g->h, fd, &kind, &obj);
 	if (kind == SVF_VFIO_FD_NONE)
 		return -EBADF;
 	if (g->c)
@@ -244,19 +244,57 @@ static long unset_container(struct svf_vfio_group *g)
 	return 0;
 }
 
-int svf_vfio_group_get_device(struct svf_vfio_group *g, const char *name,
+/*
+ * Linux's strndup_user(uname, NAME_MAX_LEN): the caller's string copied
+ * page by page, so that a name that ends before an unreadable page is
+ * read and one that runs into it faults. 0 with *out (free it), -EFAULT,
+ * -EINVAL (no NUL in NAME_MAX_LEN bytes), -ENOMEM.
+ */
+static int name_from_user(const char *uname, char **out)
+{
+	char *name;
+	size_t off = 0;
+
+	if (!uname)
+		return -EFAULT;
+	if (svf_should_fail(SVF_FAULT_ALLOC))
+		return -ENOMEM;
+	name = malloc(NAME_MAX_LEN);
+	if (!name)
+		return -ENOMEM;
+	while (off < NAME_MAX_LEN) {
+		size_t chunk = 4096 - ((uintptr_t)(uname + off) & 4095);
+
+		if (chunk > NAME_MAX_LEN - off)
+			chunk = NAME_MAX_LEN - off;
+		if (svf_copy_from_user(name + off, uname + off, chunk)) {
+			free(name);
+			return -EFAULT;
+		}
+		if (memchr(name + off, 0, chunk)) {
+			*out = name;
+			return 0;
+		}
+		off += chunk;
+	}
+	free(name);
+	return -EINVAL;
+}
+
+int svf_vfio_group_get_device(struct svf_vfio_group *g, const char *uname,
 			      struct svf_vfio_device **out)
 {
+	char *name;
 	int rc;
 
 	*out = NULL;
-	if (!name)
-		return -EFAULT;
-	if (strnlen(name, NAME_MAX_LEN) == NAME_MAX_LEN)
-		return -EINVAL;
+	rc = name_from_user(uname, &name);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&g->h->lock);
 	rc = vfio_device_open_locked(g, name, out);
 	pthread_mutex_unlock(&g->h->lock);
+	free(name);
 	return rc;
 }
 
