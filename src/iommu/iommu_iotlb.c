@@ -305,7 +305,13 @@ bool svf_iotlb_covers(const struct svf_iotlb *t, uint16_t did, uint64_t iova, ui
 			uint64_t pbase = dat[w] & SVF_TLB_ADDR_MASK;
 			uint64_t ibase = (tags[w] >> 18) << svf_tlb_shift(code);
 
-			if (pbase <= plast && pbase + size - 1 >= phys &&
+			/*
+			 * Only did's own entries: another domain's entry reaching
+			 * the frame is that domain's translation, backed by its
+			 * own pin (a leftover there is found when it unpins).
+			 */
+			if (((tags[w] >> 2) & 0xffff) == did && pbase <= plast &&
+			    pbase + size - 1 >= phys &&
 			    !(live && live(arg, (tags[w] >> 2) & 0xffff, ibase, pbase)))
 				return true;
 			/*

@@ -223,11 +223,13 @@ void svf_iotlb_end_invalidation(struct svf_iotlb *t);
 uint64_t svf_iotlb_invalidate(struct svf_iotlb *t, const struct svf_tlb_match *m);
 
 /*
- * True when some entry maps a page of physical [phys, plast], or (did's
- * entry) a page of [iova, last]. An entry reaching the physical range is
- * not counted when live(arg, its did, its iova, its phys) says the page
- * table still maps it so: that frame is also pinned by another, still
- * mapped IOVA, and the unpin being checked does not release it.
+ * True when an entry of did maps a page of physical [phys, plast] or a
+ * page of [iova, last]. An entry is not counted when live(arg, its did,
+ * its iova, its phys) says the page table still maps it so: that frame is
+ * also pinned by another, still mapped IOVA, and the unpin being checked
+ * does not release it. Entries of other domains are not counted: a frame
+ * they reach is pinned for their own mappings (two containers of one unit
+ * may map one buffer), and a leftover of theirs shows when they unpin.
  * Lock-free scan of every set.
  */
 bool svf_iotlb_covers(const struct svf_iotlb *t, uint16_t did, uint64_t iova, uint64_t last,
