@@ -70,7 +70,7 @@ tsan: $(DEPS)
 # FUZZ_SECONDS on a scratch copy of its seed corpus (fuzz/corpus/NAME); a
 # finding is written to $(BUILD)-fuzz/findings/ and fails the target.
 FUZZ_SECONDS ?= 60
-FUZZERS      := fuzz_trace fuzz_container
+FUZZERS      := fuzz_trace fuzz_container fuzz_device
 fuzz: $(DEPS)
 	[ -f $(BUILD)-fuzz/build.ninja ] || CC=clang-14 $(MESON) setup $(BUILD)-fuzz -Dfuzz=true -Dtests=false \
 	  -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
