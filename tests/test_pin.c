@@ -584,6 +584,196 @@ static void test_proc_whole_units(void **state)
 	svf_pinner_destroy(p);
 }
 
+/* ---- lock granules: small requests inside huge pages keep 2 MiB locked ---- */
+
+#define GRANS 4 /* granules of the test range */
+
+/* One pin of one page, as one MAP_DMA makes it (inside a limit-sampling window). */
+static int gpin(struct svf_pinner *p, const uint8_t *va, uint64_t *phys)
+{
+	uint64_t n = 0;
+	int ret;
+
+	svf_pinner_sample_begin(p);
+	ret = svf_pin_run(p, (uintptr_t)va, 1, true, phys, &n);
+	svf_pinner_sample_end(p);
+	return ret ? ret : n == 1 ? 0 : -EIO;
+}
+
+/* Whether pagemap shows the page at va where a huge page would put it (what the pinner asks). */
+static bool looks_huge(const uint8_t *va)
+{
+	uint64_t f = pagemap_frame_nocheck(va, true);
+
+	return f && !((f ^ ((uintptr_t)va / PG)) & 511);
+}
+
+static uint8_t *map_granules(uint8_t **raw)
+{
+	*raw = mmap(NULL, GRANS * SZ_2M + SZ_2M, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (*raw == MAP_FAILED)
+		return NULL;
+	uint8_t *u = (uint8_t *)(((uintptr_t)*raw + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
+
+	madvise(u, GRANS * SZ_2M, MADV_HUGEPAGE);
+	for (uint64_t i = 0; i < GRANS * SZ_2M / PG; i++)
+		u[i * PG] = 1;
+	return u;
+}
+
+/*
+ * A 4 KiB MAP_DMA inside a huge page locks the page's 2 MiB granule once and
+ * keeps it locked after the unpin; what is charged stays exactly the pinned
+ * pages, and only the kernel's VmLck shows the granule. Memory mapped again
+ * under a cached granule is seen, the cache is bounded in number and age,
+ * and release and destroy give the locks back.
+ */
+static void test_proc_lock_granules(void **state)
+{
+	struct svf_pinner *p = new_process_pinner();
+	const bool real = svf_pinner_pfns_real(p);
+	uint8_t *raw, *u = map_granules(&raw), *small;
+	uint64_t phys, ph[3];
+	bool huge;
+	long base;
+
+	(void)state;
+	assert_non_null(u);
+	base = vmlck_kb();
+	huge = real && looks_huge(u + 5 * PG);
+
+	/* without real frame numbers, or over 4 KiB pages, nothing is cached */
+	assert_int_equal(gpin(p, u + 5 * PG, &phys), 0);
+	assert_int_equal(svf_pinner_lock_cache(p, -1), huge ? 1 : 0);
+	assert_int_equal(vmlck_kb(), base + (huge ? 2048 : 4));
+	assert_int_equal(svf_pinner_locked_bytes(p), PG);
+	assert_int_equal(svf_pinner_refcount(p, phys), 1);
+	assert_int_equal(phys, pagemap_frame(u + 5 * PG, real) * PG);
+	svf_unpin_run(p, (uintptr_t)u + 5 * PG, phys, 1);
+	assert_int_equal(svf_pinner_locked_bytes(p), 0);
+	assert_int_equal(svf_pinner_refcount(p, phys), 0);
+	assert_int_equal(vmlck_kb(), base + (huge ? 2048 : 0)); /* cached after its last pin */
+
+	/* more pins in the granule: no more locked, every count exact */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(gpin(p, u + (100 + 50 * i) * PG, &ph[i]), 0);
+	assert_int_equal(gpin(p, u + 100 * PG, &phys), 0);
+	assert_int_equal(phys, ph[0]);
+	assert_int_equal(svf_pinner_refcount(p, ph[0]), 2);
+	assert_int_equal(svf_pinner_refcount(p, ph[1]), 1);
+	assert_int_equal(svf_pinner_locked_bytes(p), 4 * PG);
+	assert_int_equal(vmlck_kb(), base + (huge ? 2048 : 12));
+	svf_unpin_run(p, (uintptr_t)u + 100 * PG, ph[0], 1);
+	for (int i = 0; i < 3; i++)
+		svf_unpin_run(p, (uintptr_t)u + (100 + 50 * i) * PG, ph[i], 1);
+	assert_int_equal(svf_pinner_pinned_pages(p), 0);
+	assert_int_equal(vmlck_kb(), base + (huge ? 2048 : 0));
+
+	/*
+	 * The program unmaps the memory and maps new memory there: the cached
+	 * granule no longer locks anything, and the next pin must lock its page.
+	 */
+	assert_int_equal(munmap(u, GRANS * SZ_2M), 0);
+	assert_true(mmap(u, GRANS * SZ_2M, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == u);
+	madvise(u, GRANS * SZ_2M, MADV_HUGEPAGE);
+	for (uint64_t i = 0; i < GRANS * SZ_2M / PG; i++)
+		u[i * PG] = 2;
+	assert_int_equal(gpin(p, u + 5 * PG, &phys), 0);
+	assert_true(vmlck_kb() >= base + 4);
+	assert_int_equal(vmlck_kb(), base + 4 + 2048 * (long)svf_pinner_lock_cache(p, -1));
+	svf_unpin_run(p, (uintptr_t)u + 5 * PG, phys, 1);
+
+	/* at most as many granules as allowed, least recently used out first */
+	svf_pinner_lock_cache(p, 2);
+	for (int k = 0; k < GRANS; k++) {
+		assert_int_equal(gpin(p, u + k * SZ_2M + 7 * PG, &phys), 0);
+		svf_unpin_run(p, (uintptr_t)u + k * SZ_2M + 7 * PG, phys, 1);
+	}
+	assert_true(svf_pinner_lock_cache(p, -1) <= 2);
+	assert_int_equal(vmlck_kb(), base + 2048 * (long)svf_pinner_lock_cache(p, -1));
+
+	/* idle granules go at the next unpin once 100 ms have passed */
+	assert_int_equal(gpin(p, u + 5 * PG, &phys), 0);
+	svf_unpin_run(p, (uintptr_t)u + 5 * PG, phys, 1);
+	usleep(250 * 1000);
+	small = map_anon(1, PROT_READ | PROT_WRITE);
+	small[0] = 1;
+	assert_int_equal(gpin(p, small, &phys), 0);
+	svf_unpin_run(p, (uintptr_t)small, phys, 1);
+	assert_int_equal(svf_pinner_lock_cache(p, -1), 0);
+	assert_int_equal(vmlck_kb(), base);
+
+	/* destroy gives back what is cached */
+	assert_int_equal(gpin(p, u + 5 * PG, &phys), 0);
+	svf_unpin_run(p, (uintptr_t)u + 5 * PG, phys, 1);
+	svf_pinner_destroy(p);
+	assert_int_equal(vmlck_kb(), base);
+
+	/* release over a cached granule evicts it (memory about to leave must not stay locked) */
+	p = new_process_pinner();
+	assert_int_equal(gpin(p, u + 3 * SZ_2M + 9 * PG, &phys), 0);
+	assert_int_equal(gpin(p, u + 2 * SZ_2M + 9 * PG, &ph[0]), 0);
+	unsigned before = svf_pinner_lock_cache(p, -1);
+	bool huge3 = real && looks_huge(u + 3 * SZ_2M + 9 * PG);
+
+	assert_int_equal(svf_pinner_release(p, (uintptr_t)u + 3 * SZ_2M + 9 * PG, PG), 0);
+	assert_int_equal(svf_pinner_lock_cache(p, -1), before - (huge3 ? 1 : 0));
+	svf_unpin_run(p, (uintptr_t)u + 3 * SZ_2M + 9 * PG, phys, 1);
+	svf_unpin_run(p, (uintptr_t)u + 2 * SZ_2M + 9 * PG, ph[0], 1);
+	assert_int_equal(svf_pinner_pinned_pages(p), 0);
+	svf_pinner_destroy(p);
+	munmap(small, PG);
+	munmap(raw, GRANS * SZ_2M + SZ_2M);
+}
+
+/*
+ * Child without CAP_IPC_LOCK: the kernel's own limit counts a cached
+ * granule, the pinner's accounting does not; a pin that fits the accounting
+ * but not the kernel's count with the granule evicts the granule and succeeds.
+ */
+static void child_granule_limit(void)
+{
+	struct rlimit rl = { .rlim_cur = SZ_2M + 16 * PG, .rlim_max = SZ_2M + 16 * PG };
+	struct svf_pinner_config cfg = { .backend = SVF_BACKEND_PROCESS };
+	struct svf_pinner *p;
+	uint8_t *raw, *u, *small;
+	uint64_t phys, n, done = 0;
+	bool huge;
+
+	CHILD_CHECK(drop_caps(1ULL << CAP_IPC_LOCK) == 0);
+	CHILD_CHECK(setrlimit(RLIMIT_MEMLOCK, &rl) == 0);
+	CHILD_CHECK(svf_pinner_create(&cfg, &p) == 0);
+	u = map_granules(&raw);
+	CHILD_CHECK(u != NULL);
+	huge = svf_pinner_pfns_real(p) && looks_huge(u + 5 * PG);
+	CHILD_CHECK(gpin(p, u + 5 * PG, &phys) == 0);
+	svf_unpin_run(p, (uintptr_t)u + 5 * PG, phys, 1);
+	CHILD_CHECK(svf_pinner_lock_cache(p, -1) == (huge ? 1u : 0u));
+	small = mmap(NULL, 24 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHILD_CHECK(small != MAP_FAILED);
+	memset(small, 1, 24 * PG);
+	while (done < 24) {
+		CHILD_CHECK(svf_pin_run(p, (uintptr_t)small + done * PG, 24 - done, true, &phys,
+					&n) == 0);
+		done += n;
+	}
+	CHILD_CHECK(svf_pinner_locked_bytes(p) == 24 * PG);
+	CHILD_CHECK(svf_pinner_lock_cache(p, -1) == 0);
+	CHILD_CHECK(vmlck_kb() == 24 * 4);
+	svf_pinner_destroy(p);
+	CHILD_CHECK(vmlck_kb() == 0);
+}
+
+static void test_proc_lock_granule_limit(void **state)
+{
+	(void)state;
+	if (!have_cap(CAP_IPC_LOCK))
+		skip(); /* the test needs the capability to drop */
+	run_child(child_granule_limit);
+}
+
 /* Unpinning part of a run, in pieces, in another order than pinned. */
 static void test_proc_partial_unpin(void **state)
 {
@@ -1699,6 +1889,8 @@ int main(void)
 		cmocka_unit_test(test_proc_refcount_and_munlock_at_zero),
 		cmocka_unit_test(test_proc_partial_unpin),
 		cmocka_unit_test(test_proc_whole_units),
+		cmocka_unit_test(test_proc_lock_granules),
+		cmocka_unit_test(test_proc_lock_granule_limit),
 		cmocka_unit_test(test_proc_memfd_aliases),
 		cmocka_unit_test(test_proc_run_splits_at_discontinuity),
 		cmocka_unit_test(test_proc_efault_hole),

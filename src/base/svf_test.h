@@ -72,6 +72,13 @@ uint64_t svf_pinner_refcount(struct svf_pinner *p, uint64_t phys);
  * pinned whole); 0 for the synthetic backend. Takes the pinner lock.
  */
 uint64_t svf_pinner_whole_units(struct svf_pinner *p);
+/*
+ * The process backend's lock granules (2 MiB kept mlocked for small
+ * requests, pin_process.c): how many are cached now; with max >= 0, first
+ * let at most max be cached (0: none, small requests lock exactly), evicting
+ * the rest. 0 for the synthetic backend. Takes the pinner lock.
+ */
+unsigned svf_pinner_lock_cache(struct svf_pinner *p, int max);
 /* Pages pinned now (sum of references) and locked-memory bytes charged now. */
 uint64_t svf_pinner_pinned_pages(const struct svf_pinner *p);
 uint64_t svf_pinner_locked_bytes(const struct svf_pinner *p);

@@ -514,6 +514,18 @@ uint64_t svf_pinner_whole_units(struct svf_pinner *p)
 	return n;
 }
 
+unsigned svf_pinner_lock_cache(struct svf_pinner *p, int max)
+{
+	unsigned n;
+
+	if (!p || !p->ops->lock_cache)
+		return 0;
+	pin_lock(p);
+	n = p->ops->lock_cache(p, max);
+	pin_unlock(p);
+	return n;
+}
+
 uint64_t svf_pinner_pinned_pages(const struct svf_pinner *p)
 {
 	return atomic_load_explicit(&p->pinned_pages, memory_order_relaxed);

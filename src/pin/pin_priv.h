@@ -90,6 +90,8 @@ struct svf_pin_ops {
 	uint64_t (*refcount)(struct svf_pinner *p, uint64_t phys);
 	/* Optional, tests only: 2 MiB units whose pin state is one entry now. */
 	uint64_t (*whole_units)(struct svf_pinner *p);
+	/* Optional, tests only: lock granules cached now; max >= 0 sets how many may be. */
+	unsigned (*lock_cache)(struct svf_pinner *p, int max);
 	/* Whether frame numbers are real (process) or invented. */
 	bool (*pfns_real)(const struct svf_pinner *p);
 };

@@ -48,6 +48,12 @@
  * touches it meanwhile (munlock_range spares it: pins of another thread,
  * outside the window, may release pages inside its range).
  *
+ * Lock granules (gran_try): a small request inside a huge page locks the
+ * page's whole 2 MiB once and keeps it locked, cached, after its last
+ * unpin, so vIOMMU churn pays no mlock or munlock per map and unmap; what
+ * is charged stays the pinned pages exactly. Bounds, invariant and caveats
+ * where they are defined.
+ *
  * Unpin munlocks the pages whose last pin went in maximal ranges, and
  * merges adjacent ranges of one svf_unpin_runs call (the regions of one
  * unmap batch) into one munlock (munlock_defer, flushed by unpin_done).
@@ -132,6 +138,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -160,7 +167,12 @@ struct svf_procmap_query {
 #define SVF_PROCMAP_WRITABLE 0x02
 
 #define PM_PRESENT (1ULL << 63)
+#define PM_EXCLUSIVE (1ULL << 56) /* mapped by this page table only (not the zero page, not shared) */
 #define PM_PFN_MASK ((1ULL << 55) - 1)
+
+#ifndef MLOCK_ONFAULT
+#define MLOCK_ONFAULT 0x01
+#endif
 
 #define BATCH_MIN 16
 #define BATCH_MAX 512
@@ -169,6 +181,11 @@ struct svf_procmap_query {
 #define RADIX_SHIFT 9
 #define RADIX_FAN (1u << RADIX_SHIFT)
 #define RADIX_MASK ((uint64_t)RADIX_FAN - 1)
+
+/* Lock granules (gran_try): one vpage leaf's 2 MiB, at most GRAN_MAX, for GRAN_AGE_NS idle. */
+#define GRAN_SIZE   ((uint64_t)RADIX_FAN * SVF_PAGE_SIZE)
+#define GRAN_MAX    16
+#define GRAN_AGE_NS 100000000ULL
 
 struct radix_node {
 	_Atomic(void *) slot[RADIX_FAN];
@@ -276,9 +293,22 @@ struct proc {
 	bool win_locked;
 	bool win_write;            /* the window's lock was checked for write pins */
 	bool win_run;              /* the last prepare was served by the window */
+	bool win_onfault;          /* the window's pages are locked by a granule: present ones only */
 	uint64_t win_next, win_end; /* vaddrs */
 	uint64_t win_pm_vpn, win_pm_n;
 	uint64_t win_pm[WIN_PM];
+
+	/*
+	 * Lock granules (gran_try), lock only: 2 MiB-aligned ranges mlocked
+	 * whole (MLOCK_ONFAULT) and kept locked while cached, whether or not a
+	 * pin holds a page in them. Invariant: every cached granule is mlocked
+	 * whole, and no unlock touches it while it is cached (munlock_range
+	 * spares it); evicting it unlocks what of it no pin holds.
+	 */
+	uint64_t gran[GRAN_MAX];      /* base vaddrs; 0: a free slot */
+	uint64_t gran_used[GRAN_MAX]; /* CLOCK_MONOTONIC_COARSE ns of its last pin */
+	unsigned nr_gran;             /* slots in use */
+	unsigned gran_max;            /* slots that may be used (GRAN_MAX; tests lower it) */
 
 	/* An munlock deferred by unpin so that adjacent regions share one call; lock. */
 	uint64_t ml_start, ml_len;
@@ -691,20 +721,46 @@ static void split_frame_leaf(struct svf_pinner *p, struct frame_leaf *fl)
  */
 /*
  * munlock [va, va + len), sparing the part an open window holds locked for
- * the pins still to come (another thread's pins may release pages there).
- * Returns the munlock failures.
+ * the pins still to come (another thread's pins may release pages there)
+ * and every cached lock granule. Returns the munlock failures.
  */
 static unsigned munlock_range(struct proc *s, uint64_t va, uint64_t len)
 {
 	const uint64_t end = va + len;
 	unsigned errs = 0;
+	uint64_t cur = va;
 
-	if (!s->win_locked || end <= s->win_next || va >= s->win_end)
+	if ((!s->win_locked || s->win_next >= s->win_end) && !s->nr_gran)
 		return sys_munlock(va, len) != 0;
-	if (va < s->win_next)
-		errs += sys_munlock(va, s->win_next - va) != 0;
-	if (end > s->win_end)
-		errs += sys_munlock(s->win_end, end - s->win_end) != 0;
+	/* the spared spans: the window's [win_next, win_end) and every cached granule */
+	while (cur < end) {
+		uint64_t skip = 0, next = end;
+
+		if (s->win_locked && s->win_next < s->win_end) {
+			if (cur >= s->win_next && cur < s->win_end)
+				skip = s->win_end;
+			else if (s->win_next > cur && s->win_next < next)
+				next = s->win_next;
+		}
+		for (unsigned i = 0; i < GRAN_MAX; i++) {
+			const uint64_t g = s->gran[i];
+
+			if (!g)
+				continue;
+			if (cur >= g && cur < g + GRAN_SIZE) {
+				if (g + GRAN_SIZE > skip)
+					skip = g + GRAN_SIZE;
+			} else if (g > cur && g < next) {
+				next = g;
+			}
+		}
+		if (skip) {
+			cur = skip;
+			continue;
+		}
+		errs += sys_munlock(cur, next - cur) != 0;
+		cur = next;
+	}
 	return errs;
 }
 
@@ -801,6 +857,7 @@ static void window_close(struct svf_pinner *p)
 	const bool locked = s->win_locked;
 
 	s->win_locked = false; /* first: the unlock below must not spare the window */
+	s->win_onfault = false;
 	s->win_pm_n = 0;
 	if (locked && s->win_next < s->win_end)
 		munlock_unheld(p, s->win_next, (s->win_end - s->win_next) >> SVF_PAGE_SHIFT);
@@ -835,53 +892,313 @@ static void proc_window_end(struct svf_pinner *p)
  * writable memory, breaking copy-on-write as a write pin would), so the
  * populate walk over it can be skipped. False when it cannot tell.
  */
-static bool range_plain_anon(struct proc *s, uint64_t va, uint64_t len, bool write)
+/*
+ * Whether the VMA holding va is plain anonymous memory a pin may read (and
+ * write if write), with its bounds. One PROCMAP_QUERY; false when it cannot tell.
+ */
+static bool vma_plain_anon(struct proc *s, uint64_t va, bool write, uint64_t *start,
+			   uint64_t *end)
 {
-	const uint64_t end = va + len;
 	char name[64];
+	struct svf_procmap_query q = {
+		.size = sizeof(q),
+		.query_addr = va,
+		.vma_name_addr = (uintptr_t)name,
+		.vma_name_size = sizeof(name),
+	};
 
 	if (s->maps_fd < 0)
 		return false;
-	while (va < end) {
-		struct svf_procmap_query q = {
-			.size = sizeof(q),
-			.query_addr = va,
-			.vma_name_addr = (uintptr_t)name,
-			.vma_name_size = sizeof(name),
-		};
+	if (ioctl(s->maps_fd, SVF_PROCMAP_QUERY, &q) != 0 || q.vma_start > va || q.vma_end <= va)
+		return false;
+	if (q.inode || q.vma_name_size || !(q.vma_flags & SVF_PROCMAP_READABLE) ||
+	    (write && !(q.vma_flags & SVF_PROCMAP_WRITABLE)))
+		return false;
+	*start = q.vma_start;
+	*end = q.vma_end;
+	return true;
+}
 
-		if (ioctl(s->maps_fd, SVF_PROCMAP_QUERY, &q) != 0 || q.vma_start > va ||
-		    q.vma_end <= va)
+static bool range_plain_anon(struct proc *s, uint64_t va, uint64_t len, bool write)
+{
+	const uint64_t end = va + len;
+	uint64_t vs, ve;
+
+	while (va < end) {
+		if (!vma_plain_anon(s, va, write, &vs, &ve))
 			return false;
-		if (q.inode || q.vma_name_size || !(q.vma_flags & SVF_PROCMAP_READABLE) ||
-		    (write && !(q.vma_flags & SVF_PROCMAP_WRITABLE)))
-			return false;
-		va = q.vma_end;
+		va = ve;
 	}
 	return true;
+}
+
+/*
+ * ---- lock granules ----
+ *
+ * A small request (one MAP_DMA inside one 2 MiB granule, the 4 KiB map and
+ * unmap of vIOMMU churn) does not lock and unlock its pages: its granule is
+ * locked whole once, with MLOCK_ONFAULT (the pages present are locked, no
+ * other page is faulted in, so no memory is added to the process), and stays
+ * locked after the last pin in it goes, cached for later pins. A pin then
+ * costs the access check and the pagemap read, with no mlock, and its
+ * unpin no munlock. Bounds: at most GRAN_MAX granules (32 MiB of address
+ * space) are cached; one unused for GRAN_AGE_NS (100 ms) is evicted at the
+ * next pin or unpin of the pinner (an idle pinner keeps its granules);
+ * least recently used first when full; all at svf_pinner_release or
+ * _rebase over them and at destroy. Evicting unlocks what of the granule no
+ * pin holds.
+ *
+ * What is counted is unchanged: locked-memory accounting (RLIMIT_MEMLOCK's
+ * check, svf_pinner_locked_bytes, the stats) counts pinned pages exactly,
+ * as type1 counts locked_vm; only the kernel's own mlock count (VmLck)
+ * includes the cached granules. When an mlock for a pin fails while
+ * granules are cached (the kernel's limit counts them), they are evicted
+ * and the mlock is tried again, so a pin never fails for them.
+ *
+ * A granule is trusted only while the VMA holding the pin's page lies inside
+ * cached granules: a locked granule is a VMA of its own (split from its
+ * unlocked neighbours, with which it cannot merge), so memory the program
+ * unmapped and mapped again there, merged with its neighbours, is seen and
+ * locked afresh. Memory mapped again exactly over the granule with no
+ * mergeable neighbour is not seen until the granule is evicted: like
+ * memory remapped under a pin (see the caveats above), a program that does
+ * so behind the library's back gets pins of unlocked pages. An unpinned
+ * page in a cached granule is still locked, so MADV_DONTNEED on it fails
+ * (EINVAL) until the granule is evicted; softvfio exec calls
+ * svf_pinner_release first, which evicts it.
+ *
+ * Pages in a granule are locked only if present: the window pins only
+ * pages that pagemap shows present and mapped by this process alone (not
+ * the zero page, no copy-on-write pending), so the frame is the one a
+ * write would keep; any other page goes to the batch path, which faults it
+ * in with GUP's checks and locks it exactly.
+ */
+static uint64_t coarse_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static int gran_find(const struct proc *s, uint64_t g)
+{
+	if (!s->nr_gran)
+		return -1;
+	for (unsigned i = 0; i < GRAN_MAX; i++)
+		if (s->gran[i] == g)
+			return (int)i;
+	return -1;
+}
+
+/* Lock held: unlock the pages of the granule at g that no pin holds (and no other span spares). */
+static void munlock_unheld_granule(struct svf_pinner *p, uint64_t g)
+{
+	struct proc *s = p->priv;
+	struct vpage_leaf *vl = vpage_leaf(p, g >> SVF_PAGE_SHIFT);
+	uint64_t start = 0, len = 0;
+
+	if (!vl || (!vl->whole && !vl->used)) {
+		s->munlock_errors += munlock_range(s, g, GRAN_SIZE);
+		return;
+	}
+	if (vl->whole)
+		return; /* every page held */
+	for (unsigned i = 0; i <= RADIX_FAN; i++) {
+		if (i < RADIX_FAN && !vl->count[i]) {
+			if (!len)
+				start = g + i * SVF_PAGE_SIZE;
+			len += SVF_PAGE_SIZE;
+			continue;
+		}
+		if (len)
+			s->munlock_errors += munlock_range(s, start, len);
+		len = 0;
+	}
+}
+
+static void gran_evict(struct svf_pinner *p, unsigned i)
+{
+	struct proc *s = p->priv;
+	const uint64_t g = s->gran[i];
+
+	s->gran[i] = 0; /* first: the unlock below must not spare it */
+	s->nr_gran--;
+	munlock_unheld_granule(p, g);
+}
+
+static void gran_evict_range(struct svf_pinner *p, uint64_t va, uint64_t len)
+{
+	struct proc *s = p->priv;
+
+	for (unsigned i = 0; i < GRAN_MAX && s->nr_gran; i++)
+		if (s->gran[i] && s->gran[i] < va + len && s->gran[i] + GRAN_SIZE > va)
+			gran_evict(p, i);
+}
+
+static void gran_expire(struct svf_pinner *p)
+{
+	struct proc *s = p->priv;
+	const uint64_t now = coarse_ns();
+
+	for (unsigned i = 0; i < GRAN_MAX && s->nr_gran; i++)
+		if (s->gran[i] && now - s->gran_used[i] > GRAN_AGE_NS)
+			gran_evict(p, i);
+}
+
+/* Whether [vs, ve) lies inside cached granules. */
+static bool gran_span_cached(const struct proc *s, uint64_t vs, uint64_t ve)
+{
+	if (ve - vs > GRAN_MAX * GRAN_SIZE)
+		return false;
+	for (uint64_t b = vs & ~(GRAN_SIZE - 1); b < ve; b += GRAN_SIZE)
+		if (gran_find(s, b) < 0)
+			return false;
+	return true;
+}
+
+/* A free slot for a new granule, evicting the least recently used; -1 when none may be used. */
+static int gran_slot(struct svf_pinner *p)
+{
+	struct proc *s = p->priv;
+
+	if (!s->gran_max)
+		return -1;
+	while (s->nr_gran >= s->gran_max) {
+		int lru = -1;
+
+		for (unsigned i = 0; i < GRAN_MAX; i++)
+			if (s->gran[i] && (lru < 0 || s->gran_used[i] < s->gran_used[lru]))
+				lru = (int)i;
+		gran_evict(p, (unsigned)lru);
+	}
+	for (unsigned i = 0; i < GRAN_MAX; i++)
+		if (!s->gran[i])
+			return (int)i;
+	return -1;
+}
+
+/*
+ * The first pin of a window whose request lies inside one granule: set the
+ * window up from the granule's lock, locking the granule first if it is not
+ * cached. False when the request is not such, or its memory is not plain
+ * anonymous memory the pin may access, or the granule cannot be locked
+ * whole (another VMA in it, the kernel's limit): then it is locked exactly,
+ * and *anon says whether the request was found inside one plain anonymous
+ * VMA the pin may access (its access check is done), and win_pm may hold
+ * its pagemap entries (win_pm_n, read before the exact lock).
+ */
+static bool gran_try(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bool write,
+		     bool *anon)
+{
+	struct proc *s = p->priv;
+	const uint64_t len = npages * SVF_PAGE_SIZE, g = vaddr & ~(GRAN_SIZE - 1);
+	uint64_t vs, ve;
+	int i;
+
+	s->win_pm_n = 0;
+	if (!s->gran_max || npages >= RADIX_FAN || ((vaddr + len - 1) & ~(GRAN_SIZE - 1)) != g)
+		return false;
+	if (!vma_plain_anon(s, vaddr, write, &vs, &ve))
+		return false;
+	*anon = vaddr + len <= ve;
+	if (s->nr_gran)
+		gran_expire(p);
+	i = gran_find(s, g);
+	if (i >= 0 && !gran_span_cached(s, vs, ve)) {
+		gran_evict(p, (unsigned)i); /* not the memory it locked any more */
+		return false;
+	}
+	if (i < 0) {
+		if (vs > g || ve < g + GRAN_SIZE)
+			return false;
+		/*
+		 * Only a granule that looks like one huge page: locking it costs one
+		 * step then, where 512 present 4 KiB pages cost 512 (more than the
+		 * pins it could serve save). The page's frame sits at its offset in
+		 * an aligned 2 MiB block (a 4 KiB page does so by chance 1 in 512);
+		 * without real frame numbers nothing tells, and nothing is cached.
+		 * The read fills the window's pagemap cache, which the pin reads next.
+		 */
+		if (!s->pfns_real)
+			return false;
+		s->win_pm_vpn = vaddr >> SVF_PAGE_SHIFT;
+		s->win_pm_n = npages;
+		pagemap_read_into(s, vaddr, npages, s->win_pm);
+		if (!(s->win_pm[0] & PM_PRESENT) ||
+		    ((s->win_pm[0] & PM_PFN_MASK) ^ (vaddr >> SVF_PAGE_SHIFT)) & RADIX_MASK)
+			return false;
+		i = gran_slot(p);
+		if (i < 0 || syscall(SYS_mlock2, (uintptr_t)g, (size_t)GRAN_SIZE, MLOCK_ONFAULT) != 0)
+			return false;
+		s->gran[i] = g;
+		s->nr_gran++;
+	}
+	s->gran_used[i] = coarse_ns();
+	s->win_locked = true;
+	s->win_onfault = true;
+	s->win_write = write;
+	s->win_next = vaddr;
+	s->win_end = vaddr + len;
+	return true;
+}
+
+/*
+ * mlock for a pin. When it fails while granules are cached (the kernel's
+ * own limit counts them), unlock what it took, evict them and try once
+ * more. 0, or -1 with errno as mlock's.
+ */
+static int pin_mlock(struct svf_pinner *p, uint64_t va, uint64_t n)
+{
+	struct proc *s = p->priv;
+
+	if (sys_mlock(va, n * SVF_PAGE_SIZE) == 0)
+		return 0;
+	if (!s->nr_gran)
+		return -1;
+	munlock_unheld(p, va, n);
+	for (unsigned i = 0; i < GRAN_MAX; i++)
+		if (s->gran[i])
+			gran_evict(p, i);
+	return sys_mlock(va, n * SVF_PAGE_SIZE);
 }
 
 static void window_try(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bool write)
 {
 	struct proc *s = p->priv;
 
+	bool anon = false;
+
 	s->win_tried = true;
-	if (sys_mlock(vaddr, npages * SVF_PAGE_SIZE) != 0) {
+	if (gran_try(p, vaddr, npages, write, &anon))
+		return;
+	if (pin_mlock(p, vaddr, npages) != 0) {
 		/* mlock keeps what it locked before it failed (up to a hole, or all of the VMAs
 		 * when populating failed): undo it, sparing what other pins hold */
 		munlock_unheld(p, vaddr, npages);
 		return;
 	}
-	if (!range_plain_anon(s, vaddr, npages * SVF_PAGE_SIZE, write) &&
+	if (!anon && !range_plain_anon(s, vaddr, npages * SVF_PAGE_SIZE, write) &&
 	    madvise_nointr(vaddr, npages * SVF_PAGE_SIZE, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ)) {
 		munlock_unheld(p, vaddr, npages);
 		return;
 	}
+	/*
+	 * Entries gran_try read before the lock still hold where the page was
+	 * present and this process's alone: mlock only faults in what is
+	 * absent, or shared for a write (copy-on-write); else read them again.
+	 */
+	for (uint64_t i = 0; i < s->win_pm_n; i++) {
+		if ((s->win_pm[i] & (PM_PRESENT | PM_EXCLUSIVE)) != (PM_PRESENT | PM_EXCLUSIVE)) {
+			s->win_pm_n = 0;
+			break;
+		}
+	}
 	s->win_locked = true;
+	s->win_onfault = false;
 	s->win_write = write;
 	s->win_next = vaddr;
 	s->win_end = vaddr + npages * SVF_PAGE_SIZE;
-	s->win_pm_n = 0;
 }
 
 /*
@@ -985,6 +1302,8 @@ static int window_prepare(struct svf_pinner *p, uint64_t vaddr, uint64_t npages,
 			e = s->win_pm[vpn - s->win_pm_vpn];
 			if (!(e & PM_PRESENT))
 				break;
+			if (s->win_onfault && !(e & PM_EXCLUSIVE))
+				break; /* the zero page, or shared: the batch path faults it in */
 			pfn = s->pfns_real ? (e & PM_PFN_MASK) : vpn;
 			if (!pfn)
 				break;
@@ -1053,7 +1372,7 @@ static int proc_prepare(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, b
 			break;
 
 		/* 3. keep it resident */
-		if (sys_mlock(va, predicted * SVF_PAGE_SIZE) != 0) {
+		if (pin_mlock(p, va, predicted) != 0) {
 			bool hole = errno == ENOMEM && !range_mapped(va, predicted * SVF_PAGE_SIZE);
 
 			munlock_unheld(p, va, predicted);
@@ -1347,6 +1666,7 @@ static int proc_release(struct svf_pinner *p, uint64_t vaddr, uint64_t len)
 	svf_pin_assert_held(p);
 	proc_window_end(p); /* no window lock may outlive the memory */
 	munlock_flush(p->priv);
+	gran_evict_range(p, vaddr, len); /* nor a granule's */
 	/* Maximal runs of pages pinned here; each moves with one mremap. */
 	for (uint64_t off = 0; off <= len; off += SVF_PAGE_SIZE) {
 		if (off < len && pinned_here(p, vaddr + off)) {
@@ -1370,6 +1690,7 @@ static int proc_rebase(struct svf_pinner *p, uint64_t old, uint64_t new_va, uint
 	uint64_t pins = 0;
 
 	svf_pin_assert_held(p);
+	gran_evict_range(p, old, len); /* the memory it locked is elsewhere now */
 	for (uint64_t off = 0; off < len; off += SVF_PAGE_SIZE)
 		pins += pinned_here(p, old + off);
 	if (!pins)
@@ -1507,8 +1828,12 @@ static void proc_unpin(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint
 
 static void proc_unpin_done(struct svf_pinner *p)
 {
+	struct proc *s = p->priv;
+
 	svf_pin_assert_held(p);
-	munlock_flush(p->priv);
+	munlock_flush(s);
+	if (s->nr_gran)
+		gran_expire(p);
 }
 
 static int proc_lookup(struct svf_pinner *p, uint64_t vaddr, uint64_t *phys)
@@ -1567,6 +1892,20 @@ static uint64_t proc_whole_units(struct svf_pinner *p)
 	return s->whole_units;
 }
 
+static unsigned proc_lock_cache(struct svf_pinner *p, int max)
+{
+	struct proc *s = p->priv;
+
+	svf_pin_assert_held(p);
+	if (max >= 0) {
+		s->gran_max = (unsigned)max < GRAN_MAX ? (unsigned)max : GRAN_MAX;
+		for (unsigned i = 0; i < GRAN_MAX && s->nr_gran > s->gran_max; i++)
+			if (s->gran[i])
+				gran_evict(p, i);
+	}
+	return s->nr_gran;
+}
+
 static bool proc_pfns_real(const struct svf_pinner *p)
 {
 	const struct proc *s = p->priv;
@@ -1607,6 +1946,7 @@ static int proc_init(struct svf_pinner *p)
 	if (!s)
 		return -ENOMEM;
 	s->frames.leaf_size = sizeof(struct frame_leaf);
+	s->gran_max = GRAN_MAX;
 	s->vpages.leaf_size = sizeof(struct vpage_leaf);
 	s->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (s->pagemap_fd < 0) {
@@ -1648,6 +1988,9 @@ static void proc_fini(struct svf_pinner *p)
 {
 	struct proc *s = p->priv;
 
+	for (unsigned i = 0; i < GRAN_MAX; i++)
+		if (s->gran[i])
+			sys_munlock(s->gran[i], GRAN_SIZE);
 	radix_free(p, &s->vpages, vpage_leaf_release);
 	radix_free(p, &s->frames, NULL);
 	if (s->reloc) {
@@ -1682,5 +2025,6 @@ const struct svf_pin_ops svf_pin_process_ops = {
 	.phys_to_ptr = proc_phys_to_ptr,
 	.refcount = proc_refcount,
 	.whole_units = proc_whole_units,
+	.lock_cache = proc_lock_cache,
 	.pfns_real = proc_pfns_real,
 };
