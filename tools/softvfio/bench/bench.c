@@ -1120,6 +1120,8 @@ static uint64_t mem_available(void)
 }
 
 static bool has_cap_ipc_lock(void);
+static void tool_config(const struct svf_bench_opts *o, const struct svf_workload *w,
+			enum svf_policy policy, struct svf_tool_config *cfg);
 
 uint64_t svf_vmreal_max_guest(char *why, size_t len)
 {
@@ -1157,6 +1159,8 @@ uint64_t svf_vmreal_max_guest(char *why, size_t len)
  * floor runs first: nothing softvfio does to the memory (a lock that
  * splits a huge page) can make the floor look worse. Every page is
  * written once before anything is timed: both sides lock present pages.
+ * Each repetition after the first gets a fresh container, as each VM gets
+ * its own: no page-table page of a previous start is reused.
  */
 static int run_vmreal(struct run *r)
 {
@@ -1184,6 +1188,21 @@ static int run_vmreal(struct run *r)
 		return 0;
 	}
 	for (k = 0; k < reps; k++) {
+		if (k) {
+			struct svf_tool_config cfg;
+
+			tool_config(r->o, w, r->policy, &cfg);
+			svf_tool_container_destroy(r->p, r->c);
+			rc = svf_tool_container_create(&cfg, &r->p, &r->c);
+			if (rc) {
+				/* bench_entry destroys r->c: leave it a container to destroy. */
+				r->c = NULL;
+				r->p = NULL;
+				skip(r, "cannot set up a fresh container: %s",
+				     svf_errno_name((int)-rc, (char[24]){ 0 }));
+				goto out;
+			}
+		}
 		svf_progress_phase(r->pg, "floor");
 		t0 = svf_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 		for (i = 0; i < ns && !rc; i++)
@@ -1574,9 +1593,12 @@ static int bench_entry(const struct svf_bench_opts *o, const struct svf_workload
 			case SVF_WL_VMREAL: rc = run_vmreal(&r); break;
 			case SVF_WL_TRACE: break;
 			}
-			run_totals(&r);
-			svf_progress_phase(pg, "destroy");
-			svf_tool_container_destroy(r.p, r.c);
+			/* vm-real makes a container per repetition: NULL if one failed. */
+			if (r.c) {
+				run_totals(&r);
+				svf_progress_phase(pg, "destroy");
+				svf_tool_container_destroy(r.p, r.c);
+			}
 		}
 		svf_progress_end(pg);
 		if (rc)
