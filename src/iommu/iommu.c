@@ -644,11 +644,11 @@ int svf_iommu_translate(struct svf_domain *d, uint64_t iova, int access, uint64_
 {
 	const struct svf_tls *tl = &svf_tls;
 
-	if (__builtin_expect(tl->dom_serial == d->serial && (iova >> tl->shift) == tl->pn &&
+	if (__builtin_expect(tl->dom_serial == d->serial && (iova & tl->vmask) == tl->key &&
 			     tl->gen == __atomic_load_n(tl->genp, __ATOMIC_RELAXED) &&
-			     (unsigned)access - 1u < 3u && !((uint64_t)access & ~tl->data), 1)) {
+			     (unsigned)access < 4u && ((tl->ok >> access) & 1), 1)) {
 		count_hit(tl);
-		*phys = (tl->data & SVF_TLB_ADDR_MASK) + (iova & ((1ull << tl->shift) - 1));
+		*phys = tl->base + (iova - tl->key);
 		return 0;
 	}
 	return translate_cached(d, iova, access, phys);

@@ -112,6 +112,8 @@ void svf_iotlb_fini(struct svf_iotlb *t);
 #define SVF_TLB_W         (1ull << 1)
 #define SVF_TLB_WPERM     (1ull << 10)
 #define SVF_TLB_ADDR_MASK 0x000ffffffffff000ull
+_Static_assert(SVF_TLB_ADDR_MASK == SVF_TC_ADDR_MASK && SVF_TLB_R == 1 && SVF_TLB_W == 2,
+	       "the thread's translation cache reads entry data as the IOTLB does");
 
 static inline unsigned svf_tlb_shift(unsigned code)
 {

@@ -123,6 +123,8 @@ struct svf_reader_slot {
  * and the validity tags live in the thread's TLS, which stays small.
  */
 #define SVF_TC_ENTRIES 64u /* per leaf size; a power of two */
+/* Entry data's physical base bits; the same as SVF_TLB_ADDR_MASK (asserted there). */
+#define SVF_TC_ADDR_MASK 0x000ffffffffff000ull
 
 struct svf_tc_entry {
 	uint64_t tag;  /* leaf-sized page number + 1; 0: empty */
@@ -149,9 +151,16 @@ struct svf_tls {
 	 */
 	uint64_t dom_serial;
 	uint64_t gen;          /* IOTLB generation its entries were taken under */
-	uint64_t pn;           /* last translation: iova >> shift */
-	uint64_t data;         /* last translation: phys base | R/W */
-	unsigned shift;        /* last translation's leaf-size shift: 12, 21 or 30 */
+	/*
+	 * The last translation, in the form the hit path wants: iova hits
+	 * when (iova & vmask) == key, leads to base + (iova - key), and an
+	 * access value a (1 read, 2 write, 3 both) is allowed when bit a of
+	 * ok is set.
+	 */
+	uint64_t vmask;        /* ~(leaf size - 1) */
+	uint64_t key;          /* leaf-aligned IOVA */
+	uint64_t base;         /* its physical base */
+	unsigned ok;           /* allowed access values, a bit each */
 	unsigned sizes;        /* bit c: svf_tcaches[slot].e[c] may hold entries */
 	/*
 	 * Set with dom_serial by the driver that filled the cache: the IOTLB
@@ -167,6 +176,18 @@ extern uint64_t svf_reader_overflow_active;
 extern __thread struct svf_tls svf_tls __attribute__((tls_model("initial-exec")));
 
 int svf_reader_register(void);
+
+/* Make (shift, iova's leaf, data as an IOTLB entry's) the last translation. */
+static inline void svf_tcache_set_last(struct svf_tls *tl, unsigned shift, uint64_t iova,
+				       uint64_t data)
+{
+	const unsigned r = data & 1, w = (data >> 1) & 1;
+
+	tl->vmask = ~((1ull << shift) - 1);
+	tl->key = iova & tl->vmask;
+	tl->base = data & SVF_TC_ADDR_MASK;
+	tl->ok = (r << 1) | (w << 2) | ((r & w) << 3);
+}
 
 /*
  * Driver side: cache the translation of iova (data as an IOTLB entry's,
@@ -194,9 +215,7 @@ static inline void svf_tcache_fill(struct svf_tls *tl, int slot, uint64_t dom_se
 	}
 	tc->e[c][pn & (SVF_TC_ENTRIES - 1)] = (struct svf_tc_entry){ pn + 1, data };
 	tl->sizes |= 1u << c;
-	tl->pn = pn;
-	tl->shift = shift;
-	tl->data = data;
+	svf_tcache_set_last(tl, shift, iova, data);
 }
 
 /*
@@ -214,9 +233,7 @@ static inline bool svf_tcache_probe(struct svf_tls *tl, uint64_t iova, uint64_t 
 		const struct svf_tc_entry *e = &tc->e[c][pn & (SVF_TC_ENTRIES - 1)];
 
 		if (e->tag == pn + 1) {
-			tl->pn = pn;
-			tl->shift = s;
-			tl->data = e->data;
+			svf_tcache_set_last(tl, s, iova, e->data);
 			*data = e->data;
 			*shift = s;
 			return true;
