@@ -311,11 +311,11 @@ static void test_fault_handler_chains(void **state)
 
 	chain_hits = 0;
 	th_bad_access_begin();
-	if (!sigsetjmp(chain_env, 0))
+	if (!sigsetjmp(chain_env, 1))
 		guard[0] = 1; /* the program's own fault */
 	th_bad_access_end();
 	assert_int_equal(chain_hits, 1);
-	if (!sigsetjmp(chain_env, 0))
+	if (!sigsetjmp(chain_env, 1))
 		raise(SIGSEGV); /* a sent one */
 	assert_int_equal(chain_hits, 2);
 	assert_int_equal(dma(dev, SVF_PROT_WRITE, 0x100000, 8, 1, NULL, NULL), 0);

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "recover.h"
@@ -45,6 +46,10 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 	    (uintptr_t)si->si_addr < r->hi) {
 		r->addr = (uintptr_t)si->si_addr;
 		r->sig = sig;
+		if (uc)
+			r->mask = ((const ucontext_t *)uc)->uc_sigmask;
+		else
+			pthread_sigmask(SIG_SETMASK, NULL, &r->mask);
 		svf_recover_cur = NULL;
 		siglongjmp(r->env, 1);
 	}
@@ -67,6 +72,11 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 		old->sa_handler(sig);
 	}
 	errno = saved_errno;
+}
+
+void svf_recover_resume(const struct svf_recover *r)
+{
+	pthread_sigmask(SIG_SETMASK, &r->mask, NULL);
 }
 
 static bool is_ours(const struct sigaction *sa)

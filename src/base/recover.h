@@ -13,12 +13,12 @@
  * How. While any user holds it (svf_recover_get: a device, from create to
  * destroy), SIGSEGV and SIGBUS go to this file's handler. A guarded access
  * publishes a recovery point (struct svf_recover) in a thread-local pointer
- * for the bytes [lo, hi) it may touch. A fault raised by the kernel on that
+ * and, around each access, the bytes [lo, hi) it may touch. A fault raised by the kernel on that
  * thread at an address inside that range jumps back to the point
  * (siglongjmp). sigsetjmp saves no signal mask and the handler is installed
  * with SA_NODEFER, so the mask after the jump is the one before the access,
- * and the fast path costs a register save and two thread-local stores, no
- * system call.
+ * and the fast path costs a register save per point, two thread-local
+ * stores, and two plain stores per access; no system call.
  *
  * Every other fault is the program's: the handler passes it on to the
  * disposition that was in place when it was installed - a handler called
@@ -41,6 +41,7 @@
 #define SVF_BASE_RECOVER_H
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -49,6 +50,7 @@ struct svf_recover {
 	uintptr_t lo, hi;        /* the bytes the access may touch */
 	volatile uintptr_t addr; /* set by the handler: the address that faulted */
 	volatile int sig;        /* set by the handler: SIGSEGV or SIGBUS */
+	sigset_t mask;           /* set by the handler: the mask the fault interrupted */
 };
 
 /* This thread's recovery point, or NULL. Only this file and the inline helpers touch it. */
@@ -64,23 +66,33 @@ int svf_recover_get(void);
 void svf_recover_put(void);
 
 /*
- * The guarded access, in the caller's frame (sigsetjmp must stay live):
+ * Guarded accesses, in the caller's frame (sigsetjmp must stay live):
  *
  *	struct svf_recover r;
  *
- *	svf_recover_init(&r, p, n);
- *	if (sigsetjmp(r.env, 0))
- *		return fault at r.addr;   (the handler has cleared the point)
+ *	svf_recover_init(&r);
+ *	if (sigsetjmp(r.env, 0)) {
+ *		svf_recover_resume(&r);
+ *		return fault at r.addr;   (the handler has left the point)
+ *	}
  *	svf_recover_enter(&r);
- *	... touch [p, p + n) ...
+ *	for each piece:
+ *		svf_recover_arm(&r, p, n);
+ *		... touch [p, p + n) ...
+ *		svf_recover_disarm(&r);
  *	svf_recover_leave();
  *
- * Not nested; the caller must not have released the bytes' owner meanwhile.
+ * One point may serve many accesses: arming is two stores. Between
+ * disarm and the next arm the range is empty, so a fault in the caller's
+ * own code still reaches the program. Not nested; nothing the caller
+ * holds may be left inconsistent by a jump out of an access (a lock, a
+ * half-updated structure): what must survive is in memory, stored before
+ * the arm.
  */
-static inline void svf_recover_init(struct svf_recover *r, const void *p, uint64_t n)
+static inline void svf_recover_init(struct svf_recover *r)
 {
-	r->lo = (uintptr_t)p;
-	r->hi = (uintptr_t)p + n;
+	r->lo = 0;
+	r->hi = 0;
 	r->addr = 0;
 	r->sig = 0;
 }
@@ -88,8 +100,22 @@ static inline void svf_recover_init(struct svf_recover *r, const void *p, uint64
 static inline void svf_recover_enter(struct svf_recover *r)
 {
 	svf_recover_cur = r;
-	/* The compiler must not move the access above the publication. */
 	atomic_signal_fence(memory_order_seq_cst);
+}
+
+/* From here until disarm, a fault in [p, p + n) comes back to the point. */
+static inline void svf_recover_arm(struct svf_recover *r, const void *p, uint64_t n)
+{
+	r->lo = (uintptr_t)p;
+	r->hi = (uintptr_t)p + n;
+	/* Everything stored before (the caller's position) is in memory before the access. */
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
+static inline void svf_recover_disarm(struct svf_recover *r)
+{
+	atomic_signal_fence(memory_order_seq_cst);
+	r->hi = 0;
 }
 
 static inline void svf_recover_leave(void)
@@ -97,6 +123,16 @@ static inline void svf_recover_leave(void)
 	atomic_signal_fence(memory_order_seq_cst);
 	svf_recover_cur = NULL;
 }
+
+/*
+ * Right after the jump back (sigsetjmp returned non-zero): the signal mask
+ * the fault interrupted, restored. SA_NODEFER already leaves it so; a
+ * sanitizer's signal wrapper may not honour that (ThreadSanitizer runs
+ * handlers with every signal blocked), and a blocked SIGSEGV or SIGBUS
+ * would kill the process at the next fault. One system call, on the fault
+ * path only.
+ */
+void svf_recover_resume(const struct svf_recover *r);
 
 /*
  * What became of the memory at addr, for a report: the mapping that holds

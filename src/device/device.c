@@ -20,7 +20,8 @@
  * Memory the program unmapped behind the library's back: the CPU pointer
  * names an address the process no longer maps (or maps without access).
  * The access is guarded (recover.h; every device holds the handler from
- * create to destroy): the fault ends the request as an IOMMU fault does
+ * create to destroy; one recovery point per slice, so the fast path adds
+ * two stores per page): the fault ends the request as an IOMMU fault does
  * (a fault record with err -EFAULT; status 1), is counted (dma_vanished)
  * and logged once per range of the address space.
  *
@@ -137,7 +138,9 @@ static inline void count_add(uint64_t *ctr, uint64_t n)
  * (aligned 8-byte words, bytes at the edges): two devices, or a device and
  * the CPU, racing on one page then get some interleaving of whole words, as
  * on hardware, instead of undefined behaviour; and ThreadSanitizer sees
- * accesses it can reason about.
+ * accesses it can reason about. bus_write and bus_read are not inlined:
+ * their loops then sit where their functions start, and their speed does
+ * not move with the code around them (docs/benchmarks.md).
  */
 static inline uint32_t word_sum(uint64_t w)
 {
@@ -146,7 +149,7 @@ static inline uint32_t word_sum(uint64_t w)
 	return (uint32_t)((w & 0xffffffffull) + (w >> 32));
 }
 
-static void bus_write(uint8_t *dst, const uint8_t *src, uint8_t byte, uint64_t n)
+static __attribute__((noinline)) void bus_write(uint8_t *dst, const uint8_t *src, uint8_t byte, uint64_t n)
 {
 	const uint64_t fill = 0x0101010101010101ull * byte;
 	uint64_t i = 0;
@@ -164,7 +167,7 @@ static void bus_write(uint8_t *dst, const uint8_t *src, uint8_t byte, uint64_t n
 		__atomic_store_n(dst + i, src ? src[i] : byte, __ATOMIC_RELAXED);
 }
 
-static uint32_t bus_read(uint8_t *dst, const uint8_t *src, uint64_t n)
+static __attribute__((noinline)) uint32_t bus_read(uint8_t *dst, const uint8_t *src, uint64_t n)
 {
 	uint32_t sum = 0;
 	uint64_t i = 0;
@@ -203,30 +206,6 @@ static void access_piece(struct svf_dma_req *req, uint8_t *ptr, uint64_t off, ui
 		bus_write(ptr, req->buf ? (const uint8_t *)req->buf + off : NULL, req->byte, n);
 	else
 		req->sum += bus_read(req->buf ? (uint8_t *)req->buf + off : NULL, ptr, n);
-}
-
-/*
- * access_piece, guarded against memory that left the process: 0, or
- * -EFAULT with *bad and *sig saying what faulted. Not inlined, so that the
- * recovery point's frame is this one and the caller's variables are not
- * live across the jump.
- */
-static __attribute__((noinline)) int access_guarded(struct svf_dma_req *req, uint8_t *ptr,
-						    uint64_t off, uint64_t n, uintptr_t *bad,
-						    int *sig)
-{
-	struct svf_recover r;
-
-	svf_recover_init(&r, ptr, n);
-	if (sigsetjmp(r.env, 0)) {
-		*bad = r.addr;
-		*sig = r.sig;
-		return -EFAULT;
-	}
-	svf_recover_enter(&r);
-	access_piece(req, ptr, off, n);
-	svf_recover_leave();
-	return 0;
 }
 
 /* A guarded access faulted: count it; the first one in a range of the address space is logged. */
@@ -281,12 +260,103 @@ static void check_after(struct svf_device *dev, uint64_t iova, uint64_t phys, ui
 	}
 }
 
+/* Where a request stands: in memory, so that it survives a jump out of an access. */
+struct dma_pos {
+	uint64_t iova, left, off;
+	int status;
+};
+
+/*
+ * Up to slice bytes of a request from *pos, inside a DMA section, each
+ * access armed on r when memory is touched. *pos advances after each piece,
+ * so after a jump out of an access it names that piece.
+ */
+static __attribute__((noinline)) void slice_pages(struct svf_device *dev,
+						  struct svf_dma_req *req, unsigned thread,
+						  struct dma_pos *pos, uint64_t slice,
+						  uint64_t epoch0, struct dev_counts *cnt,
+						  struct svf_recover *r)
+{
+	while (slice) {
+		uint64_t phys, w1 = 0, iova = pos->iova;
+		uint64_t n = SVF_PAGE_SIZE - (iova & (SVF_PAGE_SIZE - 1));
+		uint8_t *ptr = NULL;
+		bool touch = true;
+		int rc;
+
+		if (n > slice)
+			n = slice;
+		rc = iova > dev->aperture_last ?
+			     -ENOENT :
+			     svf_iommu_translate(dev->dom, iova, req->access, &phys);
+		if (rc) {
+			record_fault(dev, iova, req->access, rc, thread);
+			req->fault_iova = iova;
+			pos->status = 1;
+			break;
+		}
+		if (dev->check)
+			touch = check_before(dev, phys, &w1);
+		if (dev->memory && touch) {
+			ptr = svf_pinner_phys_to_ptr(dev->pinner, phys);
+			if (!ptr && dev->check && w1 == UINT64_MAX)
+				count_add(&dev->k->dma_unpinned_access, 1);
+		}
+		if (touch && ptr) {
+			svf_recover_arm(r, ptr, n);
+			access_piece(req, ptr, pos->off, n);
+			svf_recover_disarm(r);
+		}
+		if (dev->check && touch)
+			check_after(dev, iova, phys, w1, epoch0);
+		cnt->pages++;
+		pos->iova = iova + n;
+		pos->off += n;
+		pos->left -= n;
+		slice -= n;
+	}
+}
+
+/*
+ * slice_pages under one recovery point (recover.h): its range names the
+ * piece being accessed and is empty between accesses, so only a fault
+ * inside an access comes back here. Not inlined, and nothing here is
+ * modified between sigsetjmp and the jump: the recovery point's frame is
+ * this one, and what the fault path reads is in memory (*pos, the request,
+ * r's result). A point per slice rather than per page: sigsetjmp is the
+ * guard's one real cost, and a page then pays two stores (docs/benchmarks.md).
+ */
+static __attribute__((noinline)) void run_slice(struct svf_device *dev, struct svf_dma_req *req,
+						unsigned thread, struct dma_pos *pos,
+						uint64_t slice, uint64_t epoch0,
+						struct dev_counts *cnt)
+{
+	struct svf_recover r;
+
+	if (!dev->memory) {
+		slice_pages(dev, req, thread, pos, slice, epoch0, cnt, NULL);
+		return;
+	}
+	svf_recover_init(&r);
+	if (sigsetjmp(r.env, 0)) {
+		svf_recover_resume(&r);
+		report_vanished(dev, pos->iova, req->access, r.addr, r.sig);
+		record_fault(dev, pos->iova, req->access, -EFAULT, thread);
+		req->fault_iova = pos->iova;
+		pos->status = 1;
+		return;
+	}
+	svf_recover_enter(&r);
+	slice_pages(dev, req, thread, pos, slice, epoch0, cnt, &r);
+	svf_recover_leave();
+}
+
 /* Run one request; counts into *cnt. Returns req->status. */
 static int dma_run(struct svf_device *dev, struct svf_dma_req *req, unsigned thread,
 		   struct dev_counts *cnt)
 {
-	uint64_t iova = req->iova, left = req->len, off = 0, epoch0 = 0;
-	int status = 0;
+	struct dma_pos pos = { .iova = req->iova, .left = req->len };
+	uint64_t epoch0 = 0;
 
 	req->sum = 0;
 	req->fault_iova = 0;
@@ -303,63 +373,17 @@ static int dma_run(struct svf_device *dev, struct svf_dma_req *req, unsigned thr
 	}
 	if (dev->check)
 		epoch0 = __atomic_load_n(&dev->k->epoch, __ATOMIC_ACQUIRE);
-	while (left && !status) {
-		uint64_t slice = left < dev->slice ? left : dev->slice;
-
+	while (pos.left && !pos.status) {
 		svf_iommu_dma_begin(dev->dom);
-		while (slice) {
-			uint64_t phys, w1 = 0;
-			uint64_t n = SVF_PAGE_SIZE - (iova & (SVF_PAGE_SIZE - 1));
-			uint8_t *ptr = NULL;
-			bool touch = true;
-			int rc;
-
-			if (n > slice)
-				n = slice;
-			rc = iova > dev->aperture_last ?
-				     -ENOENT :
-				     svf_iommu_translate(dev->dom, iova, req->access, &phys);
-			if (rc) {
-				record_fault(dev, iova, req->access, rc, thread);
-				req->fault_iova = iova;
-				status = 1;
-				break;
-			}
-			if (dev->check)
-				touch = check_before(dev, phys, &w1);
-			if (dev->memory && touch) {
-				ptr = svf_pinner_phys_to_ptr(dev->pinner, phys);
-				if (!ptr && dev->check && w1 == UINT64_MAX)
-					count_add(&dev->k->dma_unpinned_access, 1);
-			}
-			if (touch && ptr) {
-				uintptr_t bad = 0;
-				int sig = 0;
-
-				rc = access_guarded(req, ptr, off, n, &bad, &sig);
-				if (rc) {
-					report_vanished(dev, iova, req->access, bad, sig);
-					record_fault(dev, iova, req->access, rc, thread);
-					req->fault_iova = iova;
-					status = 1;
-					break;
-				}
-			}
-			if (dev->check && touch)
-				check_after(dev, iova, phys, w1, epoch0);
-			cnt->pages++;
-			iova += n;
-			off += n;
-			slice -= n;
-			left -= n;
-		}
+		run_slice(dev, req, thread, &pos, pos.left < dev->slice ? pos.left : dev->slice,
+			  epoch0, cnt);
 		svf_iommu_dma_end(dev->dom);
 	}
-	if (status)
+	if (pos.status)
 		cnt->faults++;
-	req->done_len = off;
-	req->status = status;
-	return status;
+	req->done_len = pos.off;
+	req->status = pos.status;
+	return pos.status;
 }
 
 static void fold_counts(struct svf_device *dev, struct dev_counts *cnt)

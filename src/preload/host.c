@@ -261,6 +261,18 @@ static int make_vfio(struct svf_exec_devlist *devs)
 	return 0;
 }
 
+/*
+ * The library's diagnostics (svf_log; each one something a user must see,
+ * such as a device access to memory the program unmapped behind its back)
+ * go where the preload library's own do.
+ */
+static void library_log(void *opaque, enum svf_log_level level, const char *msg)
+{
+	(void)opaque;
+	(void)level;
+	pv_log("%s", msg);
+}
+
 static void host_configure(void)
 {
 	struct pv_sysfs_info *info;
@@ -273,6 +285,7 @@ static void host_configure(void)
 	v = getenv("SOFTVFIO_PID");
 	host.program = v ? (pid_t)atoi(v) : 0;
 	pv_log_open(getenv("SOFTVFIO_LOG"));
+	svf_set_log_fn(library_log, NULL);
 	host.policy = SVF_POLICY_GATHER;
 	host.backend = SVF_BACKEND_PROCESS;
 	v = getenv("SOFTVFIO_POLICY");
