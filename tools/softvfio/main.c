@@ -144,7 +144,7 @@ static const char run_help[] =
 	"It prints a table per workload and the targets, then (built-in workloads\n"
 	"only) 'softvfio bench-real' on 256 MiB: real-memory map, unmap and 4 KiB pairs\n"
 	"with 4 KiB and THP backing beside this machine's floor, and draws the chart to\n"
-	"softvfio-bench.svg in the current directory (it says where). About 40 s on two cores.\n"
+	"softvfio-bench.svg in the current directory (it says where). About 40 to 55 s on two shared cores.\n"
 	"\n"
 	"Options:\n"
 	"  --svg FILE      draw the chart to FILE instead (default softvfio-bench.svg)\n"
