@@ -967,6 +967,9 @@ static bool range_plain_anon(struct proc *s, uint64_t va, uint64_t len, bool wri
  * (EINVAL) until the granule is evicted; softvfio exec calls
  * svf_pinner_release first, which evicts it.
  *
+ * Only granules that look like one huge page (granule_looks_huge) are
+ * cached: one of 4 KiB pages would cost the lock of each present page.
+ *
  * Pages in a granule are locked only if present: the window pins only
  * pages that pagemap shows present and mapped by this process alone (not
  * the zero page, no copy-on-write pending), so the frame is the one a
@@ -1046,6 +1049,29 @@ static void gran_expire(struct svf_pinner *p)
 			gran_evict(p, i);
 }
 
+/*
+ * Whether the granule at g looks like one huge page, given the pagemap
+ * entry e of its page at va: e's frame sits at va's offset in an aligned
+ * 2 MiB block of frames, and so does the frame of one more page of the
+ * granule (its first, or its last when va is the first). A 4 KiB page
+ * passes the first test by chance 1 in 512 and both almost never, so a
+ * granule of 4 KiB pages is not locked whole (that would cost a lock of each
+ * present page, more than the pins it could serve save), while a huge page,
+ * mapped whole or split into 4 KiB mappings (one folio, locked in one
+ * step), costs one more 8-byte read when it is first locked.
+ */
+static bool granule_looks_huge(struct proc *s, uint64_t g, uint64_t va, uint64_t e)
+{
+	const uint64_t m = PM_PRESENT | PM_EXCLUSIVE;
+	const uint64_t other = va == g ? g + GRAN_SIZE - SVF_PAGE_SIZE : g;
+	uint64_t o = 0, pfn = e & PM_PFN_MASK;
+
+	if ((e & m) != m || ((pfn ^ (va >> SVF_PAGE_SHIFT)) & RADIX_MASK))
+		return false;
+	pagemap_read_into(s, other, 1, &o);
+	return (o & m) == m && (o & PM_PFN_MASK) == pfn - ((va - other) >> SVF_PAGE_SHIFT);
+}
+
 /* Whether [vs, ve) lies inside cached granules. */
 static bool gran_span_cached(const struct proc *s, uint64_t vs, uint64_t ve)
 {
@@ -1113,10 +1139,7 @@ static bool gran_try(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bool
 		if (vs > g || ve < g + GRAN_SIZE)
 			return false;
 		/*
-		 * Only a granule that looks like one huge page: locking it costs one
-		 * step then, where 512 present 4 KiB pages cost 512 (more than the
-		 * pins it could serve save). The page's frame sits at its offset in
-		 * an aligned 2 MiB block (a 4 KiB page does so by chance 1 in 512);
+		 * Only a granule that looks like one huge page (granule_looks_huge);
 		 * without real frame numbers nothing tells, and nothing is cached.
 		 * The read fills the window's pagemap cache, which the pin reads next.
 		 */
@@ -1125,8 +1148,7 @@ static bool gran_try(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bool
 		s->win_pm_vpn = vaddr >> SVF_PAGE_SHIFT;
 		s->win_pm_n = npages;
 		pagemap_read_into(s, vaddr, npages, s->win_pm);
-		if (!(s->win_pm[0] & PM_PRESENT) ||
-		    ((s->win_pm[0] & PM_PFN_MASK) ^ (vaddr >> SVF_PAGE_SHIFT)) & RADIX_MASK)
+		if (!granule_looks_huge(s, g, vaddr, s->win_pm[0]))
 			return false;
 		i = gran_slot(p);
 		if (i < 0 || syscall(SYS_mlock2, (uintptr_t)g, (size_t)GRAN_SIZE, MLOCK_ONFAULT) != 0)
