@@ -1378,6 +1378,76 @@ static void test_proc_destroy_with_pins(void **state)
 	munmap(buf, 8 * PG);
 }
 
+/* ---- released and rebased ranges: slots reused ---- */
+
+#define RELOC_LIMIT 1024 /* released or rebased ranges alive at once (pin.h: -ENOSPC) */
+
+/*
+ * A released or rebased range lives until the last pin through it goes, and
+ * then frees its slot: release (and rebase) / unpin cycles far beyond the
+ * limit succeed; RELOC_LIMIT ranges alive at once still fill it, and one
+ * more is -ENOSPC with its pages left in place until one range dies.
+ */
+static void test_proc_release_slots_reused(void **state)
+{
+	struct svf_pinner *p = new_process_pinner();
+	const uint64_t n = RELOC_LIMIT + 1;
+	uint8_t *buf = map_anon(2 * n, PROT_READ | PROT_WRITE);
+	uint64_t va = (uintptr_t)buf, *phys = calloc(n, sizeof(*phys)), got;
+	uint8_t *q;
+
+	(void)state;
+	assert_non_null(phys);
+	for (unsigned i = 0; i < 3 * RELOC_LIMIT; i++) {
+		buf[0] = (uint8_t)i;
+		assert_int_equal(svf_pin_run(p, va, 1, true, &phys[0], &got), 0);
+		assert_int_equal(got, 1);
+		if (i % 2) {
+			assert_int_equal(svf_pinner_rebase(p, va, va + PG, PG), 0);
+			q = svf_pinner_phys_to_ptr(p, phys[0]);
+			assert_ptr_equal(q, buf + PG);
+		} else {
+			assert_int_equal(svf_pinner_release(p, va, PG), 0);
+			q = svf_pinner_phys_to_ptr(p, phys[0]);
+			assert_true(q && q != buf && *q == (uint8_t)i);
+		}
+		svf_unpin_run(p, va, phys[0], 1);
+		assert_null(svf_pinner_phys_to_ptr(p, phys[0]));
+	}
+
+	/* RELOC_LIMIT ranges alive at once, one page each (every other page). */
+	for (uint64_t i = 0; i < n; i++) {
+		buf[2 * i * PG] = (uint8_t)(i * 3 + 1);
+		assert_int_equal(svf_pin_run(p, va + 2 * i * PG, 1, true, &phys[i], &got), 0);
+		assert_int_equal(got, 1);
+	}
+	for (uint64_t i = 0; i < RELOC_LIMIT; i++)
+		assert_int_equal(svf_pinner_release(p, va + 2 * i * PG, PG), 0);
+	assert_int_equal(svf_pinner_release(p, va + 2 * RELOC_LIMIT * PG, PG), -ENOSPC);
+	assert_int_equal(svf_pinner_rebase(p, va + 2 * RELOC_LIMIT * PG, va + PG, PG), -ENOSPC);
+	/* The page that did not move is still reached where it is. */
+	assert_ptr_equal(svf_pinner_phys_to_ptr(p, phys[RELOC_LIMIT]), buf + 2 * RELOC_LIMIT * PG);
+	svf_unpin_run(p, va + 2 * 7 * PG, phys[7], 1);
+	assert_int_equal(svf_pinner_release(p, va + 2 * RELOC_LIMIT * PG, PG), 0);
+	for (uint64_t i = 0; i < n; i++) {
+		q = svf_pinner_phys_to_ptr(p, phys[i]);
+		if (i == 7) {
+			assert_null(q);
+			continue;
+		}
+		assert_true(q && q != buf + 2 * i * PG && *q == (uint8_t)(i * 3 + 1));
+	}
+	for (uint64_t i = 0; i < n; i++)
+		if (i != 7)
+			svf_unpin_run(p, va + 2 * i * PG, phys[i], 1);
+	assert_int_equal(svf_pinner_pinned_pages(p), 0);
+	for (uint64_t i = 0; i < n; i++)
+		assert_null(svf_pinner_phys_to_ptr(p, phys[i]));
+	free(phys);
+	svf_pinner_destroy(p);
+	munmap(buf, 2 * n * PG);
+}
+
 /*
  * Child: without CAP_IPC_LOCK and with RLIMIT_MEMLOCK at 64 KiB, 16 pages
  * pin and the 17th is -ENOMEM with nothing more pinned; the override replaces
@@ -1901,6 +1971,7 @@ int main(void)
 		cmocka_unit_test(test_proc_fault_alloc_walk),
 		cmocka_unit_test(test_proc_phys_to_ptr_races_pins),
 		cmocka_unit_test(test_proc_destroy_with_pins),
+		cmocka_unit_test(test_proc_release_slots_reused),
 		cmocka_unit_test(test_memlock_limit),
 		cmocka_unit_test(test_memlock_cap_ipc_lock),
 		cmocka_unit_test(test_sample_window),

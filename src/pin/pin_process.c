@@ -255,20 +255,28 @@ struct vpage_leaf {
 
 /*
  * A released or rebased range (svf_pinner_release, svf_pinner_rebase): the
- * pinned pages of [old, old + len) are reached at new + offset. Fields but
- * pins and live are immutable once the entry is published (nr_reloc, with
- * release); entries are never reused, so a lock-free reader never sees one
- * change under it. pins counts the pages of the range that were pinned
- * when it was made and still are (lock); at 0 the entry dies (live = 0,
- * release) and, when owned, the pinner's copy is unmapped: no device
- * reaches an unpinned frame (docs/design.md, invariant 1), so nothing
- * reads it any more.
+ * pinned pages of [old, old + len) are reached at new + offset. pins counts
+ * the pages of the range that were pinned when it was made and still are
+ * (lock); at 0 the entry dies (live = 0, release) and, when owned, the
+ * pinner's copy is unmapped: no device reaches an unpinned frame
+ * (docs/design.md, invariant 1), so nothing reads it any more. A dead
+ * slot is reused by the next entry, so RELOC_MAX bounds the entries alive
+ * at once, not those made over the pinner's life.
+ *
+ * Lock-free readers (proc_phys_to_ptr) read a slot as a sequence lock: the
+ * writer (lock held, slot dead) makes seq odd, stores old, new, len and age
+ * with release, sets live and makes seq even again; a reader loads seq,
+ * the fields with acquire, then seq again, and ignores the slot when seq
+ * was odd or moved (it was dead or not yet published: the same answer).
+ * age orders overlapping live entries (a rebase may cover pages an earlier
+ * entry moved): the newest one wins, as it did when slots were never reused.
  */
 struct reloc {
-	uint64_t old, new, len;
-	uint64_t pins;
-	bool owned;
+	_Atomic uint64_t seq;
+	_Atomic uint64_t old, new, len, age;
 	_Atomic bool live;
+	uint64_t pins; /* lock */
+	bool owned;    /* lock; fixed while live */
 };
 
 #define RELOC_MAX 1024
@@ -314,7 +322,8 @@ struct proc {
 	uint64_t ml_start, ml_len;
 
 	struct reloc *reloc;       /* RELOC_MAX entries, allocated at the first release */
-	_Atomic unsigned nr_reloc; /* published entries; written under the lock */
+	_Atomic unsigned nr_reloc; /* slots below it may be live; written under the lock */
+	uint64_t reloc_age;        /* age of the newest entry; lock */
 	_Atomic unsigned nr_live;  /* live entries: 0 keeps phys_to_ptr's extra work at one load */
 };
 
@@ -1547,25 +1556,50 @@ static void alias_unlink(struct svf_pinner *p, struct frame_leaf *fl, unsigned f
 
 static void munlock_flush(struct proc *s);
 
-/* Lock-free: the live entry whose old range holds va, or NULL. Newest first. */
+/* Lock held: the newest live entry whose old range holds va, or NULL. */
 static struct reloc *reloc_find(struct proc *s, uint64_t va)
 {
-	unsigned n = atomic_load_explicit(&s->nr_reloc, memory_order_acquire);
+	unsigned n = atomic_load_explicit(&s->nr_reloc, memory_order_relaxed);
+	struct reloc *best = NULL;
+	uint64_t best_age = 0;
 
-	while (n--) {
-		struct reloc *r = &s->reloc[n];
+	for (unsigned i = 0; i < n; i++) {
+		struct reloc *r = &s->reloc[i];
+		uint64_t age = atomic_load_explicit(&r->age, memory_order_relaxed);
 
-		if (va - r->old < r->len && atomic_load_explicit(&r->live, memory_order_acquire))
-			return r;
+		if (atomic_load_explicit(&r->live, memory_order_relaxed) && age > best_age &&
+		    va - atomic_load_explicit(&r->old, memory_order_relaxed) <
+			    atomic_load_explicit(&r->len, memory_order_relaxed)) {
+			best = r;
+			best_age = age;
+		}
 	}
-	return NULL;
+	return best;
 }
 
+/* Lock-free: va through the newest live entry holding it, or va itself. */
 static uint64_t reloc_translate(struct proc *s, uint64_t va)
 {
-	struct reloc *r = reloc_find(s, va);
+	unsigned n = atomic_load_explicit(&s->nr_reloc, memory_order_acquire);
+	uint64_t out = va, best_age = 0;
 
-	return r ? r->new + (va - r->old) : va;
+	for (unsigned i = 0; i < n; i++) {
+		struct reloc *r = &s->reloc[i];
+		uint64_t seq = atomic_load_explicit(&r->seq, memory_order_acquire);
+		bool live = atomic_load_explicit(&r->live, memory_order_acquire);
+		uint64_t old = atomic_load_explicit(&r->old, memory_order_acquire);
+		uint64_t len = atomic_load_explicit(&r->len, memory_order_acquire);
+		uint64_t nw = atomic_load_explicit(&r->new, memory_order_acquire);
+		uint64_t age = atomic_load_explicit(&r->age, memory_order_acquire);
+
+		if ((seq & 1) || atomic_load_explicit(&r->seq, memory_order_relaxed) != seq)
+			continue;
+		if (live && age > best_age && va - old < len) {
+			out = nw + (va - old);
+			best_age = age;
+		}
+	}
+	return out;
 }
 
 /*
@@ -1584,12 +1618,20 @@ static void *own_mremap(void *old, size_t old_len, size_t new_len, int flags, vo
 	return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
 }
 
+/* Lock held: r's last pin went; its slot is free from now on. */
 static void reloc_retire(struct proc *s, struct reloc *r)
 {
+	unsigned n = atomic_load_explicit(&s->nr_reloc, memory_order_relaxed);
+
 	atomic_store_explicit(&r->live, false, memory_order_release);
 	atomic_fetch_sub_explicit(&s->nr_live, 1, memory_order_release);
 	if (r->owned)
-		own_munmap((void *)(uintptr_t)r->new, r->len);
+		own_munmap((void *)(uintptr_t)atomic_load_explicit(&r->new, memory_order_relaxed),
+			   atomic_load_explicit(&r->len, memory_order_relaxed));
+	/* Keep readers' scans short: dead slots at the top leave it. */
+	while (n && !atomic_load_explicit(&s->reloc[n - 1].live, memory_order_relaxed))
+		n--;
+	atomic_store_explicit(&s->nr_reloc, n, memory_order_release);
 }
 
 /* Lock held: the last pin of the virtual page at va went. */
@@ -1618,25 +1660,35 @@ static int reloc_add(struct svf_pinner *p, uint64_t old, uint64_t new_va, uint64
 		     uint64_t pins, bool owned)
 {
 	struct proc *s = p->priv;
-	unsigned n = atomic_load_explicit(&s->nr_reloc, memory_order_relaxed);
+	unsigned n = atomic_load_explicit(&s->nr_reloc, memory_order_relaxed), i;
 	struct reloc *r;
+	uint64_t seq;
 
 	if (!s->reloc) {
 		s->reloc = svf_pin_zalloc(p, RELOC_MAX * sizeof(*s->reloc));
 		if (!s->reloc)
 			return -ENOMEM;
 	}
-	if (n == RELOC_MAX)
+	for (i = 0; i < n; i++)
+		if (!atomic_load_explicit(&s->reloc[i].live, memory_order_relaxed))
+			break;
+	if (i == RELOC_MAX)
 		return -ENOSPC;
-	r = &s->reloc[n];
-	r->old = old;
-	r->new = new_va;
-	r->len = len;
+	r = &s->reloc[i];
+	seq = atomic_load_explicit(&r->seq, memory_order_relaxed);
+	atomic_store_explicit(&r->seq, seq + 1, memory_order_relaxed);
+	/* Release: a reader that sees any new field sees the odd seq. */
+	atomic_store_explicit(&r->old, old, memory_order_release);
+	atomic_store_explicit(&r->new, new_va, memory_order_release);
+	atomic_store_explicit(&r->len, len, memory_order_release);
+	atomic_store_explicit(&r->age, ++s->reloc_age, memory_order_release);
 	r->pins = pins;
 	r->owned = owned;
-	atomic_store_explicit(&r->live, true, memory_order_relaxed);
+	atomic_store_explicit(&r->live, true, memory_order_release);
+	atomic_store_explicit(&r->seq, seq + 2, memory_order_release);
 	atomic_fetch_add_explicit(&s->nr_live, 1, memory_order_release);
-	atomic_store_explicit(&s->nr_reloc, n + 1, memory_order_release);
+	if (i == n)
+		atomic_store_explicit(&s->nr_reloc, n + 1, memory_order_release);
 	return 0;
 }
 
@@ -2021,7 +2073,10 @@ static void proc_fini(struct svf_pinner *p)
 		for (unsigned i = 0; i < n; i++)
 			if (atomic_load_explicit(&s->reloc[i].live, memory_order_relaxed) &&
 			    s->reloc[i].owned)
-				own_munmap((void *)(uintptr_t)s->reloc[i].new, s->reloc[i].len);
+				own_munmap((void *)(uintptr_t)atomic_load_explicit(
+						   &s->reloc[i].new, memory_order_relaxed),
+					   atomic_load_explicit(&s->reloc[i].len,
+								memory_order_relaxed));
 		svf_pin_free(p, s->reloc, RELOC_MAX * sizeof(*s->reloc));
 	}
 	close(s->pagemap_fd);
