@@ -161,7 +161,10 @@ int svf_pinner_lookup(struct svf_pinner *p, uint64_t vaddr, uint64_t *phys);
 
 /*
  * Device path: a pointer through which the CPU reaches the pinned page at
- * phys, or NULL (synthetic backend, or a page that is not pinned).
+ * phys, or NULL (synthetic backend, or a page that is not pinned). When the
+ * program unmapped the page without svf_pinner_release, the pointer names
+ * an address the process no longer maps: the DMA engine (device.h) guards
+ * its accesses against that; another caller that dereferences it faults.
  */
 void *svf_pinner_phys_to_ptr(struct svf_pinner *p, uint64_t phys);
 
