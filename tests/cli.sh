@@ -94,6 +94,10 @@ expect 2 "vm-real size" -- bench -w vm-real:size=3M && err_has "vm-real size" "m
 expect 2 "vm-real backing" -- bench -w vm-real:backing=2m && err_has "vm-real backing" "4k or thp" "'2m'"
 expect 2 "vm-real key" -- bench -w vm-real:layout=frag4k && err_has "vm-real key" "unknown key 'layout'"
 
+expect 2 "bench-exec --iters" -- bench-exec --iters && err_has "bench-exec --iters" "option '--iters' needs a value" "Try 'softvfio bench-exec --help'."
+expect 2 "bench-exec --reps" -- bench-exec --reps && err_has "bench-exec --reps" "option '--reps' needs a value"
+expect 2 "bench-exec unknown" -- bench-exec --bogus && err_has "bench-exec unknown" "softvfio bench-exec: unknown option '--bogus'"
+
 # 5. Long tokens are cut, on the command line and in a trace.
 long=$(head -c 100000 /dev/zero | tr '\0' x)
 expect 2 "long policy" -- bench --policy "$long"

@@ -43,6 +43,7 @@
 
 #include "bench_common.h"
 #include "bench_exec.h"
+#include "cli.h"
 
 const char svf_bench_exec_help[] =
 	"Usage: softvfio bench-exec [--iters N] [--reps N] [--qemu] [--qemu-ram LIST]\n"
@@ -533,7 +534,7 @@ int svf_bench_exec_main(int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		char *end;
 		unsigned long v;
 
@@ -564,10 +565,8 @@ int svf_bench_exec_main(int argc, char **argv)
 		case 'c':
 			child = true;
 			break;
-		default:
-			fprintf(stderr, "softvfio bench-exec: unknown option '%s'\n"
-					"Try 'softvfio bench-exec --help'.\n", argv[optind - 1]);
-			return 2;
+		default: /* ':' a missing value, '?' an unknown option */
+			return svf_cli_bad_option("bench-exec", argv, c);
 		}
 	}
 	if (optind < argc) {
