@@ -208,6 +208,14 @@ struct svf_vfio_fd_ops {
 	 * Called without the host's lock. Required.
 	 */
 	int (*install_device)(void *opaque, struct svf_vfio_device *dev);
+	/*
+	 * A fault was just recorded (svf_vfio_read_faults returns it), or could
+	 * not be for lack of memory: a preload layer wakes whoever waits on its
+	 * /dev/kmsg. Called from the faulting DMA (a device thread, or a region
+	 * access of the program's) with device locks held but no lock of the
+	 * host's: it must not block or call into the host. Optional (NULL).
+	 */
+	void (*faulted)(void *opaque);
 	void *opaque;
 };
 

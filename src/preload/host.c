@@ -24,7 +24,11 @@
  * Linux's intel-iommu driver logs it, and appends it to one log (kmsg_log);
  * each open /dev/kmsg socket is fed the log from its start, each record
  * once, in order. Feeding happens at open and before each read(2) of a
- * kmsg fd (interpose.c), so a read sees every fault recorded before it.
+ * kmsg fd (interpose.c), so a read sees every fault recorded before it,
+ * and on a feeder thread (started at the first open in each process) that
+ * the VFIO host wakes at every new fault (fd_ops.faulted): a program
+ * blocked in poll, select, epoll_wait or a blocking read of the fd wakes
+ * when a fault arrives, as on Linux.
  *
  * DMA memory leaving the process: munmap, mremap and madvise(DONTNEED,
  * FREE, REMOVE) over pinned memory first hand the range to
@@ -216,13 +220,15 @@ static void vtd_regs(uint64_t *cap, uint64_t *ecap)
 }
 
 static int fd_ops_install_device(void *opaque, struct svf_vfio_device *dev);
+static void fd_ops_faulted(void *opaque);
 static void fd_ops_resolve(void *opaque, int fd, enum svf_vfio_fd_kind *kind, void **obj);
 
 /* The VFIO host with the configured devices. 0 or -errno (logged). */
 static int make_vfio(struct svf_exec_devlist *devs)
 {
 	static const struct svf_vfio_fd_ops ops = { .resolve = fd_ops_resolve,
-						    .install_device = fd_ops_install_device };
+						    .install_device = fd_ops_install_device,
+						    .faulted = fd_ops_faulted };
 	struct svf_vfio_config vc;
 	struct svf_iommu_config ic;
 	struct svf_vfio *h;
@@ -698,6 +704,64 @@ void pv_host_kmsg_feed(void)
 	pthread_mutex_unlock(&host.lock);
 }
 
+/*
+ * New faults wake the feeder. The VFIO host calls fd_ops_faulted from the
+ * faulting DMA, where the host lock may be held by the thread the DMA
+ * serves, so it only sets pending under kick.lock, a leaf lock held for
+ * nothing else; the feeder takes the host lock on its own.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool pending;          /* kick.lock */
+	pid_t feeder;          /* the process whose feeder runs, 0: none; host.lock */
+} kick = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
+
+static void fd_ops_faulted(void *opaque)
+{
+	(void)opaque;
+	pthread_mutex_lock(&kick.lock);
+	kick.pending = true;
+	pthread_cond_signal(&kick.cond);
+	pthread_mutex_unlock(&kick.lock);
+}
+
+static void *kmsg_feeder(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&kick.lock);
+		while (!kick.pending)
+			pthread_cond_wait(&kick.cond, &kick.lock);
+		kick.pending = false;
+		pthread_mutex_unlock(&kick.lock);
+		pv_host_kmsg_feed();
+	}
+	return NULL;
+}
+
+/*
+ * host.lock held: start this process's feeder once. It blocks every signal
+ * (they stay the program's threads' business) and lives until exit. If it
+ * cannot start, reads still feed.
+ */
+static void kmsg_feeder_start(void)
+{
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (kick.feeder == host.self || pthread_attr_init(&attr))
+		return;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&t, &attr, kmsg_feeder, NULL) == 0)
+		kick.feeder = host.self;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+}
+
 static void kmsg_release(struct pv_file *f)
 {
 	struct pv_kmsg *k = f->obj, **pp;
@@ -750,6 +814,7 @@ static int open_kmsg(int flags)
 	k->next_kmsg = host.kmsgs;
 	host.kmsgs = k;
 	kmsg_feed_locked();
+	kmsg_feeder_start();
 	pthread_mutex_unlock(&host.lock);
 	return sv[0];
 }
@@ -1148,6 +1213,10 @@ static void atfork_child(void)
 	host.groups = NULL;
 	host.devices = NULL;
 	host.kmsgs = NULL;
+	/* The parent's feeder did not come along; a kick the fork cut off is moot. */
+	pthread_mutex_init(&kick.lock, NULL);
+	pthread_cond_init(&kick.cond, NULL);
+	kick.pending = false;
 	host.nr_containers_made = 0;
 	memset(&host.retired, 0, sizeof(host.retired));
 	host.requests = host.unknown_requests = host.foreign_requests = 0;

@@ -234,6 +234,11 @@ int svf_vfio_set_fd_ops(struct svf_vfio *h, const struct svf_vfio_fd_ops *ops)
 	h->has_fd_ops = ops != NULL;
 	if (ops)
 		h->fd_ops = *ops;
+	/* The fault path reads it under fault_lock only: devices may be running. */
+	pthread_mutex_lock(&h->fault_lock);
+	h->faulted = ops ? ops->faulted : NULL;
+	h->faulted_opaque = ops ? ops->opaque : NULL;
+	pthread_mutex_unlock(&h->fault_lock);
 	pthread_mutex_unlock(&h->lock);
 	return 0;
 }
@@ -372,8 +377,13 @@ void svf_vfio_container_put(struct svf_vfio *h, struct svf_container *c)
 void vfio_record_fault(void *opaque, const struct svf_vfio_fault *f)
 {
 	struct svf_vfio *h = opaque;
+	void (*faulted)(void *);
+	void *fopaque;
 
 	pthread_mutex_lock(&h->fault_lock);
+	/* Told after the lock goes, so that the callback may read the faults. */
+	faulted = h->faulted;
+	fopaque = h->faulted_opaque;
 	if (h->fcount == h->fcap) {
 		size_t ncap = h->fcap ? h->fcap * 2 : FLOG_INITIAL;
 		struct svf_vfio_fault *n = NULL;
@@ -383,6 +393,8 @@ void vfio_record_fault(void *opaque, const struct svf_vfio_fault *f)
 		if (!n) {
 			h->flost++;
 			pthread_mutex_unlock(&h->fault_lock);
+			if (faulted)
+				faulted(fopaque);
 			return;
 		}
 		for (size_t i = 0; i < h->fcount; i++)
@@ -396,6 +408,8 @@ void vfio_record_fault(void *opaque, const struct svf_vfio_fault *f)
 	h->flog[(h->fhead + h->fcount) % h->fcap].seq = ++h->fseq;
 	h->fcount++;
 	pthread_mutex_unlock(&h->fault_lock);
+	if (faulted)
+		faulted(fopaque);
 }
 
 int svf_vfio_read_faults(struct svf_vfio *h, struct svf_vfio_fault *out, size_t max, size_t *nr,

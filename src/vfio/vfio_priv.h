@@ -93,6 +93,8 @@ struct svf_vfio {
 	struct svf_vfio_fault *flog;  /* ring of fcap records: fhead oldest, fcount held */
 	size_t fcap, fhead, fcount;
 	uint64_t fseq, flost;
+	void (*faulted)(void *opaque); /* fd_ops.faulted, under fault_lock */
+	void *faulted_opaque;
 };
 
 /* host.c, h->lock held */

@@ -10,6 +10,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -69,6 +71,27 @@ static int edu_dma(uint64_t src, uint64_t dst, uint32_t n, int to_ram)
 		sched_yield();
 	}
 	return 0;
+}
+
+/* A reader blocked in poll on /dev/kmsg: what poll returned, then the record read. */
+struct kmsg_poller {
+	int fd, polled;
+	short revents;
+	ssize_t n;
+	char line[512];
+};
+
+static void *kmsg_poll(void *arg)
+{
+	struct kmsg_poller *k = arg;
+	struct pollfd pfd = { .fd = k->fd, .events = POLLIN };
+
+	k->polled = poll(&pfd, 1, 20000);
+	k->revents = pfd.revents;
+	k->n = k->polled == 1 ? read(k->fd, k->line, sizeof(k->line) - 1) : -1;
+	if (k->n > 0)
+		k->line[k->n] = '\0';
+	return NULL;
 }
 
 static int map(int c, uint64_t iova, void *va, uint64_t size)
@@ -147,6 +170,30 @@ int main(void)
 	check(bar != MAP_FAILED && *(volatile uint32_t *)bar == 0x010000ed, "bar-mmap", "");
 	if (bar == MAP_FAILED)
 		goto out;
+
+	/*
+	 * A reader blocked in poll on /dev/kmsg wakes when the device's DMA to
+	 * an address nothing maps faults, as Linux's log wakes its readers.
+	 */
+	{
+		struct kmsg_poller kp = { .fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK) };
+		struct pollfd pfd = { .fd = kp.fd, .events = POLLIN };
+		pthread_t t;
+		int started;
+
+		check(kp.fd >= 0 && poll(&pfd, 1, 0) == 0, "kmsg-poll-nothing-yet", "fd %d", kp.fd);
+		started = pthread_create(&t, NULL, kmsg_poll, &kp) == 0;
+		usleep(50000); /* let it block first (either order must wake it) */
+		check(edu_dma(0x900000, 0x40000, 64, 0) == 0, "dma-unmapped-iova-completes", "");
+		if (started)
+			pthread_join(t, NULL);
+		check(started && kp.polled == 1 && (kp.revents & POLLIN) && kp.n > 0 &&
+		      strstr(kp.line, "DMAR: [DMA Read NO_PASID] Request device [00:03.0] "
+				      "fault addr 0x900000"),
+		      "kmsg-poll-wakes-on-fault", "poll %d revents 0x%x read %zd '%s'", kp.polled,
+		      kp.revents, kp.n, kp.n > 0 ? kp.line : "");
+		close(kp.fd);
+	}
 
 	/*
 	 * munmap of memory mapped for DMA: on Linux the pages stay pinned and
