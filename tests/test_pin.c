@@ -1457,6 +1457,57 @@ static void test_proc_release_slots_reused(void **state)
 }
 
 /*
+ * A live update done twice moves the device to the newest address (the
+ * container names the pages by the address they were pinned through, which
+ * the first rebase had already moved); and pages released before a rebase
+ * stay in the pinner's memory, which the rebase must not take for the
+ * program's new mapping, nor their unpins for its own.
+ */
+static void test_proc_rebase_twice_and_after_release(void **state)
+{
+	struct svf_pinner *p = new_process_pinner();
+	uint8_t *buf = map_anon(8, PROT_READ | PROT_WRITE);
+	uint64_t va = (uintptr_t)buf, phys[2], got;
+	uint8_t *q;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		buf[i * PG] = (uint8_t)(0x40 + i);
+		assert_int_equal(svf_pin_run(p, va + i * PG, 1, true, &phys[i], &got), 0);
+		assert_int_equal(got, 1);
+	}
+	assert_int_equal(svf_pinner_rebase(p, va, va + 2 * PG, 2 * PG), 0);
+	assert_ptr_equal(svf_pinner_phys_to_ptr(p, phys[0]), buf + 2 * PG);
+	assert_int_equal(svf_pinner_rebase(p, va, va + 4 * PG, 2 * PG), 0);
+	assert_ptr_equal(svf_pinner_phys_to_ptr(p, phys[0]), buf + 4 * PG);
+	assert_ptr_equal(svf_pinner_phys_to_ptr(p, phys[1]), buf + 5 * PG);
+	svf_unpin_run(p, va, phys[0], 1);
+	assert_ptr_equal(svf_pinner_phys_to_ptr(p, phys[1]), buf + 5 * PG);
+	svf_unpin_run(p, va + PG, phys[1], 1);
+	assert_null(svf_pinner_phys_to_ptr(p, phys[1]));
+	assert_int_equal(svf_pinner_pinned_pages(p), 0);
+
+	/* Page 0 released, then both rebased: page 0 stays where the pinner keeps it. */
+	for (int i = 0; i < 2; i++) {
+		buf[i * PG] = (uint8_t)(0x50 + i);
+		assert_int_equal(svf_pin_run(p, va + i * PG, 1, true, &phys[i], &got), 0);
+	}
+	assert_int_equal(svf_pinner_release(p, va, PG), 0);
+	assert_int_equal(svf_pinner_rebase(p, va, va + 4 * PG, 2 * PG), 0);
+	q = svf_pinner_phys_to_ptr(p, phys[0]);
+	assert_true(q && q != buf && q != buf + 4 * PG && *q == 0x50);
+	assert_ptr_equal(svf_pinner_phys_to_ptr(p, phys[1]), buf + 5 * PG);
+	svf_unpin_run(p, va, phys[0], 1);
+	assert_null(svf_pinner_phys_to_ptr(p, phys[0]));
+	assert_ptr_equal(svf_pinner_phys_to_ptr(p, phys[1]), buf + 5 * PG);
+	svf_unpin_run(p, va + PG, phys[1], 1);
+	assert_null(svf_pinner_phys_to_ptr(p, phys[1]));
+	assert_int_equal(svf_pinner_pinned_pages(p), 0);
+	svf_pinner_destroy(p);
+	munmap(buf, 8 * PG);
+}
+
+/*
  * Child: without CAP_IPC_LOCK and with RLIMIT_MEMLOCK at 64 KiB, 16 pages
  * pin and the 17th is -ENOMEM with nothing more pinned; the override replaces
  * the rlimit; the count is process-wide across pinners; destroy uncharges.
@@ -1980,6 +2031,7 @@ int main(void)
 		cmocka_unit_test(test_proc_phys_to_ptr_races_pins),
 		cmocka_unit_test(test_proc_destroy_with_pins),
 		cmocka_unit_test(test_proc_release_slots_reused),
+		cmocka_unit_test(test_proc_rebase_twice_and_after_release),
 		cmocka_unit_test(test_memlock_limit),
 		cmocka_unit_test(test_memlock_cap_ipc_lock),
 		cmocka_unit_test(test_sample_window),

@@ -276,7 +276,7 @@ struct reloc {
 	_Atomic uint64_t old, new, len, age;
 	_Atomic bool live;
 	uint64_t pins; /* lock */
-	bool owned;    /* lock; fixed while live */
+	_Atomic bool owned; /* written under the lock, fixed while live; read lock-free */
 };
 
 #define RELOC_MAX 1024
@@ -1557,7 +1557,24 @@ static void alias_unlink(struct svf_pinner *p, struct frame_leaf *fl, unsigned f
 static void munlock_flush(struct proc *s);
 
 /* Lock held: the newest live entry whose old range holds va, or NULL. */
-static struct reloc *reloc_find(struct proc *s, uint64_t va)
+/*
+ * Which of two live entries holding a page names where it is: a release
+ * (owned: the pages themselves moved into the pinner's memory) over a
+ * rebase (the program's new address for them), since nothing the program
+ * maps later holds a released page; otherwise the newest. An empty best
+ * has age 0.
+ */
+static bool reloc_better(bool owned, uint64_t age, bool best_owned, uint64_t best_age)
+{
+	if (!best_age)
+		return true;
+	if (owned != best_owned)
+		return owned;
+	return age > best_age;
+}
+
+/* Lock held: the entry that names where the page at va is (see reloc_better), skip aside. */
+static struct reloc *reloc_find_except(struct proc *s, uint64_t va, const struct reloc *skip)
 {
 	unsigned n = atomic_load_explicit(&s->nr_reloc, memory_order_relaxed);
 	struct reloc *best = NULL;
@@ -1567,7 +1584,8 @@ static struct reloc *reloc_find(struct proc *s, uint64_t va)
 		struct reloc *r = &s->reloc[i];
 		uint64_t age = atomic_load_explicit(&r->age, memory_order_relaxed);
 
-		if (atomic_load_explicit(&r->live, memory_order_relaxed) && age > best_age &&
+		if (r != skip && atomic_load_explicit(&r->live, memory_order_relaxed) &&
+		    reloc_better(r->owned, age, best ? best->owned : false, best_age) &&
 		    va - atomic_load_explicit(&r->old, memory_order_relaxed) <
 			    atomic_load_explicit(&r->len, memory_order_relaxed)) {
 			best = r;
@@ -1577,11 +1595,17 @@ static struct reloc *reloc_find(struct proc *s, uint64_t va)
 	return best;
 }
 
+static struct reloc *reloc_find(struct proc *s, uint64_t va)
+{
+	return reloc_find_except(s, va, NULL);
+}
+
 /* Lock-free: va through the newest live entry holding it, or va itself. */
 static uint64_t reloc_translate(struct proc *s, uint64_t va)
 {
 	unsigned n = atomic_load_explicit(&s->nr_reloc, memory_order_acquire);
 	uint64_t out = va, best_age = 0;
+	bool best_owned = false;
 
 	for (unsigned i = 0; i < n; i++) {
 		struct reloc *r = &s->reloc[i];
@@ -1591,12 +1615,14 @@ static uint64_t reloc_translate(struct proc *s, uint64_t va)
 		uint64_t len = atomic_load_explicit(&r->len, memory_order_acquire);
 		uint64_t nw = atomic_load_explicit(&r->new, memory_order_acquire);
 		uint64_t age = atomic_load_explicit(&r->age, memory_order_acquire);
+		bool owned = atomic_load_explicit(&r->owned, memory_order_acquire);
 
 		if ((seq & 1) || atomic_load_explicit(&r->seq, memory_order_relaxed) != seq)
 			continue;
-		if (live && age > best_age && va - old < len) {
+		if (live && reloc_better(owned, age, best_owned, best_age) && va - old < len) {
 			out = nw + (va - old);
 			best_age = age;
+			best_owned = owned;
 		}
 	}
 	return out;
@@ -1683,7 +1709,7 @@ static int reloc_add(struct svf_pinner *p, uint64_t old, uint64_t new_va, uint64
 	atomic_store_explicit(&r->len, len, memory_order_release);
 	atomic_store_explicit(&r->age, ++s->reloc_age, memory_order_release);
 	r->pins = pins;
-	r->owned = owned;
+	atomic_store_explicit(&r->owned, owned, memory_order_release);
 	atomic_store_explicit(&r->live, true, memory_order_release);
 	atomic_store_explicit(&r->seq, seq + 2, memory_order_release);
 	atomic_fetch_add_explicit(&s->nr_live, 1, memory_order_release);
@@ -1759,17 +1785,59 @@ static int proc_release(struct svf_pinner *p, uint64_t vaddr, uint64_t len)
 	return 0;
 }
 
+/*
+ * Lock held: whether the pinned page at va moves with a rebase: pinned, and
+ * not released (an earlier rebase's pages move again). *prev: the rebase
+ * entry holding it now, or NULL.
+ */
+static bool rebase_moves(struct svf_pinner *p, uint64_t va, const struct reloc *skip,
+			 struct reloc **prev)
+{
+	struct reloc *r;
+	uint64_t pfn;
+
+	*prev = NULL;
+	if (!vpage_count(p, va >> SVF_PAGE_SHIFT, &pfn))
+		return false;
+	r = reloc_find_except(p->priv, va, skip);
+	if (r && atomic_load_explicit(&r->owned, memory_order_relaxed))
+		return false;
+	*prev = r;
+	return true;
+}
+
+/*
+ * The container names pages by the address they were pinned through, so a
+ * second live update of a range rebases from that address again: its pages
+ * leave the first rebase's entry (whose pins drop with them) for the new
+ * one. Released pages stay where the pinner keeps them (reloc_better).
+ */
 static int proc_rebase(struct svf_pinner *p, uint64_t old, uint64_t new_va, uint64_t len)
 {
+	struct proc *s = p->priv;
+	struct reloc *prev, *mine;
 	uint64_t pins = 0;
+	int ret;
 
 	svf_pin_assert_held(p);
 	gran_evict_range(p, old, len); /* the memory it locked is elsewhere now */
 	for (uint64_t off = 0; off < len; off += SVF_PAGE_SIZE)
-		pins += pinned_here(p, old + off);
+		pins += rebase_moves(p, old + off, NULL, &prev);
 	if (!pins)
 		return 0;
-	return reloc_add(p, old, new_va, len, pins, false);
+	ret = reloc_add(p, old, new_va, len, pins, false);
+	if (ret)
+		return ret;
+	/* The entry just added is the newest. */
+	mine = NULL;
+	for (unsigned i = 0; !mine; i++)
+		if (atomic_load_explicit(&s->reloc[i].live, memory_order_relaxed) &&
+		    atomic_load_explicit(&s->reloc[i].age, memory_order_relaxed) == s->reloc_age)
+			mine = &s->reloc[i];
+	for (uint64_t off = 0; off < len; off += SVF_PAGE_SIZE)
+		if (rebase_moves(p, old + off, mine, &prev) && prev && --prev->pins == 0)
+			reloc_retire(s, prev);
+	return 0;
 }
 
 /*
