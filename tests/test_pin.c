@@ -1461,7 +1461,8 @@ static void test_proc_release_slots_reused(void **state)
  * container names the pages by the address they were pinned through, which
  * the first rebase had already moved); and pages released before a rebase
  * stay in the pinner's memory, which the rebase must not take for the
- * program's new mapping, nor their unpins for its own.
+ * program's new mapping, nor their unpins for its own; and when the new
+ * address is unmapped in its turn, its pages are released from there.
  */
 static void test_proc_rebase_twice_and_after_release(void **state)
 {
@@ -1500,6 +1501,25 @@ static void test_proc_rebase_twice_and_after_release(void **state)
 	svf_unpin_run(p, va, phys[0], 1);
 	assert_null(svf_pinner_phys_to_ptr(p, phys[0]));
 	assert_ptr_equal(svf_pinner_phys_to_ptr(p, phys[1]), buf + 5 * PG);
+	svf_unpin_run(p, va + PG, phys[1], 1);
+	assert_null(svf_pinner_phys_to_ptr(p, phys[1]));
+	assert_int_equal(svf_pinner_pinned_pages(p), 0);
+
+	/* The new address unmapped in its turn: the pages are released from there. */
+	for (int i = 0; i < 2; i++) {
+		buf[(6 + i) * PG] = (uint8_t)(0x60 + i);
+		assert_int_equal(svf_pin_run(p, va + i * PG, 1, true, &phys[i], &got), 0);
+	}
+	assert_int_equal(svf_pinner_rebase(p, va, va + 6 * PG, 2 * PG), 0);
+	assert_int_equal(svf_pinner_release(p, va + 6 * PG, 2 * PG), 0);
+	for (int i = 0; i < 2; i++) {
+		q = svf_pinner_phys_to_ptr(p, phys[i]);
+		assert_true(q && q != buf + (6 + i) * PG && *q == 0x60 + i);
+	}
+	svf_unpin_run(p, va, phys[0], 1);
+	assert_null(svf_pinner_phys_to_ptr(p, phys[0]));
+	q = svf_pinner_phys_to_ptr(p, phys[1]);
+	assert_true(q && *q == 0x61);
 	svf_unpin_run(p, va + PG, phys[1], 1);
 	assert_null(svf_pinner_phys_to_ptr(p, phys[1]));
 	assert_int_equal(svf_pinner_pinned_pages(p), 0);

@@ -1719,14 +1719,17 @@ static int reloc_add(struct svf_pinner *p, uint64_t old, uint64_t new_va, uint64
 }
 
 /*
- * Move one run [va, va + len) of pinned pages to memory of our own. mremap
+ * Move one run [va, va + len) of pinned pages to memory of our own; key is
+ * the address they were pinned through (va itself, or where a rebase had
+ * moved them from). mremap
  * moves the pages themselves (the frames, their content, their mlock):
  * with MREMAP_DONTUNMAP the old range stays mapped and empty; kernels that
  * refuse that for part of a mapping get a plain move into a reservation of
  * ours, and fresh zero-filled read-write memory over the old range (what
  * MADV_DONTNEED would leave), so the caller finds it mapped either way.
  */
-static int release_run(struct svf_pinner *p, uint64_t va, uint64_t len, uint64_t pins)
+static int release_run(struct svf_pinner *p, uint64_t key, uint64_t va, uint64_t len,
+		       uint64_t pins)
 {
 	void *from = (void *)(uintptr_t)va, *to, *resv;
 	int ret;
@@ -1749,13 +1752,69 @@ static int release_run(struct svf_pinner *p, uint64_t va, uint64_t len, uint64_t
 			/* The old range is simply gone: the caller was about to remove it. */
 		}
 	}
-	ret = reloc_add(p, va, (uint64_t)(uintptr_t)to, len, pins, true);
+	ret = reloc_add(p, key, (uint64_t)(uintptr_t)to, len, pins, true);
 	if (ret) {
 		/* Put the pages back where they were. */
 		if (own_mremap(to, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, from) == MAP_FAILED)
 			own_munmap(to, len);
 	}
 	return ret;
+}
+
+/* Lock held: whether the page pinned through key is where r says it is. */
+static bool moved_by(struct svf_pinner *p, uint64_t key, const struct reloc *r)
+{
+	uint64_t pfn;
+
+	return vpage_count(p, key >> SVF_PAGE_SHIFT, &pfn) && reloc_find(p->priv, key) == r;
+}
+
+/*
+ * Lock held: pages that a rebase moved into [vaddr, vaddr + len) leave the
+ * program there too (a live update's new address unmapped in its turn):
+ * they are released from where they are now, keyed by the address they
+ * were pinned through, and their pins leave the rebase's entry.
+ */
+static int release_rebased(struct svf_pinner *p, uint64_t vaddr, uint64_t len)
+{
+	struct proc *s = p->priv;
+	int ret;
+
+	if (!atomic_load_explicit(&s->nr_live, memory_order_relaxed))
+		return 0;
+	for (unsigned i = 0; i < atomic_load_explicit(&s->nr_reloc, memory_order_relaxed); i++) {
+		struct reloc *r = &s->reloc[i];
+		uint64_t old, nw, rlen, lo, hi, run = 0, pins = 0;
+
+		if (!atomic_load_explicit(&r->live, memory_order_relaxed) ||
+		    atomic_load_explicit(&r->owned, memory_order_relaxed))
+			continue;
+		old = atomic_load_explicit(&r->old, memory_order_relaxed);
+		nw = atomic_load_explicit(&r->new, memory_order_relaxed);
+		rlen = atomic_load_explicit(&r->len, memory_order_relaxed);
+		lo = vaddr > nw ? vaddr : nw;
+		hi = vaddr + len < nw + rlen ? vaddr + len : nw + rlen;
+		for (uint64_t at = lo; at <= hi && lo < hi; at += SVF_PAGE_SIZE) {
+			if (at < hi && moved_by(p, old + (at - nw), r)) {
+				if (!pins)
+					run = at;
+				pins++;
+				continue;
+			}
+			if (pins) {
+				ret = release_run(p, old + (run - nw), run, at - run, pins);
+				if (ret)
+					return ret;
+				r->pins -= pins;
+				if (!r->pins) {
+					reloc_retire(s, r);
+					break;
+				}
+			}
+			pins = 0;
+		}
+	}
+	return 0;
 }
 
 static int proc_release(struct svf_pinner *p, uint64_t vaddr, uint64_t len)
@@ -1776,13 +1835,13 @@ static int proc_release(struct svf_pinner *p, uint64_t vaddr, uint64_t len)
 			continue;
 		}
 		if (pins) {
-			ret = release_run(p, vaddr + run, off - run, pins);
+			ret = release_run(p, vaddr + run, vaddr + run, off - run, pins);
 			if (ret)
 				return ret;
 		}
 		pins = 0;
 	}
-	return 0;
+	return release_rebased(p, vaddr, len);
 }
 
 /*
