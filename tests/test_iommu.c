@@ -393,6 +393,77 @@ static void test_thread_cache(void **state)
 }
 
 /*
+ * The access values a device may ask for: a read, a write, or both at once
+ * (a read-modify-write such as an atomic operation), which needs both
+ * permissions, as a mapping's READ|WRITE grants both; anything else is
+ * -EINVAL. Each answer is asked twice, the second time from the thread's
+ * cache, which must answer as the walk did. On both drivers; on a VT-d
+ * unit that tracks dirtiness a read-modify-write marks the page dirty.
+ */
+static void test_access_values(void **state)
+{
+	static const char *const drivers[] = { "vtd", "amd" };
+	static const int prots[] = { SVF_PROT_READ, SVF_PROT_WRITE, SVF_PROT_READ | SVF_PROT_WRITE };
+
+	(void)state;
+	for (unsigned k = 0; k < 2; k++) {
+		struct svf_iommu_config cfg;
+		struct env e;
+		uint64_t phys, bits = 0, ndirty = 0;
+
+		svf_iommu_default_config(drivers[k], &cfg);
+		cfg.hw_dirty = k == 0;
+		assert_int_equal(svf_iommu_create(&cfg, &e.u), 0);
+		assert_int_equal(svf_domain_alloc(e.u, &e.d), 0);
+		for (unsigned m = 0; m < 3; m++)
+			assert_int_equal(svf_iommu_map(e.d, (m + 1) * PG, (m + 0x10) * PG, PG, prots[m]),
+					 0);
+		svf_iommu_dma_begin(e.d);
+		for (unsigned m = 0; m < 3; m++) {
+			const uint64_t iova = (m + 1) * PG + 8;
+
+			for (unsigned a = 0; a < 3; a++) {
+				const int want = (prots[a] & ~prots[m]) ? -EACCES : 0;
+
+				for (unsigned twice = 0; twice < 2; twice++) {
+					phys = 0;
+					assert_int_equal(svf_iommu_translate(e.d, iova, prots[a], &phys), want);
+					if (!want)
+						assert_int_equal(phys, (m + 0x10) * PG + 8);
+				}
+			}
+			/* Right after a translation of the page that the cache could answer. */
+			assert_int_equal(svf_iommu_translate(e.d, iova, prots[m], &phys), 0);
+			assert_int_equal(svf_iommu_translate(e.d, iova, 0, &phys), -EINVAL);
+			assert_int_equal(svf_iommu_translate(e.d, iova, 4, &phys), -EINVAL);
+			assert_int_equal(svf_iommu_translate(e.d, iova, 7, &phys), -EINVAL);
+			assert_int_equal(svf_iommu_translate(e.d, iova, -1, &phys), -EINVAL);
+		}
+		svf_iommu_dma_end(e.d);
+		if (cfg.hw_dirty) {
+			/* The write-only and read-write pages were written, the read-only one not. */
+			assert_int_equal(svf_iommu_read_clear_dirty(e.d, PG, 3 * PG, PG, &bits, &ndirty),
+					 0);
+			assert_int_equal(ndirty, 2);
+			assert_int_equal(bits, 6);
+			/* Clean again: a read leaves it so, a read-modify-write alone marks it. */
+			svf_iommu_dma_begin(e.d);
+			assert_int_equal(svf_iommu_translate(e.d, 3 * PG, SVF_PROT_READ, &phys), 0);
+			assert_int_equal(svf_iommu_translate(e.d, 3 * PG, SVF_PROT_READ | SVF_PROT_WRITE,
+							     &phys), 0);
+			svf_iommu_dma_end(e.d);
+			bits = 0;
+			assert_int_equal(svf_iommu_read_clear_dirty(e.d, PG, 3 * PG, PG, &bits, &ndirty),
+					 0);
+			assert_int_equal(ndirty, 1);
+			assert_int_equal(bits, 4);
+		}
+		svf_domain_free(e.d);
+		svf_iommu_destroy(e.u);
+	}
+}
+
+/*
  * Two domains of one unit (two containers of one IOMMU) mapping the same
  * frame, each with its own pin: a device's use of it through one domain
  * leaves an IOTLB entry of that domain, which is no leftover of the other
@@ -474,6 +545,7 @@ int main(void)
 		cmocka_unit_test(test_unpin_check),
 		cmocka_unit_test(test_unpin_check_shared_frame),
 		cmocka_unit_test(test_thread_cache),
+		cmocka_unit_test(test_access_values),
 		cmocka_unit_test(test_flush_all),
 		cmocka_unit_test(test_resv_regions),
 		cmocka_unit_test(test_cached_translation_of_freed_domain),

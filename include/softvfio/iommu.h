@@ -270,11 +270,12 @@ int svf_iommu_phys_run(struct svf_domain *d, uint64_t iova, uint64_t maxlen, uin
 		       uint64_t *len);
 
 /*
- * Device-side translation of one access (SVF_PROT_READ or SVF_PROT_WRITE) at
- * iova: the thread's last translation or the IOTLB, else a page walk and an
- * IOTLB fill, then the permission check.
+ * Device-side translation of one access at iova: SVF_PROT_READ,
+ * SVF_PROT_WRITE, or both for a read-modify-write (it needs both
+ * permissions). The thread's last translation or the IOTLB, else a page
+ * walk and an IOTLB fill, then the permission check.
  * Returns 0 with *phys, -ENOENT (no translation), -EACCES (permission) or
- * -EINVAL (access is not exactly READ or WRITE bits).
+ * -EINVAL (access is 0 or has a bit other than READ and WRITE).
  * Safe to call from many threads while the domain is being changed. The
  * result may be used to reach memory only inside a DMA section (below);
  * outside one it only tells what the translation was.
