@@ -194,6 +194,56 @@ static void test_empty_gather_no_wait(void **state)
 			 a.inv_page + a.inv_domain + a.inv_global);
 }
 
+/*
+ * A sync whose wait fails leaves the invalidation queued and the gather
+ * not empty, so the retry waits; one whose invalidation cannot be queued
+ * invalidates the whole domain instead, and succeeds.
+ */
+static void test_sync_faults(void **state)
+{
+	struct env *e = *state;
+	struct svf_gather g;
+	struct svf_stats a, b;
+	uint64_t unmapped, phys;
+	int ret;
+
+	assert_int_equal(svf_iommu_map(e->d, 0x9000, 0x55000, PG, SVF_PROT_READ), 0);
+	assert_int_equal(svf_iommu_translate(e->d, 0x9000, SVF_PROT_READ, &phys), 0);
+	svf_gather_init(&g, true);
+	assert_int_equal(svf_iommu_unmap_fast(e->d, 0x9000, PG, &g, &unmapped), 0);
+	a = unit_stats(e);
+	ret = svf_fault_arm(2, 1u << SVF_FAULT_IOMMU_SYNC); /* the wait */
+	if (ret == -ENOTSUP)
+		skip();
+	assert_int_equal(ret, 0);
+	assert_int_equal(svf_iommu_iotlb_sync(e->d, &g), -EIO);
+	assert_true(svf_fault_disarm());
+	assert_false(svf_gather_is_empty(&g));
+	/* Not waited for: the device still translates the removed page. */
+	assert_int_equal(svf_iommu_translate(e->d, 0x9000, SVF_PROT_READ, &phys), 0);
+	assert_int_equal(phys, 0x55000);
+	assert_int_equal(svf_iommu_iotlb_sync(e->d, &g), 0);
+	assert_true(svf_gather_is_empty(&g));
+	assert_int_equal(svf_iommu_translate(e->d, 0x9000, SVF_PROT_READ, &phys), -ENOENT);
+	b = unit_stats(e);
+	assert_int_equal(b.inv_page - a.inv_page, 1);
+	assert_int_equal(b.waits - a.waits, 1);
+
+	assert_int_equal(svf_iommu_map(e->d, 0x9000, 0x55000, PG, SVF_PROT_READ), 0);
+	assert_int_equal(svf_iommu_translate(e->d, 0x9000, SVF_PROT_READ, &phys), 0);
+	assert_int_equal(svf_iommu_unmap_fast(e->d, 0x9000, PG, &g, &unmapped), 0);
+	a = unit_stats(e);
+	assert_int_equal(svf_fault_arm(1, 1u << SVF_FAULT_IOMMU_SYNC), 0); /* the range's */
+	assert_int_equal(svf_iommu_iotlb_sync(e->d, &g), 0);
+	assert_true(svf_fault_disarm());
+	assert_true(svf_gather_is_empty(&g));
+	assert_int_equal(svf_iommu_translate(e->d, 0x9000, SVF_PROT_READ, &phys), -ENOENT);
+	b = unit_stats(e);
+	assert_int_equal(b.inv_page - a.inv_page, 0);
+	assert_int_equal(b.inv_domain - a.inv_domain, 1);
+	assert_int_equal(b.waits - a.waits, 1);
+}
+
 /* Merging: adjacent ranges make one descriptor; a disjoint one flushes the first. */
 static void test_gather_merge(void **state)
 {
@@ -541,6 +591,7 @@ int main(void)
 		cmocka_unit_test(test_gather_covers_superpage),
 		cmocka_unit_test(test_empty_gather_no_wait),
 		cmocka_unit_test(test_gather_merge),
+		cmocka_unit_test(test_sync_faults),
 		cmocka_unit_test(test_gather_nomerge),
 		cmocka_unit_test(test_unpin_check),
 		cmocka_unit_test(test_unpin_check_shared_frame),

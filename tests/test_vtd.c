@@ -944,6 +944,65 @@ static void test_fault_driver_seams(void **state)
 	assert_int_equal(svf_vtd_pending_descs(&f->u), 0);
 }
 
+/*
+ * inv_range_wait: inv_range then wait in one call, with the seams of both in
+ * that order. Its inv seam fails with nothing queued; its wait seam leaves
+ * the descriptor queued (the translation still cached) for the next wait.
+ */
+static void test_inv_range_wait(void **state)
+{
+	struct fx *f = *state;
+	uint64_t phys = 0, first, bytes;
+	const uint64_t logged0 = svf_vtd_desc_logged(&f->u);
+	struct svf_vtd_desc desc;
+	bool freed, queued = true;
+
+	map_ok(&f->d, 0x7000, 0x123000, K4, 1, RW);
+	assert_int_equal(ops->translate(&f->d, 0x7000, SVF_PROT_READ, &phys), 0);
+	assert_int_equal(ops->unmap_range(&f->d, 0x7000, K4, &first, &bytes, NULL, &freed), 0);
+
+	arm(1, 1u << SVF_FAULT_IOMMU_SYNC); /* the inv seam */
+	assert_int_equal(ops->inv_range_wait(&f->d, 0x7000, 0x7fff, true, &queued), -EIO);
+	assert_true(svf_fault_disarm());
+	assert_false(queued);
+	assert_int_equal(svf_vtd_pending_descs(&f->u), 0);
+	assert_int_equal(svf_vtd_desc_logged(&f->u), logged0);
+
+	arm(2, 1u << SVF_FAULT_IOMMU_SYNC); /* the wait seam */
+	assert_int_equal(ops->inv_range_wait(&f->d, 0x7000, 0x7fff, true, &queued), -EIO);
+	assert_true(svf_fault_disarm());
+	assert_true(queued);
+	assert_int_equal(svf_vtd_pending_descs(&f->u), 1);
+	assert_int_equal(svf_vtd_iotlb_peek(&f->u, 1, 0x7000, &phys, NULL, NULL), 0);
+	assert_int_equal(stats(f).waits, 0);
+	wait_ok(f);
+	assert_int_equal(svf_vtd_iotlb_peek(&f->u, 1, 0x7000, &phys, NULL, NULL), -ENOENT);
+	assert_int_equal(svf_vtd_desc_logged(&f->u), logged0 + 2);
+	assert_int_equal(svf_vtd_desc_log(&f->u, logged0, &desc), 0);
+	assert_int_equal(desc.type, SVF_VTD_DESC_PAGE);
+	assert_int_equal(desc.addr, 0x7000);
+	assert_int_equal(desc.order, 0);
+	assert_true(desc.ih);
+
+	/* Unfailed: queued and completed, the page descriptor then the wait. */
+	map_ok(&f->d, 0x7000, 0x123000, K4, 1, RW);
+	assert_int_equal(ops->translate(&f->d, 0x7000, SVF_PROT_READ, &phys), 0);
+	assert_int_equal(ops->unmap_range(&f->d, 0x7000, K4, &first, &bytes, NULL, &freed), 0);
+	queued = false;
+	assert_int_equal(ops->inv_range_wait(&f->d, 0x7000, 0x7fff, false, &queued), 0);
+	assert_true(queued);
+	assert_int_equal(svf_vtd_pending_descs(&f->u), 0);
+	assert_int_equal(svf_vtd_iotlb_count(&f->u), 0);
+	assert_int_equal(ops->translate(&f->d, 0x7000, SVF_PROT_READ, &phys), -ENOENT);
+	assert_int_equal(svf_vtd_desc_log(&f->u, logged0 + 2, &desc), 0);
+	assert_int_equal(desc.type, SVF_VTD_DESC_PAGE);
+	assert_false(desc.ih);
+	assert_int_equal(svf_vtd_desc_log(&f->u, logged0 + 3, &desc), 0);
+	assert_int_equal(desc.type, SVF_VTD_DESC_WAIT);
+	assert_int_equal(stats(f).waits, 2);
+	assert_int_equal(ops->inv_range_wait(&f->d, 0x8000, 0x7fff, false, &queued), -EINVAL);
+}
+
 static void test_fault_init_paths(void **state)
 {
 	(void)state;
@@ -1300,6 +1359,7 @@ int main(void)
 		T(test_unpin_safe),
 		T(test_fault_pt_alloc),
 		T(test_fault_driver_seams),
+		T(test_inv_range_wait),
 		cmocka_unit_test(test_fault_init_paths),
 		T(test_cost_model),
 		T(test_add_stats_accumulates),

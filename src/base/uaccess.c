@@ -76,9 +76,30 @@ static int vm_copy(void *dst, const void *src, size_t len, int write)
 #if !defined(__SANITIZE_ADDRESS__)
 /*
  * The calling thread's stack [stack_lo, stack_hi), learnt once per thread;
- * stack_hi 1: unknown (never matches).
+ * stack_hi 1: unknown (never matches). Initial-exec: every request reads
+ * them, and the general model would call __tls_get_addr each time in the
+ * shared library (the preload library is loaded at start, where static
+ * TLS is there for it).
  */
-static _Thread_local uintptr_t stack_lo, stack_hi;
+static _Thread_local uintptr_t stack_lo __attribute__((tls_model("initial-exec")));
+static _Thread_local uintptr_t stack_hi __attribute__((tls_model("initial-exec")));
+
+/* Once per thread, out of line: the per-request check stays a few compares. */
+static __attribute__((noinline, cold)) void learn_stack(void)
+{
+	pthread_attr_t attr;
+	void *lo;
+	size_t size;
+
+	stack_hi = 1;
+	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+		if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
+			stack_lo = (uintptr_t)lo;
+			stack_hi = (uintptr_t)lo + size;
+		}
+		pthread_attr_destroy(&attr);
+	}
+}
 #endif
 
 /*
@@ -87,38 +108,35 @@ static _Thread_local uintptr_t stack_lo, stack_hi;
  * call runs. Off under AddressSanitizer, whose checks a direct copy of a
  * caller's oversized struct would trip where the kernel copies silently.
  */
-static bool on_own_stack(const void *p, size_t len)
+static inline bool on_own_stack(const void *p, size_t len)
 {
 #if defined(__SANITIZE_ADDRESS__)
 	(void)p;
 	(void)len;
 	return false;
 #else
-	uintptr_t sp = (uintptr_t)__builtin_frame_address(0), a = (uintptr_t)p;
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0), a = (uintptr_t)p, hi;
 
-	if (!stack_hi) {
-		pthread_attr_t attr;
-		void *lo;
-		size_t size;
-
-		stack_hi = 1;
-		if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-			if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
-				stack_lo = (uintptr_t)lo;
-				stack_hi = (uintptr_t)lo + size;
-			}
-			pthread_attr_destroy(&attr);
-		}
-	}
-	return sp >= stack_lo && sp < stack_hi && a >= sp && a < stack_hi && len <= stack_hi - a;
+	if (__builtin_expect(!stack_hi, 0))
+		learn_stack();
+	hi = stack_hi;
+	return sp >= stack_lo && sp < hi && a >= sp && a < hi && len <= hi - a;
 #endif
+}
+
+/* As x86-64 Linux: the end (exclusive) must itself be a valid user address. */
+static inline bool access_ok(uint64_t addr, uint64_t size)
+{
+	uint64_t end;
+
+	return !__builtin_add_overflow(addr, size, &end) && end < SVF_USER_ADDR_END;
 }
 
 int svf_copy_from_user(void *dst, const void *src, size_t len)
 {
 	if (!len)
 		return 0;
-	if (!src || !svf_access_ok((uintptr_t)src, len))
+	if (!src || !access_ok((uintptr_t)src, len))
 		return -EFAULT;
 	if (on_own_stack(src, len)) {
 		memcpy(dst, src, len);
@@ -131,7 +149,7 @@ int svf_copy_to_user(void *dst, const void *src, size_t len)
 {
 	if (!len)
 		return 0;
-	if (!dst || !svf_access_ok((uintptr_t)dst, len))
+	if (!dst || !access_ok((uintptr_t)dst, len))
 		return -EFAULT;
 	if (on_own_stack(dst, len)) {
 		memcpy(dst, src, len);
@@ -142,8 +160,5 @@ int svf_copy_to_user(void *dst, const void *src, size_t len)
 
 bool svf_access_ok(uint64_t addr, uint64_t size)
 {
-	uint64_t end;
-
-	/* As x86-64 Linux: the end (exclusive) must itself be a valid user address. */
-	return !__builtin_add_overflow(addr, size, &end) && end < SVF_USER_ADDR_END;
+	return access_ok(addr, size);
 }

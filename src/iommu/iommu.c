@@ -507,6 +507,25 @@ int svf_iommu_iotlb_sync(struct svf_domain *d, struct svf_gather *g)
 	if (g->dom && g->dom != d)
 		return -EINVAL;
 	d->unit->iotlb_syncs++;
+	if (!g->empty && !g->need_domain_inv && ops->inv_range_wait) {
+		/* The common sync: one range, queued and waited for in one step. */
+		bool queued = false;
+
+		rc = ops->inv_range_wait(d, g->start, g->last, !g->freed_tables, &queued);
+		g->empty = true;
+		g->freed_tables = false;
+		if (!rc) {
+			g->queued = false;
+			g->dom = NULL;
+			return 0;
+		}
+		if (queued) {
+			g->queued = true;
+			return rc; /* as a failed wait below: a retry waits again */
+		}
+		/* As a failed gather_queue_range: not dropped, the domain is invalidated. */
+		g->need_domain_inv = true;
+	}
 	if (!g->empty)
 		gather_queue_range(g);
 	if (g->need_domain_inv) {

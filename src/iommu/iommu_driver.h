@@ -108,6 +108,16 @@ struct svf_iommu_ops {
 	 * mask). leaf_only sets the invalidation hint. Does not wait. 0 or errno.
 	 */
 	int (*inv_range)(struct svf_domain *d, uint64_t start, uint64_t last, bool leaf_only);
+	/*
+	 * Optional: inv_range of [start, last], then wait, under one
+	 * acquisition of the queue's lock (a sync of a gather holding one
+	 * range). The fault seams are inv_range's and wait's, hit in that
+	 * order. *queued is set once the descriptor is queued: an error with
+	 * *queued false is inv_range's (nothing queued), with *queued true
+	 * wait's (the descriptor stays queued for the next wait). 0 or errno.
+	 */
+	int (*inv_range_wait)(struct svf_domain *d, uint64_t start, uint64_t last, bool leaf_only,
+			      bool *queued);
 	/* Queue a domain-selective invalidation of d. */
 	int (*inv_domain)(struct svf_domain *d);
 	/* Queue a global invalidation of the unit. */

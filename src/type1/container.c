@@ -126,19 +126,30 @@ static inline uint64_t dma_last(const struct svf_dma *d)
 	return d->iova + (d->size - 1);
 }
 
-/* The first mapping whose range ends after iova (so it contains or follows it). */
+/*
+ * The first mapping whose range ends after iova (so it contains or follows
+ * it). One descent finds both neighbours of iova: the last mapping starting
+ * at or below it (it holds iova if anything does: mappings never overlap)
+ * and the first starting above it.
+ */
 static struct svf_dma *dma_first_ending_after(struct svf_container *c, uint64_t iova)
 {
-	struct svf_dma key = { .iova = iova };
-	struct svf_dma *d = RB_NFIND(svf_dma_tree, &c->dmas, &key);
-	struct svf_dma *prev;
+	struct svf_dma *d = RB_ROOT(&c->dmas), *below = NULL, *above = NULL;
 
-	if (d && d->iova == iova)
-		return d; /* mappings never overlap: no earlier one reaches iova */
-	prev = d ? RB_PREV(svf_dma_tree, &c->dmas, d) : RB_MAX(svf_dma_tree, &c->dmas);
-	if (prev && dma_last(prev) >= iova)
-		return prev;
-	return d;
+	while (d) {
+		if (d->iova <= iova) {
+			below = d;
+			if (d->iova == iova)
+				break;
+			d = RB_RIGHT(d, node);
+		} else {
+			above = d;
+			d = RB_LEFT(d, node);
+		}
+	}
+	if (below && dma_last(below) >= iova)
+		return below;
+	return above;
 }
 
 /* The mapping containing iova, or NULL. */

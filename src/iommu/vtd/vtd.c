@@ -545,6 +545,34 @@ static int vtd_inv_runs(struct svf_domain *d, const struct svf_iommu_run *runs, 
 	return 0;
 }
 
+/*
+ * inv_range then wait, under one lock: the descriptor is built in its ring
+ * slot and the wait processes it at once. Both seams are taken before the
+ * lock, in inv_range's then wait's order; a failed wait leaves the
+ * descriptor queued, as a failed vtd_wait would.
+ */
+static int vtd_inv_range_wait(struct svf_domain *d, uint64_t start, uint64_t last, bool leaf_only,
+			      bool *queued)
+{
+	struct vtd_unit *vu = unit_of(d->unit);
+	bool wait_fails;
+
+	*queued = false;
+	if (svf_should_fail(SVF_FAULT_IOMMU_SYNC))
+		return -EIO;
+	if (start > last || last > VTD_APERTURE_LAST)
+		return -EINVAL;
+	wait_fails = svf_should_fail(SVF_FAULT_IOMMU_SYNC);
+	unit_lock(vu);
+	range_desc(vu, d, start, last, leaf_only, queue_reserve(vu));
+	queue_commit(vu, start, last);
+	if (!wait_fails)
+		wait_locked(vu);
+	unit_unlock(vu);
+	*queued = true;
+	return wait_fails ? -EIO : 0;
+}
+
 static int vtd_inv_domain(struct svf_domain *d)
 {
 	const struct svf_vtd_desc desc = { .type = SVF_VTD_DESC_DOMAIN, .did = d->id };
@@ -847,6 +875,7 @@ const struct svf_iommu_ops svf_vtd_ops = {
 	.iova_to_phys = vtd_iova_to_phys,
 	.inv_range = vtd_inv_range,
 	.inv_runs = vtd_inv_runs,
+	.inv_range_wait = vtd_inv_range_wait,
 	.inv_domain = vtd_inv_domain,
 	.inv_global = vtd_inv_global,
 	.wait = vtd_wait,
