@@ -60,6 +60,25 @@ long th_unmap(struct svf_container *c, uint64_t iova, uint64_t size, uint32_t fl
 /* The DMA_AVAIL count from GET_INFO, or a negative errno. */
 long th_dma_avail(struct svf_container *c);
 
+/*
+ * A VFIO_IOMMU_DIRTY_PAGES argument with its GET_BITMAP range: the two
+ * fields of struct vfio_iommu_type1_dirty_bitmap, then in the place of its
+ * data[] the range. The fields are spelled out because a struct ending in a
+ * flexible array inside another struct is a GNU extension that clang
+ * refuses under -Werror; the layout is the same (checked below).
+ */
+struct th_dirty_req {
+	__u32 argsz;
+	__u32 flags;
+	struct vfio_iommu_type1_dirty_bitmap_get g;
+};
+_Static_assert(offsetof(struct th_dirty_req, flags) ==
+		       offsetof(struct vfio_iommu_type1_dirty_bitmap, flags) &&
+	       offsetof(struct th_dirty_req, g) == offsetof(struct vfio_iommu_type1_dirty_bitmap, data) &&
+	       sizeof(struct th_dirty_req) == sizeof(struct vfio_iommu_type1_dirty_bitmap) +
+		       sizeof(struct vfio_iommu_type1_dirty_bitmap_get),
+	       "th_dirty_req is a dirty_bitmap header with its get range");
+
 /* Anonymous rw memory of len bytes (page aligned); th_free_mem unmaps it. */
 void *th_alloc_mem(size_t len);
 void th_free_mem(void *p, size_t len);

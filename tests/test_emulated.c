@@ -217,13 +217,11 @@ static void test_emulated_only_container(void **state)
 	/* Dirty tracking with only emulated devices: just the pinned pages. */
 	{
 		uint64_t bits[1] = { 0 };
-		struct {
-			struct vfio_iommu_type1_dirty_bitmap h;
-			struct vfio_iommu_type1_dirty_bitmap_get g;
-		} req = { .h = { .argsz = sizeof(req), .flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_START } };
+		struct th_dirty_req req = { .argsz = sizeof(req),
+					    .flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_START };
 
 		assert_int_equal(softvfio_ioctl(c, VFIO_IOMMU_DIRTY_PAGES, &req), 0);
-		req.h.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
+		req.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
 		req.g.iova = 0x100000;
 		req.g.size = 16 * PG;
 		req.g.bitmap.pgsize = PG;
@@ -231,7 +229,7 @@ static void test_emulated_only_container(void **state)
 		req.g.bitmap.data = (__u64 *)bits;
 		assert_int_equal(softvfio_ioctl(c, VFIO_IOMMU_DIRTY_PAGES, &req), 0);
 		assert_int_equal(bits[0], 0x30);
-		req.h.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP;
+		req.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP;
 		assert_int_equal(softvfio_ioctl(c, VFIO_IOMMU_DIRTY_PAGES, &req), 0);
 	}
 

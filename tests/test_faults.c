@@ -46,10 +46,7 @@ static uint64_t va(const struct scenario *s, uint64_t off)
 static void dirty_op(struct svf_container *c, uint32_t flag, uint64_t iova, uint64_t size)
 {
 	static uint64_t bits[8];
-	struct {
-		struct vfio_iommu_type1_dirty_bitmap h;
-		struct vfio_iommu_type1_dirty_bitmap_get g;
-	} r = { .h = { .argsz = sizeof(r), .flags = flag },
+	struct th_dirty_req r = { .argsz = sizeof(r), .flags = flag,
 		.g = { .iova = iova, .size = size,
 		       .bitmap = { .pgsize = PG, .size = sizeof(bits), .data = (__u64 *)bits } } };
 

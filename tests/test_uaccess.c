@@ -27,10 +27,8 @@ static long dirty_ctl(struct svf_container *c, uint32_t flag)
 static long dirty_get(struct svf_container *c, uint64_t iova, uint64_t size, void *bits,
 		      uint64_t bytes)
 {
-	struct {
-		struct vfio_iommu_type1_dirty_bitmap h;
-		struct vfio_iommu_type1_dirty_bitmap_get g;
-	} r = { .h = { .argsz = sizeof(r), .flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP },
+	struct th_dirty_req r = { .argsz = sizeof(r),
+				  .flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
 		.g = { .iova = iova, .size = size,
 		       .bitmap = { .pgsize = PG, .size = bytes, .data = (__u64 *)bits } } };
 

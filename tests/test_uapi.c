@@ -2090,7 +2090,7 @@ struct test_desc {
 	enum vset vset;
 };
 
-#define T(fn, vs) { #fn + 2, fn, vs }
+#define T(fn, vs) { &#fn[2], fn, vs } /* the name without its "t_" */
 
 static const struct test_desc tests[] = {
 	T(t_abi_request_numbers, V_ONE),

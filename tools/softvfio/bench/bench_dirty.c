@@ -44,10 +44,23 @@ const char svf_bench_dirty_help[] =
 	"                  or both (default)\n"
 	"  -h, --help      show this text\n";
 
+/*
+ * VFIO_IOMMU_DIRTY_PAGES with its GET_BITMAP range: the two fields of
+ * struct vfio_iommu_type1_dirty_bitmap, then in the place of its data[] the
+ * range. Spelled out, since a struct ending in a flexible array inside
+ * another struct is a GNU extension clang refuses; the layout is the same.
+ */
 struct dirty_req {
-	struct vfio_iommu_type1_dirty_bitmap h;
+	__u32 argsz;
+	__u32 flags;
 	struct vfio_iommu_type1_dirty_bitmap_get g;
 };
+_Static_assert(offsetof(struct dirty_req, flags) ==
+		       offsetof(struct vfio_iommu_type1_dirty_bitmap, flags) &&
+	       offsetof(struct dirty_req, g) == offsetof(struct vfio_iommu_type1_dirty_bitmap, data) &&
+	       sizeof(struct dirty_req) == sizeof(struct vfio_iommu_type1_dirty_bitmap) +
+		       sizeof(struct vfio_iommu_type1_dirty_bitmap_get),
+	       "dirty_req is a dirty_bitmap header with its get range");
 
 static long dirty_ctl(struct svf_container *c, uint32_t flag)
 {
@@ -134,7 +147,8 @@ static int run_mode(bool hw, uint64_t size, double percent, FILE *out)
 
 	for (int call = 1; call <= 2; call++) {
 		struct dirty_req r = {
-			.h = { .argsz = sizeof(r), .flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP },
+			.argsz = sizeof(r),
+			.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
 			.g = { .iova = SVF_BENCH_IOVA, .size = size,
 			       .bitmap = { .pgsize = 4096, .size = words * 8, .data = (__u64 *)bits } },
 		};
