@@ -402,6 +402,9 @@ void svf_unpin_run(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t
 	pin_unlock(p);
 }
 
+/* Regions ahead whose first frame svf_unpin_runs lets the backend prefetch. */
+#define UNPIN_AHEAD 8
+
 void svf_unpin_runs(struct svf_pinner *p, const struct svf_pin_region *r, size_t n)
 {
 	uint64_t total = 0, had;
@@ -417,6 +420,8 @@ void svf_unpin_runs(struct svf_pinner *p, const struct svf_pin_region *r, size_t
 		assert(had - total >= np);
 		if (np > had - total)
 			np = had - total; /* a caller bug; keep the counts from wrapping */
+		if (p->ops->unpin_prefetch && i + UNPIN_AHEAD < n)
+			p->ops->unpin_prefetch(p, r[i + UNPIN_AHEAD].phys);
 		if (np && p->check)
 			svf_shadow_unpin(p->check, r[i].phys >> SVF_PAGE_SHIFT, np);
 		if (np && p->ops->unpin)

@@ -57,6 +57,12 @@ struct svf_pin_ops {
 	/* Release npages pinned pages (all, or part of, one committed run); NULL: nothing to do. */
 	void (*unpin)(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t npages);
 	/*
+	 * Optional. An unpin of the page at phys follows soon (the regions of
+	 * one svf_unpin_runs call, a few ahead): start loading what it will
+	 * touch. Never fails, changes nothing.
+	 */
+	void (*unpin_prefetch)(struct svf_pinner *p, uint64_t phys);
+	/*
 	 * Optional. After the last unpin of one svf_unpin_run/svf_unpin_runs
 	 * call: finish what unpin deferred (the process backend merges the
 	 * munlocks of adjacent regions into one call). Never fails.
