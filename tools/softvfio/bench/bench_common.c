@@ -66,23 +66,36 @@ uint64_t svf_peak_rss_bytes(void)
 	return (uint64_t)ru.ru_maxrss * 1024;
 }
 
-void svf_human_bytes(uint64_t v, char *buf, size_t len)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	unsigned u = 0;
-
-	while (u < 4 && v >= (1024ULL << (10 * u)) &&
-	       (v % (1024ULL << (10 * u)) == 0 || v >= (10240ULL << (10 * u))))
-		u++;
-	snprintf(buf, len, "%" PRIu64 " %s", v >> (10 * u), unit[u]);
-}
-
 /* v with three significant digits (no exponent), then sep and unit. */
 static void three_digits(double v, const char *sep, const char *unit, char *buf, size_t len)
 {
 	int decimals = v >= 99.95 ? 0 : v >= 9.995 ? 1 : 2;
 
 	snprintf(buf, len, "%.*f%s%s", decimals, v, sep, unit);
+}
+
+void svf_human_bytes(uint64_t v, char *buf, size_t len)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	unsigned u = 0;
+
+	/* The largest unit that divides v; exact when that takes few digits. */
+	while (u < 4 && v && v % (1024ULL << (10 * u)) == 0)
+		u++;
+	if ((v >> (10 * u)) < 10240 || u == 4) {
+		snprintf(buf, len, "%" PRIu64 " %s", v >> (10 * u), unit[u]);
+		return;
+	}
+	/* Rounded, and marked so: the largest unit v reaches, three digits. */
+	for (u = 4; (v >> (10 * u)) == 0; u--)
+		;
+	if (!len)
+		return;
+	buf[0] = '\0';
+	if (len > 1) {
+		buf[0] = '~';
+		three_digits((double)v / (double)(1ULL << (10 * u)), " ", unit[u], buf + 1, len - 1);
+	}
 }
 
 void svf_human_ns(double ns, char *buf, size_t len)

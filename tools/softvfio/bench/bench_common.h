@@ -44,7 +44,12 @@ void svf_stats_delta(const struct svf_stats *before, const struct svf_stats *aft
 uint64_t svf_rss_bytes(void);
 uint64_t svf_peak_rss_bytes(void);
 
-/* Bytes in the largest unit that keeps them exact, or at least 10 of it: "28 KiB", "16 GiB". */
+/*
+ * Bytes for people: exact in the largest unit that divides them when that
+ * takes fewer than 10240 of it ("28 KiB", "1536 MiB", "3073 B", "16 GiB";
+ * TiB always), else rounded to three significant digits in the largest
+ * unit they reach, marked with a '~' ("~10.0 GiB" for 10 GiB + 1 byte).
+ */
 void svf_human_bytes(uint64_t v, char *buf, size_t len);
 /* A duration with three significant digits and a unit: "812 ns", "1.40 s". */
 void svf_human_ns(double ns, char *buf, size_t len);

@@ -194,6 +194,7 @@ int svf_bench_dirty_main(int argc, char **argv)
 	uint64_t size = 64ULL << 30;
 	double percent = 1.0;
 	bool hw = true, linux_mode = true;
+	char sz[32];
 	char *end;
 	int c, rc;
 
@@ -229,8 +230,9 @@ int svf_bench_dirty_main(int argc, char **argv)
 	}
 	if (optind != argc)
 		return svf_cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
-	printf("softvfio bench-dirty: GET_BITMAP over %" PRIu64 " GiB fully fragmented (4 KiB leaves), "
-	       "%.2f%% of pages written by the device\n", size >> 30, percent);
+	svf_human_bytes(size, sz, sizeof(sz));
+	printf("softvfio bench-dirty: GET_BITMAP over %s fully fragmented (4 KiB leaves), "
+	       "%.2f%% of pages written by the device\n", sz, percent);
 	if (hw && (rc = run_mode(true, size, percent, stdout)) != 0)
 		goto fail;
 	if (linux_mode && (rc = run_mode(false, size, percent, stdout)) != 0)
