@@ -156,8 +156,15 @@ int svf_iotlb_fill(struct svf_iotlb *t, uint16_t did, uint64_t iova, unsigned co
 
 void svf_iotlb_begin_invalidation(struct svf_iotlb *t)
 {
-	/* Odd while descriptors are being processed. */
-	__atomic_add_fetch(&t->gen, 1, __ATOMIC_SEQ_CST);
+	/*
+	 * Odd while descriptors are being processed. A store, not a locked
+	 * read-modify-write: waits are serialized by the unit lock, so nothing
+	 * else writes gen. Release, for the walk that reads the new gen
+	 * (acquire) and must see the leaves cleared before it; the heavy fence
+	 * that follows orders it before the processing's loads (a seq_cst
+	 * read-modify-write would only be a second full barrier).
+	 */
+	__atomic_store_n(&t->gen, __atomic_load_n(&t->gen, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
 	/* The writer's half of the store-buffer pattern (iommu_iotlb.h). */
 	svf_heavy_fence();
 }

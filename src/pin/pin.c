@@ -141,6 +141,24 @@ static void pin_unlock(struct svf_pinner *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/*
+ * A counter of p written only under p->lock (pin_priv.h): a relaxed load
+ * and store, no locked instruction; readers load it relaxed without the
+ * lock. process_locked_pages is shared by pinners and keeps its atomic
+ * read-modify-writes.
+ */
+static inline void ctr_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+static inline void ctr_sub(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - n,
+			      memory_order_relaxed);
+}
+
 /* CAP_IPC_LOCK in the calling thread's effective set (raw capget: no libcap). */
 static bool has_cap_ipc_lock(void)
 {
@@ -235,16 +253,14 @@ static int locked_charge(struct svf_pinner *p, uint64_t npages)
 	} while (!atomic_compare_exchange_weak_explicit(&process_locked_pages, &cur, next,
 							memory_order_relaxed,
 							memory_order_relaxed));
-	atomic_fetch_add_explicit(&p->locked_pages, npages, memory_order_relaxed);
+	ctr_add(&p->locked_pages, npages);
 	return 0;
 }
 
 static void locked_uncharge(struct svf_pinner *p, uint64_t npages)
 {
-	uint64_t had = atomic_fetch_sub_explicit(&p->locked_pages, npages, memory_order_relaxed);
-
-	assert(had >= npages);
-	(void)had;
+	assert(atomic_load_explicit(&p->locked_pages, memory_order_relaxed) >= npages);
+	ctr_sub(&p->locked_pages, npages);
 	atomic_fetch_sub_explicit(&process_locked_pages, npages, memory_order_relaxed);
 }
 
@@ -363,8 +379,8 @@ int svf_pin_run(struct svf_pinner *p, uint64_t vaddr, uint64_t npages, bool writ
 	p->ops->pin_commit(p, vaddr, run_phys, run_pages);
 	if (p->check)
 		svf_shadow_pin(p->check, run_phys >> SVF_PAGE_SHIFT, run_pages);
-	atomic_fetch_add_explicit(&p->pinned_pages, run_pages, memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->pins, 1, memory_order_relaxed);
+	ctr_add(&p->pinned_pages, run_pages);
+	ctr_add(&p->pins, 1);
 	pin_unlock(p);
 	*phys = run_phys;
 	*pinned = run_pages;
@@ -396,9 +412,9 @@ void svf_unpin_run(struct svf_pinner *p, uint64_t vaddr, uint64_t phys, uint64_t
 		p->ops->unpin(p, vaddr, phys, npages);
 	if (p->ops->unpin_done)
 		p->ops->unpin_done(p);
-	atomic_fetch_sub_explicit(&p->pinned_pages, npages, memory_order_relaxed);
+	ctr_sub(&p->pinned_pages, npages);
 	locked_uncharge(p, npages);
-	atomic_fetch_add_explicit(&p->unpins, 1, memory_order_relaxed);
+	ctr_add(&p->unpins, 1);
 	pin_unlock(p);
 }
 
@@ -430,9 +446,9 @@ void svf_unpin_runs(struct svf_pinner *p, const struct svf_pin_region *r, size_t
 	}
 	if (p->ops->unpin_done)
 		p->ops->unpin_done(p);
-	atomic_fetch_sub_explicit(&p->pinned_pages, total, memory_order_relaxed);
+	ctr_sub(&p->pinned_pages, total);
 	locked_uncharge(p, total);
-	atomic_fetch_add_explicit(&p->unpins, n, memory_order_relaxed);
+	ctr_add(&p->unpins, n);
 	pin_unlock(p);
 }
 
