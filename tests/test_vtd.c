@@ -1213,6 +1213,84 @@ static void *sync_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * The probe's hint: a fill from a hint whose set changed since the probe
+ * scans again (no second entry for a tag another thread filled meanwhile);
+ * a fill from a current hint takes the empty way the probe saw, then the
+ * round-robin victim once the set is full. Then a set of more than eight
+ * ways (two fingerprint words): every way is found, an invalidation removes
+ * exactly its entry.
+ */
+static void test_iotlb_hint_and_wide_sets(void **state)
+{
+	struct svf_iotlb t;
+	struct svf_iotlb_hint h1, h2;
+	uint64_t out = 0, data;
+	unsigned code;
+
+	(void)state;
+	assert_int_equal(svf_iotlb_init(&t, 1, 2), 0);
+	uint64_t gen = svf_iotlb_gen(&t);
+
+	/* Two threads miss on one tag; both fill from their hints. */
+	assert_false(svf_iotlb_probe_hint(&t, 1, 0x5000, SVF_TLB_4K, &data, &h1));
+	assert_false(svf_iotlb_probe_hint(&t, 1, 0x5000, SVF_TLB_4K, &data, &h2));
+	assert_int_equal(h1.empty, 0);
+	assert_int_equal(svf_iotlb_fill_hint(&t, 1, 0x5000, SVF_TLB_4K, 0x9000 | SVF_TLB_R, gen, &h1,
+					     &out), 0);
+	assert_int_equal(svf_iotlb_fill_hint(&t, 1, 0x5000, SVF_TLB_4K, 0x7000 | SVF_TLB_R, gen, &h2,
+					     &out), 0);
+	assert_int_equal(out, 0x9000 | SVF_TLB_R); /* the first fill's entry, kept */
+	assert_int_equal(svf_iotlb_count(&t), 1);
+	/* A current hint: the second way; then the set is full: way 0 goes. */
+	assert_false(svf_iotlb_probe_hint(&t, 1, 0x6000, SVF_TLB_4K, &data, &h1));
+	assert_int_equal(h1.empty, 1);
+	assert_int_equal(svf_iotlb_fill_hint(&t, 1, 0x6000, SVF_TLB_4K, 0xa000 | SVF_TLB_R, gen, &h1,
+					     &out), 0);
+	assert_false(svf_iotlb_probe_hint(&t, 1, 0x8000, SVF_TLB_4K, &data, &h1));
+	assert_int_equal(h1.empty, -1);
+	assert_int_equal(svf_iotlb_fill_hint(&t, 1, 0x8000, SVF_TLB_4K, 0xb000 | SVF_TLB_W, gen, &h1,
+					     &out), 0);
+	assert_int_equal(svf_iotlb_count(&t), 2);
+	assert_false(svf_iotlb_lookup(&t, 1, 0x5000, &data, &code));
+	assert_true(svf_iotlb_lookup(&t, 1, 0x6000, &data, &code));
+	assert_int_equal(data, 0xa000 | SVF_TLB_R);
+	assert_true(svf_iotlb_lookup(&t, 1, 0x8000, &data, &code));
+	assert_int_equal(data, 0xb000 | SVF_TLB_W);
+	svf_iotlb_fini(&t);
+
+	/* 13 ways: two fingerprint words, the second one partly ways. */
+	assert_int_equal(svf_iotlb_init(&t, 1, 13), 0);
+	gen = svf_iotlb_gen(&t);
+	for (uint64_t i = 0; i < 13; i++) {
+		assert_false(svf_iotlb_probe_hint(&t, 1, i << 12, SVF_TLB_4K, &data, &h1));
+		assert_int_equal(h1.empty, (int)i);
+		assert_int_equal(svf_iotlb_fill_hint(&t, 1, i << 12, SVF_TLB_4K,
+						     ((0x100 + i) << 12) | SVF_TLB_R, gen, &h1, &out),
+				 0);
+	}
+	assert_int_equal(svf_iotlb_count(&t), 13);
+	assert_false(svf_iotlb_probe_hint(&t, 1, 13 << 12, SVF_TLB_4K, &data, &h1));
+	assert_int_equal(h1.empty, -1);
+	for (uint64_t i = 0; i < 13; i++) {
+		assert_true(svf_iotlb_lookup(&t, 1, (i << 12) + 0x123, &data, &code));
+		assert_int_equal(data, ((0x100 + i) << 12) | SVF_TLB_R);
+		assert_false(svf_iotlb_lookup(&t, 2, i << 12, &data, &code)); /* another domain */
+	}
+	const struct svf_tlb_match m = { .kind = SVF_TLB_MATCH_PAGES, .did = 1, .first_pfn = 11,
+					 .last_pfn = 11 };
+
+	svf_iotlb_begin_invalidation(&t);
+	assert_int_equal(svf_iotlb_invalidate(&t, &m), 1);
+	svf_iotlb_end_invalidation(&t);
+	assert_int_equal(svf_iotlb_count(&t), 12);
+	assert_false(svf_iotlb_lookup(&t, 1, 11 << 12, &data, &code));
+	assert_true(svf_iotlb_lookup(&t, 1, 12 << 12, &data, &code));
+	assert_false(svf_iotlb_probe_hint(&t, 1, 11 << 12, SVF_TLB_4K, &data, &h1));
+	assert_int_equal(h1.empty, 11);
+	svf_iotlb_fini(&t);
+}
+
 /* A grace period does not end while a walk that began before it is running. */
 static void test_grace_period_waits_for_walker(void **state)
 {
@@ -1365,6 +1443,7 @@ int main(void)
 		T(test_add_stats_accumulates),
 		T(test_resv_regions_and_geometry),
 		cmocka_unit_test(test_iotlb_stale_fill_refused),
+		cmocka_unit_test(test_iotlb_hint_and_wide_sets),
 		cmocka_unit_test(test_grace_period_waits_for_walker),
 		cmocka_unit_test(test_concurrent_translate),
 	};

@@ -22,42 +22,36 @@
 
 static uint64_t iotlb_gen_base = 1;
 
-static inline uint64_t *set_tags(struct svf_iotlb_set *s)
+/*
+ * Take the set: a compare-and-swap of its sequence from an even value to
+ * the odd one after it. Returns the even value it held.
+ */
+static uint64_t set_lock(struct svf_iotlb_set *s)
 {
-	return s->way;
+	for (;;) {
+		uint64_t q = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+
+		if (!(q & 1) && __atomic_compare_exchange_n(&s->seq, &q, q + 1, false,
+							    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			return q;
+		svf_cpu_relax();
+	}
 }
 
-static inline uint64_t *set_data(struct svf_iotlb_set *s, unsigned ways)
+/* Release the set taken at even sequence q: readers that overlapped retry. */
+static void set_unlock(struct svf_iotlb_set *s, uint64_t q)
 {
-	return s->way + ways;
+	__atomic_store_n(&s->seq, q + 2, __ATOMIC_RELEASE);
 }
 
-static void set_lock(struct svf_iotlb_set *s)
+/* Way w's fingerprint byte becomes fp (0: empty); the set is held. */
+static void set_fp(struct svf_iotlb_set *s, unsigned w, uint64_t fp)
 {
-	while (__atomic_exchange_n(&s->lock, 1, __ATOMIC_ACQUIRE))
-		while (__atomic_load_n(&s->lock, __ATOMIC_RELAXED))
-			svf_cpu_relax();
-}
+	uint64_t *word = &svf_tlb_fpw(s)[w / 8];
+	const unsigned sh = 8 * (w % 8);
+	uint64_t f = __atomic_load_n(word, __ATOMIC_RELAXED);
 
-static void set_unlock(struct svf_iotlb_set *s)
-{
-	__atomic_store_n(&s->lock, 0, __ATOMIC_RELEASE);
-}
-
-/* Make the sequence odd before changing the set (lock held). */
-static void set_write_begin(struct svf_iotlb_set *s)
-{
-	uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
-
-	__atomic_store_n(&s->seq, q + 1, __ATOMIC_RELAXED);
-	svf_fence(__ATOMIC_RELEASE);
-}
-
-static void set_write_end(struct svf_iotlb_set *s)
-{
-	uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
-
-	__atomic_store_n(&s->seq, q + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(word, (f & ~(0xffull << sh)) | (fp << sh), __ATOMIC_RELAXED);
 }
 
 int svf_iotlb_init(struct svf_iotlb *t, unsigned sets, unsigned ways)
@@ -69,7 +63,11 @@ int svf_iotlb_init(struct svf_iotlb *t, unsigned sets, unsigned ways)
 		sets = 1;
 	while (sets & (sets - 1))
 		sets &= sets - 1; /* round down to a power of two */
-	stride = sizeof(struct svf_iotlb_set) + 2 * sizeof(uint64_t) * ways;
+	if (ways == 0)
+		ways = 1;
+	t->nfp = (ways + 7) / 8;
+	t->fp_last = ways % 8 ? SVF_TLB_BYTES_8 & ((1ull << (8 * (ways % 8))) - 1) : SVF_TLB_BYTES_8;
+	stride = sizeof(struct svf_iotlb_set) + sizeof(uint64_t) * (t->nfp + 2 * (size_t)ways);
 	stride = (stride + 63) & ~(size_t)63;
 	if (svf_should_fail(SVF_FAULT_ALLOC))
 		return -ENOMEM;
@@ -96,62 +94,122 @@ void svf_iotlb_fini(struct svf_iotlb *t)
 	t->sets = NULL;
 }
 
-int svf_iotlb_fill(struct svf_iotlb *t, uint16_t did, uint64_t iova, unsigned code, uint64_t data,
-		   uint64_t gen, uint64_t *out)
+bool svf_iotlb_probe_wide(const struct svf_iotlb *t, uint16_t did, uint64_t iova, unsigned code,
+			  uint64_t *data, struct svf_iotlb_hint *h)
 {
 	const uint64_t pn = iova >> svf_tlb_shift(code);
 	const uint64_t tag = svf_tlb_tag(did, pn, code);
+	const uint64_t pat = svf_tlb_fp(tag) * SVF_TLB_BYTES_1;
 	struct svf_iotlb_set *s = svf_tlb_set(t, svf_tlb_index(t, did, pn));
-	uint64_t *tags = set_tags(s), *dat = set_data(s, t->ways);
-	unsigned victim = t->ways;
 
-	set_lock(s);
+	for (;;) {
+		const uint64_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+		bool hit = false;
+		uint64_t d = 0;
+		int empty = -1;
+
+		for (unsigned k = 0; k < t->nfp && !hit; k++) {
+			const uint64_t f = __atomic_load_n(&svf_tlb_fpw(s)[k], __ATOMIC_RELAXED);
+			const uint64_t valid = k + 1 < t->nfp ? SVF_TLB_BYTES_8 : t->fp_last;
+			uint64_t m = svf_tlb_zero_bytes(f ^ pat) & valid;
+
+			for (; m; m &= m - 1) {
+				const uint64_t *way = svf_tlb_way(t, s, k * 8 + __builtin_ctzll(m) / 8);
+
+				if (__atomic_load_n(&way[0], __ATOMIC_RELAXED) == tag) {
+					d = __atomic_load_n(&way[1], __ATOMIC_RELAXED);
+					hit = true;
+					break;
+				}
+			}
+			m = svf_tlb_zero_bytes(f) & valid;
+			if (empty < 0 && m)
+				empty = (int)(k * 8 + __builtin_ctzll(m) / 8);
+		}
+		svf_fence(__ATOMIC_ACQUIRE);
+		if (!(q & 1) && __atomic_load_n(&s->seq, __ATOMIC_RELAXED) == q) {
+			*data = d;
+			if (h && !hit)
+				*h = (struct svf_iotlb_hint){ s, q, tag, empty };
+			return hit;
+		}
+		svf_cpu_relax();
+	}
+}
+
+int svf_iotlb_fill_hint(struct svf_iotlb *t, uint16_t did, uint64_t iova, unsigned code,
+			uint64_t data, uint64_t gen, const struct svf_iotlb_hint *h, uint64_t *out)
+{
+	const uint64_t pn = iova >> svf_tlb_shift(code);
+	const uint64_t tag = svf_tlb_tag(did, pn, code);
+	struct svf_iotlb_set *s;
+	int victim = -1;
+	uint64_t q;
+
+	if (h && h->set && h->tag == tag) {
+		/* Unchanged since the probe: the tag is absent, its empty way still empty. */
+		s = h->set;
+		q = h->seq;
+		if (__atomic_compare_exchange_n(&s->seq, &q, q + 1, false, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED)) {
+			victim = h->empty;
+			goto held;
+		}
+	}
+	s = svf_tlb_set(t, svf_tlb_index(t, did, pn));
+	q = set_lock(s);
 	for (unsigned w = 0; w < t->ways; w++) {
-		uint64_t cur = __atomic_load_n(&tags[w], __ATOMIC_RELAXED);
+		const uint64_t *way = svf_tlb_way(t, s, w);
+		uint64_t cur = __atomic_load_n(&way[0], __ATOMIC_RELAXED);
 
 		if (cur == tag) {
-			*out = __atomic_load_n(&dat[w], __ATOMIC_RELAXED);
-			set_unlock(s);
+			*out = __atomic_load_n(&way[1], __ATOMIC_RELAXED);
+			set_unlock(s, q);
 			return 0;
 		}
-		if (!cur && victim == t->ways)
-			victim = w;
+		if (!cur && victim < 0)
+			victim = (int)w;
 	}
-	if (victim == t->ways) {
-		victim = s->next;
-		s->next = (victim + 1) % t->ways;
+held:
+	if (victim < 0) {
+		victim = (int)s->next;
+		s->next = s->next + 1 < t->ways ? s->next + 1 : 0;
 	}
-	uint64_t old = __atomic_load_n(&tags[victim], __ATOMIC_RELAXED);
+	uint64_t *way = svf_tlb_way(t, s, (unsigned)victim);
+	uint64_t old = __atomic_load_n(&way[0], __ATOMIC_RELAXED);
 	/* Replacing an entry of the same size leaves that size's count as it is. */
 	bool raise = (old & 3) != code;
 
 	/*
-	 * Odd sequence and raised size hint, then the light fence, then the
-	 * generation check: the fill's half of the store-buffer pattern
-	 * (iommu_iotlb.h; the wait's half is a heavy fence). The fence also
-	 * orders the odd sequence before the way stores below, as a seqlock
-	 * writer must.
+	 * Odd sequence (taking the set made it odd) and raised size hint, then
+	 * the light fence, then the generation check: the fill's half of the
+	 * store-buffer pattern (iommu_iotlb.h; the wait's half is a heavy
+	 * fence). The fence also orders the odd sequence before the way stores
+	 * below, as a seqlock writer must.
 	 */
-	__atomic_store_n(&s->seq, __atomic_load_n(&s->seq, __ATOMIC_RELAXED) + 1,
-			 __ATOMIC_RELAXED);
 	if (raise)
 		__atomic_add_fetch(&t->nr_size[code], 1, __ATOMIC_RELAXED);
 	svf_light_fence();
 	if (__atomic_load_n(&t->gen, __ATOMIC_RELAXED) != gen) {
 		if (raise)
 			__atomic_sub_fetch(&t->nr_size[code], 1, __ATOMIC_RELAXED);
-		set_write_end(s);
-		set_unlock(s);
+		set_unlock(s, q);
 		return -EAGAIN;
 	}
-	__atomic_store_n(&tags[victim], tag, __ATOMIC_RELAXED);
-	__atomic_store_n(&dat[victim], data, __ATOMIC_RELAXED);
+	__atomic_store_n(&way[0], tag, __ATOMIC_RELAXED);
+	__atomic_store_n(&way[1], data, __ATOMIC_RELAXED);
+	set_fp(s, (unsigned)victim, svf_tlb_fp(tag));
 	if (old && raise)
 		__atomic_sub_fetch(&t->nr_size[old & 3], 1, __ATOMIC_RELAXED);
-	set_write_end(s);
-	set_unlock(s);
+	set_unlock(s, q);
 	*out = data;
 	return 0;
+}
+
+int svf_iotlb_fill(struct svf_iotlb *t, uint16_t did, uint64_t iova, unsigned code, uint64_t data,
+		   uint64_t gen, uint64_t *out)
+{
+	return svf_iotlb_fill_hint(t, did, iova, code, data, gen, NULL, out);
 }
 
 void svf_iotlb_begin_invalidation(struct svf_iotlb *t)
@@ -201,8 +259,7 @@ static inline bool tag_matches(uint64_t tag, const struct svf_tlb_match *m)
 
 static uint64_t inv_set(struct svf_iotlb *t, struct svf_iotlb_set *s, const struct svf_tlb_match *m)
 {
-	uint64_t *tags = set_tags(s);
-	uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+	uint64_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
 	uint64_t n = 0;
 
 	/* Lock-free look first: most sets hold nothing to remove. */
@@ -210,26 +267,25 @@ static uint64_t inv_set(struct svf_iotlb *t, struct svf_iotlb_set *s, const stru
 		bool any = false;
 
 		for (unsigned w = 0; w < t->ways && !any; w++)
-			any = tag_matches(__atomic_load_n(&tags[w], __ATOMIC_RELAXED), m);
+			any = tag_matches(__atomic_load_n(&svf_tlb_way(t, s, w)[0], __ATOMIC_RELAXED),
+					  m);
 		svf_fence(__ATOMIC_ACQUIRE);
 		if (!any && __atomic_load_n(&s->seq, __ATOMIC_RELAXED) == q)
 			return 0;
 	}
-	set_lock(s);
+	q = set_lock(s);
 	for (unsigned w = 0; w < t->ways; w++) {
-		uint64_t tag = __atomic_load_n(&tags[w], __ATOMIC_RELAXED);
+		uint64_t *way = svf_tlb_way(t, s, w);
+		uint64_t tag = __atomic_load_n(&way[0], __ATOMIC_RELAXED);
 
 		if (!tag_matches(tag, m))
 			continue;
-		if (!n)
-			set_write_begin(s);
-		__atomic_store_n(&tags[w], 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&way[0], 0, __ATOMIC_RELAXED);
+		set_fp(s, w, 0);
 		__atomic_sub_fetch(&t->nr_size[tag & 3], 1, __ATOMIC_RELAXED);
 		n++;
 	}
-	if (n)
-		set_write_end(s);
-	set_unlock(s);
+	set_unlock(s, q);
 	return n;
 }
 
@@ -279,15 +335,17 @@ static void set_snapshot(const struct svf_iotlb *t, struct svf_iotlb_set *s, uin
 			 uint64_t *dat)
 {
 	for (;;) {
-		uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+		uint64_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
 
 		if (q & 1) {
 			svf_cpu_relax();
 			continue;
 		}
 		for (unsigned w = 0; w < t->ways; w++) {
-			tags[w] = __atomic_load_n(&s->way[w], __ATOMIC_RELAXED);
-			dat[w] = __atomic_load_n(&s->way[t->ways + w], __ATOMIC_RELAXED);
+			const uint64_t *way = svf_tlb_way(t, s, w);
+
+			tags[w] = __atomic_load_n(&way[0], __ATOMIC_RELAXED);
+			dat[w] = __atomic_load_n(&way[1], __ATOMIC_RELAXED);
 		}
 		svf_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == q)

@@ -13,12 +13,30 @@
  * anywhere (a count per size; invalidations skip on it too, see
  * iommu_iotlb.c for why that is safe).
  *
- * Concurrency. Each set has a sequence count and a spinlock. Lookups are
- * lock-free: read the sequence (acquire), read tags and data (relaxed),
- * fence (acquire), re-read the sequence; retry while it is odd or changed.
- * Fills and invalidations take the set lock and make the sequence odd while
- * they change the set. Nothing that map/unmap take is taken here, and the
- * hit path takes nothing at all.
+ * Ways. Beside its tags, a set keeps one fingerprint byte per way (7 bits
+ * of a hash of the tag with bit 7 set; 0: the way is empty), eight to a
+ * word, so a probe compares eight ways at once with word arithmetic and
+ * reads only the tags whose fingerprint matches (1 in 128 by chance), and
+ * learns the first empty way on the way. Each way keeps its tag and data
+ * side by side. A tag and its fingerprint change together, under the set's
+ * lock.
+ *
+ * Concurrency. Each set has one 64-bit word that is both its sequence
+ * count and its lock: even when free, odd while a writer holds it (taken by
+ * a compare-and-swap from an even value, released by a store of the next
+ * even value). Lookups are lock-free: read the sequence (acquire), read
+ * fingerprints, tags and data (relaxed), fence (acquire), re-read the
+ * sequence; retry while it is odd or changed. Fills and invalidations hold
+ * the set while they change it. Nothing that map/unmap take is taken here,
+ * and the hit path takes nothing at all.
+ *
+ * One pass for a miss. A probe that misses may leave a hint: the set, the
+ * sequence it saw and the first empty way. A fill of the same tag then takes
+ * the set by a compare-and-swap from exactly that sequence: when it
+ * succeeds, nothing changed the set since the probe (the count is 64 bits
+ * and only grows), so the tag is still absent and the empty way still
+ * empty, and the fill writes without scanning the ways again; when it
+ * fails, the fill takes the set as usual and scans.
  *
  * The stale-fill race. A device thread may walk the page table, read a leaf,
  * and be about to fill it when the writer clears that leaf, queues its
@@ -72,16 +90,17 @@
 #define SVF_TLB_1G 3u
 
 struct svf_iotlb_set {
-	uint32_t seq;  /* odd while a fill or invalidation changes the set */
-	uint32_t lock; /* 0 free, 1 held */
-	uint32_t next; /* round-robin victim, under lock */
+	uint64_t seq;  /* the sequence count and the lock: odd while a writer holds the set */
+	uint32_t next; /* round-robin victim, under the set's lock */
 	uint32_t pad;
-	uint64_t way[]; /* tags[ways] then data[ways] */
+	uint64_t word[]; /* nfp fingerprint words, then (tag, data) per way */
 };
 
 struct svf_iotlb {
 	unsigned nsets;   /* power of two; immutable */
 	unsigned ways;    /* immutable */
+	unsigned nfp;     /* fingerprint words per set: ways / 8 rounded up; immutable */
+	uint64_t fp_last; /* bit 7 of each byte of the last fingerprint word that is a way */
 	size_t stride;    /* bytes per set, a multiple of 64; immutable */
 	unsigned char *sets;
 	uint64_t gen;     /* invalidation generation (see above) */
@@ -140,65 +159,140 @@ static inline struct svf_iotlb_set *svf_tlb_set(const struct svf_iotlb *t, unsig
 	return (struct svf_iotlb_set *)(t->sets + (size_t)idx * t->stride);
 }
 
-/* One lock-free probe of one size. */
-static inline bool svf_iotlb_probe(const struct svf_iotlb *t, uint16_t did, uint64_t iova,
-				   unsigned code, uint64_t *data)
+static inline uint64_t *svf_tlb_fpw(struct svf_iotlb_set *s)
+{
+	return s->word;
+}
+
+/* Way w of s: [0] its tag (0: empty), [1] its data. */
+static inline uint64_t *svf_tlb_way(const struct svf_iotlb *t, struct svf_iotlb_set *s, unsigned w)
+{
+	return s->word + t->nfp + 2 * (size_t)w;
+}
+
+/* A tag's fingerprint byte: 7 bits of a multiplicative hash, bit 7 set (never 0). */
+static inline uint64_t svf_tlb_fp(uint64_t tag)
+{
+	return ((tag * 0x9e3779b97f4a7c15ull) >> 57) | 0x80;
+}
+
+#define SVF_TLB_BYTES_1 0x0101010101010101ull
+#define SVF_TLB_BYTES_8 0x8080808080808080ull
+
+/*
+ * Bit 7 of every byte of x that is zero (and possibly of a byte 0x01 just
+ * above one, so a match is confirmed on the tag; fingerprint bytes are 0 or
+ * >= 0x80, so the lowest flagged byte of a fingerprint word is exact).
+ */
+static inline uint64_t svf_tlb_zero_bytes(uint64_t x)
+{
+	return (x - SVF_TLB_BYTES_1) & ~x & SVF_TLB_BYTES_8;
+}
+
+/*
+ * What a probe that missed saw of the set a fill of the same tag goes to
+ * (see "One pass for a miss" above). set NULL: no hint.
+ */
+struct svf_iotlb_hint {
+	struct svf_iotlb_set *set;
+	uint64_t seq; /* the set's sequence the probe validated (even) */
+	uint64_t tag; /* the tag probed for */
+	int empty;    /* the first empty way then, or -1 */
+};
+
+/* The probe of a set of more than eight ways (out of line: rare). */
+bool svf_iotlb_probe_wide(const struct svf_iotlb *t, uint16_t did, uint64_t iova, unsigned code,
+			  uint64_t *data, struct svf_iotlb_hint *h);
+
+/*
+ * One lock-free probe of one size; a miss leaves a hint in *h when h is not
+ * NULL. Inline in every lookup for sets of up to eight ways (one
+ * fingerprint word): it is most of an IOTLB hit and of what a miss pays
+ * before its walk.
+ */
+static inline __attribute__((always_inline)) bool svf_iotlb_probe_hint(
+	const struct svf_iotlb *t, uint16_t did, uint64_t iova, unsigned code, uint64_t *data,
+	struct svf_iotlb_hint *h)
 {
 	const uint64_t pn = iova >> svf_tlb_shift(code);
 	const uint64_t tag = svf_tlb_tag(did, pn, code);
-	struct svf_iotlb_set *s = svf_tlb_set(t, svf_tlb_index(t, did, pn));
-	const unsigned ways = t->ways;
+	const uint64_t pat = svf_tlb_fp(tag) * SVF_TLB_BYTES_1;
+	struct svf_iotlb_set *s;
 
+	if (__builtin_expect(t->nfp != 1, 0))
+		return svf_iotlb_probe_wide(t, did, iova, code, data, h);
+	s = svf_tlb_set(t, svf_tlb_index(t, did, pn));
 	for (;;) {
-		uint32_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
-		bool hit = false;
+		const uint64_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+		const uint64_t f = __atomic_load_n(&svf_tlb_fpw(s)[0], __ATOMIC_RELAXED);
+		uint64_t m = svf_tlb_zero_bytes(f ^ pat) & t->fp_last;
 		uint64_t d = 0;
+		bool hit = false;
 
-		if (__builtin_expect(q & 1, 0)) {
-			svf_cpu_relax();
-			continue;
-		}
-		for (unsigned w = 0; w < ways; w++) {
-			if (__atomic_load_n(&s->way[w], __ATOMIC_RELAXED) == tag) {
-				d = __atomic_load_n(&s->way[ways + w], __ATOMIC_RELAXED);
+		for (; m; m &= m - 1) {
+			const uint64_t *way = svf_tlb_way(t, s, __builtin_ctzll(m) / 8);
+
+			if (__atomic_load_n(&way[0], __ATOMIC_RELAXED) == tag) {
+				d = __atomic_load_n(&way[1], __ATOMIC_RELAXED);
 				hit = true;
 				break;
 			}
 		}
 		svf_fence(__ATOMIC_ACQUIRE);
-		if (__builtin_expect(__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == q, 1)) {
+		if (__builtin_expect(!(q & 1) && __atomic_load_n(&s->seq, __ATOMIC_RELAXED) == q, 1)) {
 			*data = d;
+			if (h && !hit) {
+				m = svf_tlb_zero_bytes(f) & t->fp_last;
+				*h = (struct svf_iotlb_hint){ s, q, tag,
+							      m ? (int)(__builtin_ctzll(m) / 8) : -1 };
+			}
 			return hit;
 		}
+		svf_cpu_relax();
 	}
+}
+
+static inline bool svf_iotlb_probe(const struct svf_iotlb *t, uint16_t did, uint64_t iova,
+				   unsigned code, uint64_t *data)
+{
+	return svf_iotlb_probe_hint(t, did, iova, code, data, NULL);
 }
 
 /*
  * Look iova up for did, smallest leaf first, skipping sizes with no entry
  * anywhere (a fill racing with that read is missed at worst, and the
  * caller walks and finds the entry in its own fill). On a hit, *data =
- * phys base | SVF_TLB_R/W and *code = the leaf-size code.
+ * phys base | SVF_TLB_R/W and *code = the leaf-size code. On a miss, *h
+ * (when not NULL) holds the hint of the last size probed, or set NULL.
  */
-static inline bool svf_iotlb_lookup(const struct svf_iotlb *t, uint16_t did, uint64_t iova,
-				    uint64_t *data, unsigned *code)
+static inline bool svf_iotlb_lookup_hint(const struct svf_iotlb *t, uint16_t did, uint64_t iova,
+					 uint64_t *data, unsigned *code, struct svf_iotlb_hint *h)
 {
+	if (h)
+		h->set = NULL;
 	/* Spelled out: each probe then has a constant shift. */
 	if (__atomic_load_n(&t->nr_size[SVF_TLB_4K], __ATOMIC_RELAXED) &&
-	    svf_iotlb_probe(t, did, iova, SVF_TLB_4K, data)) {
+	    svf_iotlb_probe_hint(t, did, iova, SVF_TLB_4K, data, h)) {
 		*code = SVF_TLB_4K;
 		return true;
 	}
 	if (__atomic_load_n(&t->nr_size[SVF_TLB_2M], __ATOMIC_RELAXED) &&
-	    svf_iotlb_probe(t, did, iova, SVF_TLB_2M, data)) {
+	    svf_iotlb_probe_hint(t, did, iova, SVF_TLB_2M, data, h)) {
 		*code = SVF_TLB_2M;
 		return true;
 	}
 	if (__atomic_load_n(&t->nr_size[SVF_TLB_1G], __ATOMIC_RELAXED) &&
-	    svf_iotlb_probe(t, did, iova, SVF_TLB_1G, data)) {
+	    svf_iotlb_probe_hint(t, did, iova, SVF_TLB_1G, data, h)) {
 		*code = SVF_TLB_1G;
 		return true;
 	}
 	return false;
+}
+
+static inline bool svf_iotlb_lookup(const struct svf_iotlb *t, uint16_t did, uint64_t iova,
+				    uint64_t *data, unsigned *code)
+{
+	return svf_iotlb_lookup_hint(t, did, iova, data, code, NULL);
 }
 
 /* The generation to pass to svf_iotlb_fill(); read before the page walk. */
@@ -215,6 +309,9 @@ static inline uint64_t svf_iotlb_gen(const struct svf_iotlb *t)
  */
 int svf_iotlb_fill(struct svf_iotlb *t, uint16_t did, uint64_t iova, unsigned code, uint64_t data,
 		   uint64_t gen, uint64_t *out);
+/* The same, with the hint of the lookup that missed (may be NULL or for another set or size). */
+int svf_iotlb_fill_hint(struct svf_iotlb *t, uint16_t did, uint64_t iova, unsigned code,
+			uint64_t data, uint64_t gen, const struct svf_iotlb_hint *h, uint64_t *out);
 
 /* Writer: announce that descriptors are about to be processed (gen becomes odd). */
 void svf_iotlb_begin_invalidation(struct svf_iotlb *t);

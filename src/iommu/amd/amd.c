@@ -699,6 +699,7 @@ static int amd_translate(struct svf_domain *d, uint64_t iova, int access, uint64
 	struct amd_unit *au = unit_of(d->unit);
 	struct svf_tls *tl = &svf_tls;
 	const uint16_t did = d->id;
+	struct svf_iotlb_hint hint;
 	uint64_t data, g1;
 	unsigned code;
 	bool cacheable;
@@ -710,7 +711,7 @@ static int amd_translate(struct svf_domain *d, uint64_t iova, int access, uint64
 		return log_fault(d, iova, access, -ENOENT);
 	slot = svf_reader_slot();
 	g1 = svf_iotlb_gen(&au->iotlb);
-	if (svf_iotlb_lookup(&au->iotlb, did, iova, &data, &code)) {
+	if (svf_iotlb_lookup_hint(&au->iotlb, did, iova, &data, &code, &hint)) {
 		svf_drv_stripe_add(&au->stripes[slot].hits, slot, 1);
 		cacheable = !(g1 & 1) && __atomic_load_n(&au->iotlb.gen, __ATOMIC_RELAXED) == g1;
 	} else {
@@ -732,7 +733,7 @@ static int amd_translate(struct svf_domain *d, uint64_t iova, int access, uint64
 			data = (amd_leaf_base(e, size) + ((iova & ~(blk - 1)) & (size - 1))) |
 			       ((perm & AMD_PTE_IR) ? SVF_TLB_R : 0) |
 			       ((perm & AMD_PTE_IW) ? SVF_TLB_W : 0);
-			if (!svf_iotlb_fill(&au->iotlb, did, iova, code, data, g1, &data))
+			if (!svf_iotlb_fill_hint(&au->iotlb, did, iova, code, data, g1, &hint, &data))
 				break;
 			g1 = svf_iotlb_gen(&au->iotlb);
 		}

@@ -666,6 +666,7 @@ static int vtd_translate(struct svf_domain *d, uint64_t iova, int access, uint64
 	struct vtd_unit *vu = unit_of(d->unit);
 	struct svf_tls *tl = &svf_tls;
 	const uint16_t did = d->id;
+	struct svf_iotlb_hint hint;
 	uint64_t data, g1;
 	unsigned code;
 	bool cacheable;
@@ -677,7 +678,7 @@ static int vtd_translate(struct svf_domain *d, uint64_t iova, int access, uint64
 		return -ENOENT;
 	slot = svf_reader_slot();
 	g1 = svf_iotlb_gen(&vu->iotlb);
-	if (svf_iotlb_lookup(&vu->iotlb, did, iova, &data, &code)) {
+	if (svf_iotlb_lookup_hint(&vu->iotlb, did, iova, &data, &code, &hint)) {
 		svf_drv_stripe_add(&vu->stripes[slot].hits, slot, 1);
 		/* The probe's loads are ordered before this one by its acquire fence. */
 		cacheable = !(g1 & 1) && __atomic_load_n(&vu->iotlb.gen, __ATOMIC_RELAXED) == g1;
@@ -702,7 +703,7 @@ static int vtd_translate(struct svf_domain *d, uint64_t iova, int access, uint64
 				if (!vu->hw_dirty || (pte & VTD_PTE_D))
 					data |= VTD_PTE_W;
 			}
-			if (!svf_iotlb_fill(&vu->iotlb, did, iova, code, data, g1, &data))
+			if (!svf_iotlb_fill_hint(&vu->iotlb, did, iova, code, data, g1, &hint, &data))
 				break;
 			g1 = svf_iotlb_gen(&vu->iotlb);
 		}
