@@ -1753,9 +1753,12 @@ static bool pinned_here(struct svf_pinner *p, uint64_t va)
 	return vpage_count(p, va >> SVF_PAGE_SHIFT, &pfn) && !reloc_find(s, va);
 }
 
-/* Lock held: publish an entry for [old, old + len) -> new holding pins pages. */
+/*
+ * Lock held: publish an entry for [old, old + len) -> new holding pins pages;
+ * *out (may be NULL) receives it. It is the newest (the highest age).
+ */
 static int reloc_add(struct svf_pinner *p, uint64_t old, uint64_t new_va, uint64_t len,
-		     uint64_t pins, bool owned)
+		     uint64_t pins, bool owned, struct reloc **out)
 {
 	struct proc *s = p->priv;
 	unsigned n = atomic_load_explicit(&s->nr_reloc, memory_order_relaxed), i;
@@ -1787,6 +1790,8 @@ static int reloc_add(struct svf_pinner *p, uint64_t old, uint64_t new_va, uint64
 	atomic_fetch_add_explicit(&s->nr_live, 1, memory_order_release);
 	if (i == n)
 		atomic_store_explicit(&s->nr_reloc, n + 1, memory_order_release);
+	if (out)
+		*out = r;
 	return 0;
 }
 
@@ -1824,7 +1829,7 @@ static int release_run(struct svf_pinner *p, uint64_t key, uint64_t va, uint64_t
 			/* The old range is simply gone: the caller was about to remove it. */
 		}
 	}
-	ret = reloc_add(p, key, (uint64_t)(uintptr_t)to, len, pins, true);
+	ret = reloc_add(p, key, (uint64_t)(uintptr_t)to, len, pins, true, NULL);
 	if (ret) {
 		/* Put the pages back where they were. */
 		if (own_mremap(to, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, from) == MAP_FAILED)
@@ -1956,15 +1961,9 @@ static int proc_rebase(struct svf_pinner *p, uint64_t old, uint64_t new_va, uint
 		pins += rebase_moves(p, old + off, NULL, &prev);
 	if (!pins)
 		return 0;
-	ret = reloc_add(p, old, new_va, len, pins, false);
+	ret = reloc_add(p, old, new_va, len, pins, false, &mine);
 	if (ret)
 		return ret;
-	/* The entry just added is the newest. */
-	mine = NULL;
-	for (unsigned i = 0; !mine; i++)
-		if (atomic_load_explicit(&s->reloc[i].live, memory_order_relaxed) &&
-		    atomic_load_explicit(&s->reloc[i].age, memory_order_relaxed) == s->reloc_age)
-			mine = &s->reloc[i];
 	for (uint64_t off = 0; off < len; off += SVF_PAGE_SIZE)
 		if (rebase_moves(p, old + off, mine, &prev) && prev && --prev->pins == 0)
 			reloc_retire(s, prev);
