@@ -444,8 +444,7 @@ static void dma_free(struct svf_container *c, struct svf_dma *dma)
 	RB_REMOVE(svf_dma_tree, &c->dmas, dma);
 	c->nr_dmas--;
 	c->dma_avail++;
-	c->st.bookkeeping_bytes -= sizeof(*dma);
-	free(dma);
+	svf_dma_free(&c->dmac, dma);
 }
 
 /*
@@ -683,7 +682,7 @@ int svf_type1_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64
 		if (rc)
 			return rc;
 	}
-	dma = calloc(1, sizeof(*dma));
+	dma = svf_dma_alloc(&c->dmac);
 	if (!dma)
 		return -ENOMEM;
 	dma->iova = iova;
@@ -694,7 +693,6 @@ int svf_type1_map(struct svf_container *c, uint64_t iova, uint64_t vaddr, uint64
 	RB_INSERT(svf_dma_tree, &c->dmas, dma);
 	c->nr_dmas++;
 	c->dma_avail--;
-	c->st.bookkeeping_bytes += sizeof(*dma);
 
 	svf_pinner_sample_begin(c->pinner); /* limits sampled once per MAP_DMA, as Linux */
 	rc = pin_map_dma(c, dma); /* row 11 */
@@ -979,6 +977,7 @@ int svf_container_create(const struct svf_container_config *ucfg, struct svf_con
 		return -ENOMEM;
 	pthread_mutex_init(&c->lock, NULL);
 	RB_INIT(&c->dmas);
+	svf_dma_cache_init(&c->dmac, &c->st.bookkeeping_bytes);
 	c->policy = cfg.policy;
 	c->batch_cap = cfg.batch_cap;
 	c->dma_entry_limit = cfg.dma_entry_limit;
@@ -1116,6 +1115,7 @@ void svf_container_destroy(struct svf_container *c)
 	free(c->pending_iova);
 	free(c->runs);
 	svf_dmacheck_destroy(c->dmachk);
+	svf_dma_cache_fini(&c->dmac); /* also the entries of mappings that could not be released */
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }

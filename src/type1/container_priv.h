@@ -9,7 +9,8 @@
  * Order of the files, each calling only those below it: uapi.c and
  * emulated.c on top; container.c; dirty.c, vpfn.c and flushq.c (the timer
  * knows only the lock) below it; dma_tree.c (the mapping tree's generated
- * functions) at the bottom.
+ * functions) and dma_slab.c (where the mapping entries come from) at the
+ * bottom.
  *
  * Lock: c->lock (a mutex) protects every field below except those marked
  * immutable. uapi.c takes it around each request; the container.c entry
@@ -34,6 +35,8 @@
 
 #include <softvfio/emulated.h>
 #include <softvfio/softvfio.h>
+
+#include "dma_slab.h"
 
 #define SVF_MAX_DOMAINS 16
 #define SVF_MAX_IOVA_RANGES (SVF_MAX_DOMAINS * 4 + 1)
@@ -79,6 +82,7 @@ struct svf_dma {
 	 * the range; the next unmap finishes it (holes are skipped).
 	 */
 	bool partial;
+	struct svf_dma_slab *slab; /* the slab it came from (dma_slab.h) */
 };
 
 RB_HEAD(svf_dma_tree, svf_dma);
@@ -106,6 +110,7 @@ struct svf_container {
 	/* protected by lock */
 	int type;                       /* 0 before SET_IOMMU, else VFIO_TYPE1{,v2}_IOMMU */
 	struct svf_dma_tree dmas;
+	struct svf_dma_cache dmac;      /* where the entries of dmas come from */
 	unsigned nr_dmas;
 	unsigned dma_avail;
 	unsigned vaddr_invalid_count;
