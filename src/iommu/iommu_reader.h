@@ -153,13 +153,13 @@ struct svf_tls {
 	uint64_t gen;          /* IOTLB generation its entries were taken under */
 	/*
 	 * The last translation, in the form the hit path wants: iova hits
-	 * when (iova & vmask) == key, leads to base + (iova - key), and an
+	 * when (iova & vmask) == key, leads to iova + delta, and an
 	 * access value a (1 read, 2 write, 3 both) is allowed when bit a of
 	 * ok is set.
 	 */
 	uint64_t vmask;        /* ~(leaf size - 1) */
 	uint64_t key;          /* leaf-aligned IOVA */
-	uint64_t base;         /* its physical base */
+	uint64_t delta;        /* its physical base - key (modulo 2^64) */
 	unsigned ok;           /* allowed access values, a bit each */
 	unsigned sizes;        /* bit c: svf_tcaches[slot].e[c] may hold entries */
 	/*
@@ -181,12 +181,17 @@ int svf_reader_register(void);
 static inline void svf_tcache_set_last(struct svf_tls *tl, unsigned shift, uint64_t iova,
 				       uint64_t data)
 {
-	const unsigned r = data & 1, w = (data >> 1) & 1;
+	/*
+	 * By data's R (bit 0) and W (bit 1): bit 1 (read) needs R, bit 2
+	 * (write) W, bit 3 (both) R and W; four 4-bit values in one constant.
+	 */
+	const unsigned ok_of = (0u << 0) | (0x2u << 4) | (0x4u << 8) | (0xeu << 12);
+	const uint64_t vmask = ~((1ull << shift) - 1);
 
-	tl->vmask = ~((1ull << shift) - 1);
-	tl->key = iova & tl->vmask;
-	tl->base = data & SVF_TC_ADDR_MASK;
-	tl->ok = (r << 1) | (w << 2) | ((r & w) << 3);
+	tl->vmask = vmask;
+	tl->key = iova & vmask;
+	tl->delta = (data & SVF_TC_ADDR_MASK) - (iova & vmask);
+	tl->ok = (ok_of >> (4 * (data & 3))) & 0xf;
 }
 
 /*

@@ -144,30 +144,30 @@ static inline uint64_t vtd_pt_walk(const struct vtd_pt *pt, uint64_t iova, unsig
 				   unsigned *reads)
 {
 	const uint64_t *t = __atomic_load_n(&pt->root, __ATOMIC_ACQUIRE);
-	unsigned lvl = VTD_LEVELS, n = 0;
 
 	if (!t) {
 		*reads = 0;
 		return 0;
 	}
-	for (;;) {
+	/* Unrolled: every level's shift is a constant. */
+#pragma GCC unroll 4
+	for (unsigned lvl = VTD_LEVELS; lvl >= 1; lvl--) {
 		/* Acquire: pairs with the release store that linked the next table. */
 		uint64_t e = __atomic_load_n(&t[(iova >> vtd_level_shift(lvl)) & 511],
 					     __ATOMIC_ACQUIRE);
 
-		n++;
-		if (!(e & VTD_PTE_PRESENT))
-			break;
+		if (!(e & VTD_PTE_PRESENT)) {
+			*reads = VTD_LEVELS + 1 - lvl;
+			return 0;
+		}
 		if (lvl == 1 || (e & VTD_PTE_PS)) {
 			*level = lvl;
-			*reads = n;
+			*reads = VTD_LEVELS + 1 - lvl;
 			return e;
 		}
 		t = vtd_pte_table(e);
-		lvl--;
 	}
-	*reads = n;
-	return 0;
+	__builtin_unreachable(); /* level 1 always returns */
 }
 
 /*
