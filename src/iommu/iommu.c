@@ -430,6 +430,7 @@ int svf_iommu_unmap_fast_runs(struct svf_domain *d, uint64_t iova, uint64_t len,
 			      unsigned *nruns, uint64_t *end)
 {
 	const struct svf_iommu_ops *ops = d->unit->ops;
+	const bool merge = g->merge; /* immutable; a local, as gather_add writes through g */
 	uint64_t last, cur = iova;
 	unsigned n = 0, n_queued = 0;
 	int rc;
@@ -483,7 +484,7 @@ int svf_iommu_unmap_fast_runs(struct svf_domain *d, uint64_t iova, uint64_t len,
 		uint64_t start = runs[i].iova, next = start + runs[i].len;
 		bool freed = runs[i].freed_tables;
 
-		for (i++; g->merge && i < n && runs[i].iova == next; i++) {
+		for (i++; merge && i < n && runs[i].iova == next; i++) {
 			next += runs[i].len;
 			freed |= runs[i].freed_tables;
 		}

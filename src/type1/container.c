@@ -369,15 +369,18 @@ static int unmap_unpin_range(struct svf_container *c, struct svf_dma *dma, uint6
 					       c->batch_cap - c->nr_pending, &nr, &upto);
 		if (nr) {
 			const unsigned base = c->nr_pending;
+			/* Locals: the stores below could alias c's and dma's fields otherwise. */
+			const struct svf_iommu_run *run = c->runs;
+			uint64_t *piova = c->pending_iova + base;
+			struct svf_pin_region *pin = c->pending_pins + base;
+			const uint64_t pin_delta = pin_vaddr_at(dma, 0);
 
 			for (unsigned r = 0; r < nr; r++) {
-				const struct svf_iommu_run *run = &c->runs[r];
-
-				c->pending_iova[base + r] = run->iova;
-				c->pending_pins[base + r] = (struct svf_pin_region){
-					.vaddr = pin_vaddr_at(dma, run->iova),
-					.phys = run->phys,
-					.npages = run->len / SVF_PAGE_SIZE,
+				piova[r] = run[r].iova;
+				pin[r] = (struct svf_pin_region){
+					.vaddr = pin_delta + run[r].iova,
+					.phys = run[r].phys,
+					.npages = run[r].len / SVF_PAGE_SIZE,
 				};
 			}
 			c->nr_pending = base + nr;

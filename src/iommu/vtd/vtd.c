@@ -499,7 +499,12 @@ static void range_desc(const struct vtd_unit *vu, const struct svf_domain *d, ui
 	unsigned order;
 
 	*desc = (struct svf_vtd_desc){ .did = d->id };
-	if (svf_vtd_inv_mask(start, last, vu->max_mask_order, &addr, &order)) {
+	if ((start ^ last) >> VTD_PAGE_SHIFT == 0) {
+		/* One page (every 4 KiB run of a fragmented unmap): order 0, no search. */
+		desc->type = SVF_VTD_DESC_PAGE;
+		desc->addr = start & ~(uint64_t)(VTD_PAGE_SIZE - 1);
+		desc->ih = leaf_only;
+	} else if (svf_vtd_inv_mask(start, last, vu->max_mask_order, &addr, &order)) {
 		desc->type = SVF_VTD_DESC_PAGE;
 		desc->addr = addr;
 		desc->order = (uint8_t)order;
