@@ -38,22 +38,6 @@ static uint64_t set_lock(struct svf_iotlb_set *s)
 	}
 }
 
-/* Release the set taken at even sequence q: readers that overlapped retry. */
-static void set_unlock(struct svf_iotlb_set *s, uint64_t q)
-{
-	__atomic_store_n(&s->seq, q + 2, __ATOMIC_RELEASE);
-}
-
-/* Way w's fingerprint byte becomes fp (0: empty); the set is held. */
-static void set_fp(struct svf_iotlb_set *s, unsigned w, uint64_t fp)
-{
-	uint64_t *word = &svf_tlb_fpw(s)[w / 8];
-	const unsigned sh = 8 * (w % 8);
-	uint64_t f = __atomic_load_n(word, __ATOMIC_RELAXED);
-
-	__atomic_store_n(word, (f & ~(0xffull << sh)) | (fp << sh), __ATOMIC_RELAXED);
-}
-
 int svf_iotlb_init(struct svf_iotlb *t, unsigned sets, unsigned ways)
 {
 	size_t stride;
@@ -137,79 +121,28 @@ bool svf_iotlb_probe_wide(const struct svf_iotlb *t, uint16_t did, uint64_t iova
 	}
 }
 
-int svf_iotlb_fill_hint(struct svf_iotlb *t, uint16_t did, uint64_t iova, unsigned code,
-			uint64_t data, uint64_t gen, const struct svf_iotlb_hint *h, uint64_t *out)
+int svf_iotlb_fill(struct svf_iotlb *t, uint16_t did, uint64_t iova, unsigned code, uint64_t data,
+		   uint64_t gen, uint64_t *out)
 {
 	const uint64_t pn = iova >> svf_tlb_shift(code);
 	const uint64_t tag = svf_tlb_tag(did, pn, code);
-	struct svf_iotlb_set *s;
+	struct svf_iotlb_set *s = svf_tlb_set(t, svf_tlb_index(t, did, pn));
+	const uint64_t q = set_lock(s);
 	int victim = -1;
-	uint64_t q;
 
-	if (h && h->set && h->tag == tag) {
-		/* Unchanged since the probe: the tag is absent, its empty way still empty. */
-		s = h->set;
-		q = h->seq;
-		if (__atomic_compare_exchange_n(&s->seq, &q, q + 1, false, __ATOMIC_ACQUIRE,
-						__ATOMIC_RELAXED)) {
-			victim = h->empty;
-			goto held;
-		}
-	}
-	s = svf_tlb_set(t, svf_tlb_index(t, did, pn));
-	q = set_lock(s);
 	for (unsigned w = 0; w < t->ways; w++) {
 		const uint64_t *way = svf_tlb_way(t, s, w);
 		uint64_t cur = __atomic_load_n(&way[0], __ATOMIC_RELAXED);
 
 		if (cur == tag) {
 			*out = __atomic_load_n(&way[1], __ATOMIC_RELAXED);
-			set_unlock(s, q);
+			svf_tlb_set_unlock(s, q);
 			return 0;
 		}
 		if (!cur && victim < 0)
 			victim = (int)w;
 	}
-held:
-	if (victim < 0) {
-		victim = (int)s->next;
-		s->next = s->next + 1 < t->ways ? s->next + 1 : 0;
-	}
-	uint64_t *way = svf_tlb_way(t, s, (unsigned)victim);
-	uint64_t old = __atomic_load_n(&way[0], __ATOMIC_RELAXED);
-	/* Replacing an entry of the same size leaves that size's count as it is. */
-	bool raise = (old & 3) != code;
-
-	/*
-	 * Odd sequence (taking the set made it odd) and raised size hint, then
-	 * the light fence, then the generation check: the fill's half of the
-	 * store-buffer pattern (iommu_iotlb.h; the wait's half is a heavy
-	 * fence). The fence also orders the odd sequence before the way stores
-	 * below, as a seqlock writer must.
-	 */
-	if (raise)
-		__atomic_add_fetch(&t->nr_size[code], 1, __ATOMIC_RELAXED);
-	svf_light_fence();
-	if (__atomic_load_n(&t->gen, __ATOMIC_RELAXED) != gen) {
-		if (raise)
-			__atomic_sub_fetch(&t->nr_size[code], 1, __ATOMIC_RELAXED);
-		set_unlock(s, q);
-		return -EAGAIN;
-	}
-	__atomic_store_n(&way[0], tag, __ATOMIC_RELAXED);
-	__atomic_store_n(&way[1], data, __ATOMIC_RELAXED);
-	set_fp(s, (unsigned)victim, svf_tlb_fp(tag));
-	if (old && raise)
-		__atomic_sub_fetch(&t->nr_size[old & 3], 1, __ATOMIC_RELAXED);
-	set_unlock(s, q);
-	*out = data;
-	return 0;
-}
-
-int svf_iotlb_fill(struct svf_iotlb *t, uint16_t did, uint64_t iova, unsigned code, uint64_t data,
-		   uint64_t gen, uint64_t *out)
-{
-	return svf_iotlb_fill_hint(t, did, iova, code, data, gen, NULL, out);
+	return svf_iotlb_fill_held(t, s, q, victim, tag, data, gen, out);
 }
 
 void svf_iotlb_begin_invalidation(struct svf_iotlb *t)
@@ -281,11 +214,11 @@ static uint64_t inv_set(struct svf_iotlb *t, struct svf_iotlb_set *s, const stru
 		if (!tag_matches(tag, m))
 			continue;
 		__atomic_store_n(&way[0], 0, __ATOMIC_RELAXED);
-		set_fp(s, w, 0);
+		svf_tlb_set_fp(s, w, 0);
 		__atomic_sub_fetch(&t->nr_size[tag & 3], 1, __ATOMIC_RELAXED);
 		n++;
 	}
-	set_unlock(s, q);
+	svf_tlb_set_unlock(s, q);
 	return n;
 }
 

@@ -73,6 +73,7 @@
 #ifndef SOFTVFIO_IOMMU_IOTLB_H
 #define SOFTVFIO_IOMMU_IOTLB_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -309,9 +310,90 @@ static inline uint64_t svf_iotlb_gen(const struct svf_iotlb *t)
  */
 int svf_iotlb_fill(struct svf_iotlb *t, uint16_t did, uint64_t iova, unsigned code, uint64_t data,
 		   uint64_t gen, uint64_t *out);
-/* The same, with the hint of the lookup that missed (may be NULL or for another set or size). */
-int svf_iotlb_fill_hint(struct svf_iotlb *t, uint16_t did, uint64_t iova, unsigned code,
-			uint64_t data, uint64_t gen, const struct svf_iotlb_hint *h, uint64_t *out);
+
+/* Release the set taken at even sequence q: readers that overlapped retry. */
+static inline void svf_tlb_set_unlock(struct svf_iotlb_set *s, uint64_t q)
+{
+	__atomic_store_n(&s->seq, q + 2, __ATOMIC_RELEASE);
+}
+
+/* Way w's fingerprint byte becomes fp (0: empty); the set is held. */
+static inline void svf_tlb_set_fp(struct svf_iotlb_set *s, unsigned w, uint64_t fp)
+{
+	uint64_t *word = &svf_tlb_fpw(s)[w / 8];
+	const unsigned sh = 8 * (w % 8);
+	uint64_t f = __atomic_load_n(word, __ATOMIC_RELAXED);
+
+	__atomic_store_n(word, (f & ~(0xffull << sh)) | (fp << sh), __ATOMIC_RELAXED);
+}
+
+/*
+ * The rest of a fill once the set is held (taken at even sequence q) and
+ * known not to hold tag: into the empty way victim, or the round-robin
+ * victim when it is -1. Releases the set. 0 or -EAGAIN.
+ */
+static inline __attribute__((always_inline)) int
+svf_iotlb_fill_held(struct svf_iotlb *t, struct svf_iotlb_set *s, uint64_t q, int victim,
+		    uint64_t tag, uint64_t data, uint64_t gen, uint64_t *out)
+{
+	const unsigned code = tag & 3;
+
+	if (victim < 0) {
+		victim = (int)s->next;
+		s->next = s->next + 1 < t->ways ? s->next + 1 : 0;
+	}
+	uint64_t *way = svf_tlb_way(t, s, (unsigned)victim);
+	uint64_t old = __atomic_load_n(&way[0], __ATOMIC_RELAXED);
+	/* Replacing an entry of the same size leaves that size's count as it is. */
+	bool raise = (old & 3) != code;
+
+	/*
+	 * Odd sequence (taking the set made it odd) and raised size hint, then
+	 * the light fence, then the generation check: the fill's half of the
+	 * store-buffer pattern (above; the wait's half is a heavy fence). The
+	 * fence also orders the odd sequence before the way stores below, as
+	 * a seqlock writer must.
+	 */
+	if (raise)
+		__atomic_add_fetch(&t->nr_size[code], 1, __ATOMIC_RELAXED);
+	svf_light_fence();
+	if (__atomic_load_n(&t->gen, __ATOMIC_RELAXED) != gen) {
+		if (raise)
+			__atomic_sub_fetch(&t->nr_size[code], 1, __ATOMIC_RELAXED);
+		svf_tlb_set_unlock(s, q);
+		return -EAGAIN;
+	}
+	__atomic_store_n(&way[0], tag, __ATOMIC_RELAXED);
+	__atomic_store_n(&way[1], data, __ATOMIC_RELAXED);
+	svf_tlb_set_fp(s, (unsigned)victim, svf_tlb_fp(tag));
+	if (old && raise)
+		__atomic_sub_fetch(&t->nr_size[old & 3], 1, __ATOMIC_RELAXED);
+	svf_tlb_set_unlock(s, q);
+	*out = data;
+	return 0;
+}
+
+/*
+ * svf_iotlb_fill() with the hint of the lookup that missed (h may be NULL
+ * or for another tag): when the set is unchanged since that probe, taken
+ * by one compare-and-swap and filled inline, without a scan.
+ */
+static inline __attribute__((always_inline)) int
+svf_iotlb_fill_hint(struct svf_iotlb *t, uint16_t did, uint64_t iova, unsigned code, uint64_t data,
+		    uint64_t gen, const struct svf_iotlb_hint *h, uint64_t *out)
+{
+	const uint64_t tag = svf_tlb_tag(did, iova >> svf_tlb_shift(code), code);
+
+	if (h && h->set && h->tag == tag) {
+		uint64_t q = h->seq;
+
+		/* Unchanged since the probe: the tag is absent, its empty way still empty. */
+		if (__atomic_compare_exchange_n(&h->set->seq, &q, q + 1, false, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+			return svf_iotlb_fill_held(t, h->set, h->seq, h->empty, tag, data, gen, out);
+	}
+	return svf_iotlb_fill(t, did, iova, code, data, gen, out);
+}
 
 /* Writer: announce that descriptors are about to be processed (gen becomes odd). */
 void svf_iotlb_begin_invalidation(struct svf_iotlb *t);
