@@ -764,6 +764,32 @@ static void test_edu_dma_through_iommu(void **state)
 	assert_int_equal(svf_vfio_fault_format(&fl[1], NULL, 0, &nr), 0);
 	assert_int_equal(nr, strlen(line));
 	assert_int_equal(svf_vfio_fault_format(NULL, line, 4, NULL), -EINVAL);
+	/* The same records as AMD-Vi's event lines: the domain, the byte address, the flags. */
+	assert_int_equal(fl[0].segment, 0);
+	assert_int_equal(fl[0].domain, svf_domain_id(svf_container_domain(f.c, 0)));
+	assert_int_not_equal(fl[0].domain, 0);
+	assert_int_equal(fl[0].err, -ENOENT);
+	assert_int_equal(fl[1].err, -ENOENT);
+	fl[0].domain = 0x2a;
+	assert_int_equal(svf_vfio_fault_format_amd(&fl[0], line, sizeof(line), &nr), 0);
+	assert_string_equal(line, "vfio-pci 0000:00:03.0: AMD-Vi: Event logged [IO_PAGE_FAULT "
+				  "domain=0x002a address=0x100010 flags=0x0000]");
+	assert_int_equal(nr, strlen(line));
+	fl[1].domain = 0x2a;
+	assert_int_equal(svf_vfio_fault_format_amd(&fl[1], line, sizeof(line), NULL), 0);
+	assert_string_equal(line, "vfio-pci 0000:00:03.0: AMD-Vi: Event logged [IO_PAGE_FAULT "
+				  "domain=0x002a address=0x101000 flags=0x0020]");
+	fl[1].err = -EACCES;
+	fl[1].segment = 0x10;
+	assert_int_equal(svf_vfio_fault_format_amd(&fl[1], line, sizeof(line), NULL), 0);
+	assert_string_equal(line, "vfio-pci 0010:00:03.0: AMD-Vi: Event logged [IO_PAGE_FAULT "
+				  "domain=0x002a address=0x101000 flags=0x0070]");
+	fl[0].err = -EACCES;
+	assert_int_equal(svf_vfio_fault_format_amd(&fl[0], NULL, 0, &nr), 0);
+	assert_int_equal(nr, strlen("vfio-pci 0000:00:03.0: AMD-Vi: Event logged [IO_PAGE_FAULT "
+				    "domain=0x002a address=0x100010 flags=0x0050]"));
+	assert_int_equal(svf_vfio_fault_format_amd(NULL, line, 4, NULL), -EINVAL);
+	assert_int_equal(svf_vfio_fault_format_amd(&fl[0], NULL, 4, NULL), -EINVAL);
 	assert_string_equal(svf_vfio_fault_reason_str(4), "Access beyond MGAW");
 	assert_string_equal(svf_vfio_fault_reason_str(0x20), "Unknown");
 

@@ -43,7 +43,8 @@
  * IOMMU faults of a device's DMA are recorded on the host with the device's
  * requester id, every one (none dropped while memory lasts), and can be
  * rendered as the line Linux's intel-iommu driver logs for a DMA remapping
- * fault (svf_vfio_fault_format).
+ * fault (svf_vfio_fault_format) or its amd_iommu driver for an
+ * IO_PAGE_FAULT event (svf_vfio_fault_format_amd).
  *
  * Lifetimes. A group stays open until svf_vfio_group_close() and the close
  * of its last device, whichever is later (a device fd keeps its group in
@@ -405,6 +406,14 @@ struct svf_vfio_fault {
 	uint8_t reason;     /* VT-d fault reason (4 beyond the address width, 5 write, 6 read) */
 	unsigned unit;      /* IOMMU unit */
 	uint64_t time_ns;   /* CLOCK_MONOTONIC when recorded */
+	uint16_t segment;   /* PCI segment (domain) of the device */
+	uint16_t domain;    /* id of the IOMMU domain the access went through */
+	/*
+	 * -ENOENT: no translation (or beyond the address width); -EACCES: a
+	 * translation without the permission; -EFAULT: pinned memory the
+	 * process unmapped behind the library's back.
+	 */
+	int err;
 };
 
 /*
@@ -426,6 +435,19 @@ int svf_vfio_read_faults(struct svf_vfio *h, struct svf_vfio_fault *out, size_t 
  * -EINVAL for a NULL f or buf with len > 0.
  */
 int svf_vfio_fault_format(const struct svf_vfio_fault *f, char *buf, size_t len, size_t *n);
+
+/*
+ * Render f as Linux's amd_iommu driver reports an IO_PAGE_FAULT event of
+ * a device bound to vfio-pci (pci_err, so the driver and device name come
+ * first; no newline):
+ *   vfio-pci 0000:00:03.0: AMD-Vi: Event logged [IO_PAGE_FAULT
+ *   domain=0x0001 address=0x5008 flags=0x0000]
+ * (one line). The address is the faulting one, as the event holds it; flags
+ * 0x020 for a write, 0x010|0x040 added for a present translation without
+ * the permission (err -EACCES). Same buffer contract and errors as
+ * svf_vfio_fault_format.
+ */
+int svf_vfio_fault_format_amd(const struct svf_vfio_fault *f, char *buf, size_t len, size_t *n);
 
 /* Linux's reason string for a VT-d DMA remapping fault reason code. */
 const char *svf_vfio_fault_reason_str(uint8_t reason);

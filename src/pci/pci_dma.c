@@ -4,12 +4,15 @@
  * on the group's IOMMU domain at open, so every access is translated by the
  * emulated IOMMU (IOTLB, page walk, permission check) exactly as the
  * engine's other users are. A fault ends the access at the first page that
- * does not translate; it is recorded as a VT-d fault record would hold it,
- * with the device's requester id, and handed to the host's fault log.
+ * does not translate; it is recorded with what VT-d's fault recording
+ * register and AMD-Vi's event would hold (the device's segment and
+ * requester id, the domain, the access, the reason) and handed to the
+ * host's fault log.
  * Bus mastering off in the program's command register stops the device's
  * DMA before it reaches the IOMMU, as on a real bus.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "pci.h"
@@ -42,6 +45,10 @@ int svf_pci_dma(struct svf_pci_dev *pd, int access, uint64_t addr, void *buf, ui
 				       (access == SVF_PROT_READ ? SVF_DMA_FR_READ : SVF_DMA_FR_WRITE),
 			.unit = pd->desc.unit,
 			.time_ns = svf_pci_now_ns(),
+			/* The name is "DDDD:BB:DD.F", checked when the device was added. */
+			.segment = (uint16_t)strtoul(pd->desc.name, NULL, 16),
+			.domain = pd->dom ? svf_domain_id(pd->dom) : 0,
+			.err = nr ? rec[nr - 1].err : -ENOENT,
 		};
 
 		pd->fault_fn(pd->fault_opaque, &f);

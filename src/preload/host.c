@@ -21,7 +21,10 @@
  * down by the VFIO host when the last group leaves) until exit.
  *
  * /dev/kmsg: the host takes the VFIO host's fault records, renders each as
- * Linux's intel-iommu driver logs it, and appends it to one log (kmsg_log);
+ * Linux's driver for the emulated IOMMU logs it (intel-iommu's DMAR line,
+ * or amd_iommu's IO_PAGE_FAULT event line with the device's dictionary, as
+ * a record of a device's message carries it), and appends it to one log
+ * (kmsg_log);
  * each open /dev/kmsg socket is fed the log from its start, each record
  * once, in order. Feeding happens at open and before each read(2) of a
  * kmsg fd (interpose.c), so a read sees every fault recorded before it,
@@ -109,6 +112,7 @@ static struct {
 	struct svf_exec_devlist devs;
 	enum svf_policy policy;
 	enum svf_backend backend;
+	bool amd;                 /* SOFTVFIO_DRIVER amd: AMD-Vi units, else VT-d */
 	bool hw_dirty, check_dma;
 	char stats_path[PATH_MAX];
 
@@ -235,7 +239,7 @@ static int make_vfio(struct svf_exec_devlist *devs)
 	int rc;
 
 	svf_vfio_default_config(&vc);
-	svf_iommu_default_config("vtd", &ic);
+	svf_iommu_default_config(host.amd ? "amd" : "vtd", &ic);
 	ic.hw_dirty = host.hw_dirty;
 	vc.iommu = &ic;
 	rc = svf_vfio_create(&vc, &h);
@@ -304,6 +308,12 @@ static void host_configure(void)
 		pv_log("SOFTVFIO_BACKEND: unknown backend '%s'; VFIO nodes disabled", v);
 		host.broken = true;
 	}
+	v = getenv("SOFTVFIO_DRIVER");
+	if (v && *v && strcmp(v, "vtd") && strcmp(v, "amd")) {
+		pv_log("SOFTVFIO_DRIVER: unknown IOMMU driver '%s'; VFIO nodes disabled", v);
+		host.broken = true;
+	}
+	host.amd = v && !strcmp(v, "amd");
 	host.hw_dirty = env_flag("SOFTVFIO_HW_DIRTY");
 	host.check_dma = env_flag("SOFTVFIO_CHECK_DMA");
 	v = getenv("SOFTVFIO_STATS");
@@ -325,7 +335,9 @@ static void host_configure(void)
 	for (unsigned i = 0; host.vfio && !svf_vfio_get_device_desc(host.vfio, i, &desc) &&
 			     info->nr_devs < 16; i++)
 		sysfs_dev(&desc, i, &info->dev[info->nr_devs++]);
-	vtd_regs(&info->vtd_cap, &info->vtd_ecap);
+	info->amd = host.amd;
+	if (!host.amd)
+		vtd_regs(&info->vtd_cap, &info->vtd_ecap);
 	info->dma_entry_limit = SVF_DEFAULT_DMA_ENTRY_LIMIT;
 	rc = pv_sysfs_init(getenv("SOFTVFIO_SYSFS"), info);
 	free(info);
@@ -665,7 +677,10 @@ static void kmsg_feed_locked(void)
 			size_t n = 0;
 			int len;
 
-			svf_vfio_fault_format(&faults[i], text, sizeof(text), &n);
+			if (host.amd)
+				svf_vfio_fault_format_amd(&faults[i], text, sizeof(text), &n);
+			else
+				svf_vfio_fault_format(&faults[i], text, sizeof(text), &n);
 			if (host.kmsg_len == host.kmsg_cap) {
 				size_t cap = host.kmsg_cap ? 2 * host.kmsg_cap : 64;
 				char **log = realloc(host.kmsg_log, cap * sizeof(*log));
@@ -677,9 +692,24 @@ static void kmsg_feed_locked(void)
 				host.kmsg_log = log;
 				host.kmsg_cap = cap;
 			}
-			/* Linux's record: facility 0, level 3 (pr_err), sequence, usec, no continuation. */
-			len = asprintf(&line, "3,%zu,%llu,-;%s\n", host.kmsg_len,
-				       (unsigned long long)(faults[i].time_ns / 1000), text);
+			/*
+			 * Linux's record: facility 0, level 3 (pr_err), sequence, usec,
+			 * no continuation. A device's message (AMD-Vi's pci_err) also
+			 * carries its dictionary, one " KEY=value" line each.
+			 */
+			if (host.amd) {
+				char bdf[16];
+
+				snprintf(bdf, sizeof(bdf), "%04x:%02x:%02x.%d", faults[i].segment,
+					 faults[i].rid >> 8, (faults[i].rid >> 3) & 0x1f,
+					 faults[i].rid & 7);
+				len = asprintf(&line, "3,%zu,%llu,-;%s\n SUBSYSTEM=pci\n DEVICE=+pci:%s\n",
+					       host.kmsg_len,
+					       (unsigned long long)(faults[i].time_ns / 1000), text, bdf);
+			} else {
+				len = asprintf(&line, "3,%zu,%llu,-;%s\n", host.kmsg_len,
+					       (unsigned long long)(faults[i].time_ns / 1000), text);
+			}
 			if (len < 0) {
 				host.kmsg_lost++;
 				continue;

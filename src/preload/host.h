@@ -9,6 +9,7 @@
  *                      default one edu
  *   SOFTVFIO_POLICY    strict, batched, gather (default), lazy
  *   SOFTVFIO_BACKEND   process (default), synthetic
+ *   SOFTVFIO_DRIVER    the emulated IOMMU: vtd (default), amd
  *   SOFTVFIO_HW_DIRTY  1: the IOMMU tracks dirtiness
  *   SOFTVFIO_CHECK_DMA 1: device accesses checked against the pin state
  *   SOFTVFIO_STATS     file for the JSON counters, written at exit

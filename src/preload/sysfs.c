@@ -193,7 +193,7 @@ static uint16_t cfg16(const uint8_t *c, unsigned off)
 	return (uint16_t)(c[off] | c[off + 1] << 8);
 }
 
-static int write_device(const struct pv_sysfs_dev *d)
+static int write_device(const struct pv_sysfs_dev *d, const char *unit)
 {
 	char dir[96], rel[160], res[13 * 64];
 	const uint8_t *c = d->config;
@@ -243,7 +243,8 @@ static int write_device(const struct pv_sysfs_dev *d)
 #undef TEXT
 	rc = put_link("../../../bus/pci/drivers/vfio-pci", "%s/driver", dir);
 	rc = rc ? rc : put_link("../../../bus/pci", "%s/subsystem", dir);
-	rc = rc ? rc : put_link("../../virtual/iommu/dmar0", "%s/iommu", dir);
+	snprintf(rel, sizeof(rel), "../../virtual/iommu/%s", unit);
+	rc = rc ? rc : put_link(rel, "%s/iommu", dir);
 	snprintf(rel, sizeof(rel), "../../../kernel/iommu_groups/%u", d->group);
 	rc = rc ? rc : put_link(rel, "%s/iommu_group", dir);
 	snprintf(rel, sizeof(rel), "../../../%s", dir);
@@ -300,7 +301,13 @@ static int write_tree(const struct pv_sysfs_info *info)
 	rc = mkdirs("bus/pci/devices");
 	rc = rc ? rc : mkdirs("bus/pci/drivers/vfio-pci");
 	rc = rc ? rc : mkdirs("kernel/iommu_groups");
-	rc = rc ? rc : mkdirs("devices/virtual/iommu/dmar0/intel-iommu");
+	/*
+	 * The unit: VT-d's dmar0 with its registers; AMD-Vi's ivhd0 without the
+	 * amd-iommu attributes (cap, features), which would name registers the
+	 * emulated unit does not model.
+	 */
+	rc = rc ? rc : mkdirs(info->amd ? "devices/virtual/iommu/ivhd0" :
+					  "devices/virtual/iommu/dmar0/intel-iommu");
 	rc = rc ? rc : mkdirs("module/vfio/parameters");
 	rc = rc ? rc : mkdirs("module/vfio_pci/parameters");
 	rc = rc ? rc : mkdirs("module/vfio_iommu_type1/parameters");
@@ -308,13 +315,16 @@ static int write_tree(const struct pv_sysfs_info *info)
 	if (rc)
 		return rc;
 	for (unsigned i = 0; i < info->nr_devs && !rc; i++)
-		rc = write_device(&info->dev[i]);
-	rc = rc ? rc : put_text("devices/virtual/iommu/dmar0/intel-iommu/cap", "%" PRIx64 "\n",
-				info->vtd_cap);
-	rc = rc ? rc : put_text("devices/virtual/iommu/dmar0/intel-iommu/ecap", "%" PRIx64 "\n",
-				info->vtd_ecap);
-	rc = rc ? rc : put_text("devices/virtual/iommu/dmar0/intel-iommu/version", "1:0\n");
-	rc = rc ? rc : put_text("devices/virtual/iommu/dmar0/intel-iommu/address", "fed90000\n");
+		rc = write_device(&info->dev[i], info->amd ? "ivhd0" : "dmar0");
+	if (!info->amd) {
+		rc = rc ? rc : put_text("devices/virtual/iommu/dmar0/intel-iommu/cap",
+					"%" PRIx64 "\n", info->vtd_cap);
+		rc = rc ? rc : put_text("devices/virtual/iommu/dmar0/intel-iommu/ecap",
+					"%" PRIx64 "\n", info->vtd_ecap);
+		rc = rc ? rc : put_text("devices/virtual/iommu/dmar0/intel-iommu/version", "1:0\n");
+		rc = rc ? rc : put_text("devices/virtual/iommu/dmar0/intel-iommu/address",
+					"fed90000\n");
+	}
 	rc = rc ? rc : put_text("module/vfio/parameters/enable_unsafe_noiommu_mode", "N\n");
 	rc = rc ? rc : put_text("module/vfio_pci/parameters/ids", "\n");
 	rc = rc ? rc : put_text("module/vfio_pci/parameters/nointxmask", "N\n");
@@ -346,7 +356,6 @@ static int build_prefixes(const struct pv_sysfs_info *info)
 {
 	static const char *const fixed[][2] = {
 		{ "/sys/bus/pci/devices", "/bus/pci/devices" },
-		{ "/sys/devices/virtual/iommu/dmar0", "/devices/virtual/iommu/dmar0" },
 		{ "/sys/bus/pci/drivers/vfio-pci", "/bus/pci/drivers/vfio-pci" },
 		{ "/sys/kernel/iommu_groups", "/kernel/iommu_groups" },
 		{ "/sys/module/vfio", "/module/vfio" },
@@ -361,6 +370,10 @@ static int build_prefixes(const struct pv_sysfs_info *info)
 		if (rc)
 			return rc;
 	}
+	rc = info->amd ? add_prefix("/sys/devices/virtual/iommu/ivhd0", "/devices/virtual/iommu/ivhd0")
+		       : add_prefix("/sys/devices/virtual/iommu/dmar0", "/devices/virtual/iommu/dmar0");
+	if (rc)
+		return rc;
 	for (unsigned i = 0; i < info->nr_devs && i < 16; i++) {
 		char *s = dev_prefix_store[i];
 

@@ -10,8 +10,9 @@
  *   devices/pci0000:00/BDF/iommu_group -> ../../../kernel/iommu_groups/N
  *   devices/pci0000:00/BDF/driver -> ../../../bus/pci/drivers/vfio-pci
  *   devices/pci0000:00/BDF/subsystem -> ../../../bus/pci
- *   devices/pci0000:00/BDF/iommu -> ../../virtual/iommu/dmar0
+ *   devices/pci0000:00/BDF/iommu -> ../../virtual/iommu/dmar0 (AMD-Vi: ivhd0)
  *   devices/virtual/iommu/dmar0/intel-iommu/{cap,ecap,version,address}
+ *       (AMD-Vi: devices/virtual/iommu/ivhd0, without amd-iommu/)
  *   bus/pci/devices/BDF -> ../../../devices/pci0000:00/BDF (and the
  *       machine's own devices, as absolute links into the real /sys)
  *   bus/pci/drivers/vfio-pci/BDF -> ../../../../devices/pci0000:00/BDF
@@ -22,7 +23,7 @@
  *
  * Redirection: a path equal to, or below, one of the shadowed prefixes
  * (/sys/bus/pci/devices, /sys/devices/pci0000:00/BDF for each device,
- * /sys/devices/virtual/iommu/dmar0, /sys/bus/pci/drivers/vfio-pci,
+ * /sys/devices/virtual/iommu/dmar0 or ivhd0, /sys/bus/pci/drivers/vfio-pci,
  * /sys/kernel/iommu_groups, /sys/module/{vfio,vfio_pci,vfio_iommu_type1},
  * /dev/vfio) is rewritten to the same place under ROOT. A device at a BDF
  * the machine has too shadows the machine's on every such path. Paths
@@ -51,7 +52,8 @@ struct pv_sysfs_dev {
 struct pv_sysfs_info {
 	unsigned nr_devs;
 	struct pv_sysfs_dev dev[16];
-	uint64_t vtd_cap, vtd_ecap;
+	bool amd;                 /* an AMD-Vi unit (ivhd0) instead of VT-d's dmar0 */
+	uint64_t vtd_cap, vtd_ecap; /* VT-d only */
 	unsigned dma_entry_limit;
 };
 

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Run under `softvfio exec` with the default edu device: groups and device
- * fds as a program sees them, and memory mapped for DMA that the program
- * gives back while it is still mapped, through libc or behind the
- * library's back (libc and <linux/vfio.h> only).
+ * fds as a program sees them, the IOMMU faults of the device's DMA in
+ * /dev/kmsg, and memory mapped for DMA that the program gives back while it
+ * is still mapped, through libc or behind the library's back (libc and
+ * <linux/vfio.h> only). With the argument "amd" (exec --driver amd) the
+ * faults are expected as AMD-Vi's event lines, else as VT-d's DMAR lines.
  *
  * Prints "PASS name" or "FAIL name: why" per check and "N passed, M failed"
  * last; exits non-zero when anything failed.
@@ -94,14 +96,33 @@ static void *kmsg_poll(void *arg)
 	return NULL;
 }
 
-static int map(int c, uint64_t iova, void *va, uint64_t size)
+static int map_flags(int c, uint64_t iova, void *va, uint64_t size, uint32_t flags)
 {
 	struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m), .iova = iova, .size = size,
-					      .vaddr = (uintptr_t)va,
-					      .flags = VFIO_DMA_MAP_FLAG_READ |
-						       VFIO_DMA_MAP_FLAG_WRITE };
+					      .vaddr = (uintptr_t)va, .flags = flags };
 
 	return ioctl(c, VFIO_IOMMU_MAP_DMA, &m);
+}
+
+static int map(int c, uint64_t iova, void *va, uint64_t size)
+{
+	return map_flags(c, iova, va, size, VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE);
+}
+
+/* Whether a record of /dev/kmsg, read from its start, contains want. */
+static int kmsg_has(const char *want, char *last, size_t len)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK), found = 0;
+	ssize_t n;
+
+	last[0] = '\0';
+	while (fd >= 0 && !found && (n = read(fd, last, len - 1)) > 0) {
+		last[n] = '\0';
+		found = strstr(last, want) != NULL;
+	}
+	if (fd >= 0)
+		close(fd);
+	return found;
 }
 
 static int unmap(int c, uint64_t iova, uint64_t size)
@@ -111,8 +132,9 @@ static int unmap(int c, uint64_t iova, uint64_t size)
 	return ioctl(c, VFIO_IOMMU_UNMAP_DMA, &u);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	const int amd = argc > 1 && !strcmp(argv[1], "amd");
 	struct vfio_region_info r = { .argsz = sizeof(r), .index = VFIO_PCI_BAR0_REGION_INDEX };
 	struct vfio_region_info cr = { .argsz = sizeof(cr), .index = VFIO_PCI_CONFIG_REGION_INDEX };
 	struct vfio_group_status gs = { .argsz = sizeof(gs) };
@@ -188,11 +210,38 @@ int main(void)
 		if (started)
 			pthread_join(t, NULL);
 		check(started && kp.polled == 1 && (kp.revents & POLLIN) && kp.n > 0 &&
-		      strstr(kp.line, "DMAR: [DMA Read NO_PASID] Request device [00:03.0] "
-				      "fault addr 0x900000"),
+		      strstr(kp.line, amd ? "vfio-pci 0000:00:03.0: AMD-Vi: Event logged "
+					    "[IO_PAGE_FAULT domain=0x0001 address=0x900000 "
+					    "flags=0x0000]\n SUBSYSTEM=pci\n DEVICE=+pci:0000:00:03.0\n" :
+					    "DMAR: [DMA Read NO_PASID] Request device [00:03.0] "
+					    "fault addr 0x900000 [fault reason 0x06] PTE Read "
+					    "access is not set\n"),
 		      "kmsg-poll-wakes-on-fault", "poll %d revents 0x%x read %zd '%s'", kp.polled,
 		      kp.revents, kp.n, kp.n > 0 ? kp.line : "");
 		close(kp.fd);
+	}
+
+	/*
+	 * A device write into memory mapped read-only: a permission fault, its
+	 * address as each IOMMU reports it (VT-d: the page; AMD-Vi: the byte).
+	 */
+	{
+		uint8_t *ro = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				   -1, 0);
+		char last[512];
+
+		memset(ro, 0x11, 4096);
+		check(map_flags(c, 0x500000, ro, 4096, VFIO_DMA_MAP_FLAG_READ) == 0 &&
+		      edu_dma(0x40000, 0x500010, 64, 1) == 0 && ro[0x10] == 0x11,
+		      "dma-write-read-only-refused", "0x%x", ro[0x10]);
+		check(kmsg_has(amd ? "vfio-pci 0000:00:03.0: AMD-Vi: Event logged [IO_PAGE_FAULT "
+				     "domain=0x0001 address=0x500010 flags=0x0070]\n" :
+				     "DMAR: [DMA Write NO_PASID] Request device [00:03.0] fault "
+				     "addr 0x500000 [fault reason 0x05] PTE Write access is not "
+				     "set\n", last, sizeof(last)),
+		      "kmsg-permission-fault", "last record '%s'", last);
+		check(unmap(c, 0x500000, 4096) == 0, "unmap-read-only", "");
+		munmap(ro, 4096);
 	}
 
 	/*

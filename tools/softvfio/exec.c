@@ -46,7 +46,8 @@ const char svf_exec_help[] =
 	"PROGRAM runs with the preload library libsoftvfio-preload.so, which gives it\n"
 	"a VFIO host:\n"
 	"  /dev/vfio/vfio      a type1 container (VFIO_TYPE1v2_IOMMU) on an emulated\n"
-	"                      Intel VT-d IOMMU, with Linux's results and errnos\n"
+	"                      IOMMU (Intel VT-d, or AMD-Vi with --driver amd), with\n"
+	"                      Linux's results and errnos\n"
 	"  /dev/vfio/N         the IOMMU group of each device; VFIO_GROUP_GET_DEVICE_FD\n"
 	"                      gives a device fd with vfio-pci's regions (index << 40):\n"
 	"                      config space and BARs through pread/pwrite, BARs\n"
@@ -54,12 +55,15 @@ const char svf_exec_help[] =
 	"  /sys/...            the sysfs entries VFIO programs read:\n"
 	"                      bus/pci/devices/BDF/{iommu_group,driver,vendor,device,\n"
 	"                      subsystem_vendor,subsystem_device,class,revision,\n"
-	"                      resource,numa_node,config,iommu/intel-iommu/cap},\n"
+	"                      resource,numa_node,config,iommu/intel-iommu/cap (VT-d)},\n"
 	"                      kernel/iommu_groups/N/devices/BDF, module/vfio,\n"
 	"                      module/vfio_pci, module/vfio_iommu_type1/parameters/*\n"
 	"  /dev/kmsg           the IOMMU faults of the devices' DMA, as Linux's\n"
 	"                      intel-iommu driver logs them (\"DMAR: [DMA Read NO_PASID]\n"
-	"                      Request device [00:03.0] fault addr 0x...\"), each once,\n"
+	"                      Request device [00:03.0] fault addr 0x...\") or, with\n"
+	"                      --driver amd, its amd_iommu driver (\"vfio-pci\n"
+	"                      0000:00:03.0: AMD-Vi: Event logged [IO_PAGE_FAULT\n"
+	"                      domain=0x0001 address=0x... flags=0x0000]\"), each once,\n"
 	"                      in order; one record per read(2)\n"
 	"Every VFIO fd is a real kernel fd (a memfd; a socket for /dev/kmsg), so\n"
 	"close, dup, fcntl, poll and fd reuse behave; every other call passes through\n"
@@ -77,12 +81,14 @@ const char svf_exec_help[] =
 	"                  property (default 0xfffffff, 28 bits). Default: one edu at\n"
 	"                  0000:00:03.0; devices without bdf= take the next free slot,\n"
 	"                  devices without group= a group of their own\n"
+	"  --driver D      the emulated IOMMU: vtd (Intel VT-d, default) or amd (AMD-Vi)\n"
 	"  --policy P      unmap flush policy: strict, batched, gather (default), lazy\n"
 	"  --backend B     pinning backend: process (default: the program's real\n"
 	"                  memory, mlock()ed) or synthetic (no memory; the device\n"
 	"                  cannot reach it)\n"
 	"  --hw-dirty      the emulated IOMMU tracks dirtiness itself (page-table\n"
-	"                  dirty bits) instead of Linux's every-mapped-page-is-dirty\n"
+	"                  dirty bits) instead of Linux's every-mapped-page-is-dirty;\n"
+	"                  VT-d only (AMD-Vi's dirty bits are not emulated)\n"
 	"  --check-dma     check every device access against the pin state\n"
 	"                  (dma_unpinned_access, dma_after_unmap in --stats)\n"
 	"  --stats FILE    at exit, write the counters as one JSON object: {\"pid\",\n"
@@ -228,6 +234,7 @@ static void forward(int sig)
 
 enum {
 	OPT_DEVICE = 256,
+	OPT_DRIVER,
 	OPT_POLICY,
 	OPT_BACKEND,
 	OPT_HW_DIRTY,
@@ -242,6 +249,7 @@ int svf_exec_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "device", required_argument, NULL, OPT_DEVICE },
+		{ "driver", required_argument, NULL, OPT_DRIVER },
 		{ "policy", required_argument, NULL, OPT_POLICY },
 		{ "backend", required_argument, NULL, OPT_BACKEND },
 		{ "hw-dirty", no_argument, NULL, OPT_HW_DIRTY },
@@ -260,7 +268,7 @@ int svf_exec_main(int argc, char **argv)
 	struct runtimes rt = { .len = 0 };
 	enum svf_policy policy;
 	enum svf_backend backend;
-	bool hw_dirty = false, check_dma = false;
+	bool hw_dirty = false, check_dma = false, amd = false;
 	struct sigaction sa = { .sa_handler = forward }, old[4];
 	static const int fwd[4] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 	pid_t pid;
@@ -276,6 +284,11 @@ int svf_exec_main(int argc, char **argv)
 		case OPT_DEVICE:
 			if (svf_exec_devspec_add(&devs, optarg, err, sizeof(err)))
 				return usage("--device: %s", err);
+			break;
+		case OPT_DRIVER:
+			if (strcmp(optarg, "vtd") && strcmp(optarg, "amd"))
+				return usage("unknown IOMMU driver '%s' (vtd, amd)", optarg);
+			amd = !strcmp(optarg, "amd");
 			break;
 		case OPT_POLICY:
 			if (svf_policy_parse(optarg, &policy))
@@ -314,6 +327,8 @@ int svf_exec_main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return usage("no PROGRAM to run");
+	if (hw_dirty && amd)
+		return usage("--hw-dirty needs --driver vtd (AMD-Vi's dirty bits are not emulated)");
 	if (svf_exec_devlist_finish(&devs, err, sizeof(err)))
 		return usage("--device: %s", err);
 	for (unsigned i = 0; i < devs.n; i++) {
@@ -324,6 +339,7 @@ int svf_exec_main(int argc, char **argv)
 		svf_exec_devspec_format(&devs.dev[i], devenv + n, sizeof(devenv) - n);
 	}
 	setenv("SOFTVFIO_DEVICES", devenv, 1);
+	setenv("SOFTVFIO_DRIVER", amd ? "amd" : "vtd", 1);
 	if (hw_dirty)
 		setenv("SOFTVFIO_HW_DIRTY", "1", 1);
 	if (check_dma)
