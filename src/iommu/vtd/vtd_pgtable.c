@@ -7,15 +7,15 @@
  * of the type1 unmap loop) descends once and prunes upwards (unmap_fast).
  * Anything larger walks the tree once: a recursive descent that iterates
  * within each table from the entry holding the current IOVA, so a run of
- * 4 KiB leaves costs one load and one store per page and no re-descent. A
- * table is known to be empty without scanning when the run covered all of
- * it; otherwise only the entries outside the run are looked at (neighbours
- * first), and only if every entry in the run was cleared.
+ * 4 KiB leaves costs one load and one store per page and no re-descent.
+ * Whether a table emptied is read from the population count its link keeps
+ * (link_add), never by scanning it.
  *
  * All entry accesses are __atomic loads and stores because walkers read the
  * same words concurrently; the writer's own loads are relaxed (it is the
  * only writer of the tree).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +32,38 @@ static inline unsigned pte_index(uint64_t iova, unsigned level)
 	return (iova >> vtd_level_shift(level)) & 511;
 }
 
+/* The entry linking the fresh (empty) table t: its population count is 0. */
 static uint64_t table_link(const uint64_t *t)
 {
 	return ((uint64_t)(uintptr_t)t & VTD_PTE_ADDR_MASK) | VTD_PTE_R | VTD_PTE_W;
+}
+
+/*
+ * Population counts (writer only). The entry that links a table other than
+ * the root keeps in bits 52..61, which the hardware ignores in a non-leaf
+ * entry and every walk masks off, how many entries of that table are
+ * present (invariant C: exact for every linked table). A table is then known
+ * to be empty from its link alone: a lone 4 KiB mapping's unmap (a map and
+ * unmap pair of vIOMMU churn) would otherwise scan its level-1, 2 and 3
+ * tables, 1,536 entries, to prune them. link is NULL for the root, which
+ * has no count and is never pruned. Returns the new count (1 for the root).
+ */
+#define LINK_CNT_SHIFT 52
+#define LINK_CNT_MASK  (0x3ffull << LINK_CNT_SHIFT)
+
+static unsigned link_add(uint64_t *link, int delta)
+{
+	uint64_t e;
+	unsigned n;
+
+	if (!link)
+		return 1;
+	e = svf_pte_load(link);
+	n = (unsigned)((e & LINK_CNT_MASK) >> LINK_CNT_SHIFT) + (unsigned)delta;
+	assert(n <= VTD_PT_ENTRIES);
+	if (delta)
+		svf_pte_store(link, (e & ~LINK_CNT_MASK) | ((uint64_t)n << LINK_CNT_SHIFT));
+	return n;
 }
 
 int vtd_pt_init(struct vtd_pt *pt, struct svf_pt_pages *pages)
@@ -97,13 +126,18 @@ static bool subtree_empty(const uint64_t *t, unsigned level)
 	return true;
 }
 
-/* The table at level `level` (>= 1) holding iova, allocating tables on the way. */
-static int descend(struct vtd_pt *pt, uint64_t iova, unsigned level, uint64_t **out)
+/*
+ * The table at level `level` (>= 1) holding iova, allocating tables on the
+ * way, and the entry linking it (*linkp; NULL for the root).
+ */
+static int descend(struct vtd_pt *pt, uint64_t iova, unsigned level, uint64_t **out,
+		   uint64_t **linkp)
 {
-	uint64_t *t = __atomic_load_n(&pt->root, __ATOMIC_RELAXED);
+	uint64_t *t = __atomic_load_n(&pt->root, __ATOMIC_RELAXED), *link = NULL;
 
 	if (level == 1 && pt->l1_cache && pt->l1_base == iova >> 21) {
 		*out = pt->l1_cache;
+		*linkp = pt->l1_link;
 		return 0;
 	}
 	for (unsigned lvl = VTD_LEVELS; lvl > level; lvl--) {
@@ -116,18 +150,22 @@ static int descend(struct vtd_pt *pt, uint64_t iova, unsigned level, uint64_t **
 			if (!nt)
 				return -ENOMEM;
 			svf_pte_store(slot, table_link(nt));
+			link_add(link, 1);
 			t = nt;
 		} else if (e & VTD_PTE_PS) {
 			return -EEXIST; /* a superpage covers the range */
 		} else {
 			t = vtd_pte_table(e);
 		}
+		link = slot;
 	}
 	if (level == 1) {
 		pt->l1_cache = t;
 		pt->l1_base = iova >> 21;
+		pt->l1_link = link;
 	}
 	*out = t;
+	*linkp = link;
 	return 0;
 }
 
@@ -140,9 +178,10 @@ int vtd_pt_map(struct vtd_pt *pt, uint64_t iova, uint64_t paddr, unsigned level,
 	int ret = 0;
 
 	while (done < count) {
-		uint64_t *t;
+		uint64_t *t, *link;
+		unsigned added = 0;
 
-		ret = descend(pt, iova, level, &t);
+		ret = descend(pt, iova, level, &t, &link);
 		if (ret)
 			break;
 		unsigned idx = pte_index(iova, level);
@@ -156,19 +195,24 @@ int vtd_pt_map(struct vtd_pt *pt, uint64_t iova, uint64_t paddr, unsigned level,
 			if (old && (level == 1 || (old & VTD_PTE_PS) ||
 				    !subtree_empty(vtd_pte_table(old), level - 1))) {
 				ret = -EEXIST;
+				link_add(link, (int)added);
 				goto out;
 			}
 			/* One store replaces an empty table by the leaf: a walker
 			 * sees either the empty table or the leaf. */
 			svf_pte_store(&t[idx], (paddr & VTD_PTE_ADDR_MASK) | flags);
 			if (old) {
+				/* present before and after: t's count stays */
 				collect_subtree(vtd_pte_table(old), level - 1, defer);
 				pt->l1_cache = NULL;
+			} else {
+				added++;
 			}
 			iova += size;
 			paddr += size;
 			done++;
 		}
+		link_add(link, (int)added);
 	}
 out:
 	*mapped = done * size;
@@ -203,13 +247,16 @@ static bool run_continues(struct unmap_ctx *c, uint64_t e, uint64_t size)
 	return true;
 }
 
-/* Clear leaves of table t (covering IOVAs from base); true when t ends up empty. */
-static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64_t base)
+/*
+ * Clear leaves of table t (covering IOVAs from base, linked by link: NULL
+ * for the root); true when t ends up empty (never for the root).
+ */
+static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64_t base,
+			uint64_t *link)
 {
 	const unsigned shift = vtd_level_shift(level);
 	const unsigned i0 = (unsigned)((c->cur - base) >> shift);
-	unsigned i = i0;
-	bool all_cleared = true;
+	unsigned i = i0, removed = 0;
 
 	if (level == 1) {
 		uint64_t want = ((c->last - c->cur) >> VTD_PAGE_SHIFT) + 1;
@@ -237,6 +284,7 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
 			}
 			c->unmapped += (uint64_t)(i - i0) << VTD_PAGE_SHIFT;
 			c->cur += (uint64_t)(i - i0) << VTD_PAGE_SHIFT;
+			removed = i - i0;
 		}
 	} else {
 		const uint64_t size = 1ull << shift;
@@ -255,6 +303,7 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
 					break;
 				}
 				__atomic_store_n(&t[i], 0, __ATOMIC_RELEASE);
+				removed++;
 				if (!c->started) {
 					c->first = ebase;
 					c->started = true;
@@ -265,16 +314,14 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
 			}
 			uint64_t *child = vtd_pte_table(e);
 
-			if (unmap_table(c, child, level - 1, ebase)) {
+			if (unmap_table(c, child, level - 1, ebase, &t[i])) {
 				__atomic_store_n(&t[i], 0, __ATOMIC_RELEASE);
 				svf_pt_freelist_push(c->defer, child);
-			} else {
-				all_cleared = false;
+				removed++;
 			}
 		}
 	}
-	/* Entries [i0, i) are clear if all_cleared; entry i is a hole or unvisited. */
-	return all_cleared && svf_pt_clear_outside(t, i0, i);
+	return link_add(link, -(int)removed) == 0;
 }
 
 /*
@@ -285,18 +332,14 @@ static bool unmap_table(struct unmap_ctx *c, uint64_t *t, unsigned level, uint64
 static void prune_up(uint64_t *t, unsigned lvl, uint64_t *const path[], uint64_t iova,
 		     struct svf_pt_freelist *defer)
 {
-	unsigned a, b;
-
-	do {
-		uint64_t *parent = path[lvl + 1];
-
-		a = pte_index(iova, lvl + 1);
-		b = a + 1;
-		__atomic_store_n(&parent[a], 0, __ATOMIC_RELEASE);
+	for (;;) {
+		__atomic_store_n(&path[lvl + 1][pte_index(iova, lvl + 1)], 0, __ATOMIC_RELEASE);
 		svf_pt_freelist_push(defer, t);
-		t = parent;
+		t = path[lvl + 1];
 		lvl++;
-	} while (lvl < VTD_LEVELS && svf_pt_clear_outside(t, a, b));
+		if (lvl == VTD_LEVELS || link_add(&path[lvl + 1][pte_index(iova, lvl + 1)], -1))
+			return;
+	}
 }
 
 /*
@@ -337,6 +380,7 @@ static bool unmap_fast(struct vtd_pt *pt, uint64_t *root, uint64_t iova, uint64_
 		if (lvl == 1) {
 			pt->l1_cache = t;
 			pt->l1_base = iova >> 21;
+			pt->l1_link = &path[2][pte_index(iova, 2)];
 		}
 	}
 
@@ -376,8 +420,10 @@ static bool unmap_fast(struct vtd_pt *pt, uint64_t *root, uint64_t iova, uint64_
 	if (b <= end)
 		*more = false; /* the run or the mapping ended inside this table */
 
-	/* Prune: a table empty outside the cleared run leaves its parent. */
-	if (lvl == VTD_LEVELS || !svf_pt_clear_outside(t, a, b))
+	/* Prune: a table left with no present entry leaves its parent. */
+	if (lvl == VTD_LEVELS ||
+	    link_add(have_path ? &path[lvl + 1][pte_index(iova, lvl + 1)] : pt->l1_link,
+		     -(int)(b - a)))
 		return true;
 	if (!have_path) {
 		uint64_t *p = root;
@@ -419,7 +465,7 @@ void vtd_pt_unmap(struct vtd_pt *pt, uint64_t iova, uint64_t last, uint64_t *fir
 			return;
 	}
 	pt->l1_cache = NULL; /* the general walk may unlink any table */
-	(void)unmap_table(&c, root, VTD_LEVELS, 0); /* the root stays */
+	(void)unmap_table(&c, root, VTD_LEVELS, 0, NULL); /* the root stays */
 	*first = c.first;
 	*unmapped = c.unmapped;
 	if (phys && c.unmapped)
@@ -495,8 +541,7 @@ unsigned vtd_pt_unmap_runs(struct vtd_pt *pt, uint64_t iova, uint64_t last,
 		/* a leaf table: every entry of it in [cur, last], in one pass */
 		const uint64_t tbase = cur & ~((1ull << 21) - 1);
 		const unsigned a = pte_index(cur, 1);
-		unsigned lim = VTD_PT_ENTRIES - 1, b;
-		bool cleared = false;
+		unsigned lim = VTD_PT_ENTRIES - 1, b, cleared = 0;
 
 		if (last - tbase < (uint64_t)VTD_PT_ENTRIES << VTD_PAGE_SHIFT)
 			lim = (unsigned)((last - tbase) >> VTD_PAGE_SHIFT);
@@ -520,10 +565,10 @@ unsigned vtd_pt_unmap_runs(struct vtd_pt *pt, uint64_t iova, uint64_t last,
 				open = true;
 			}
 			__atomic_store_n(&t[b], 0, __ATOMIC_RELEASE);
-			cleared = true;
+			cleared++;
 		}
 		/* as the chunk walk: only a table this pass removed leaves from is pruned */
-		if (cleared && svf_pt_clear_outside(t, a, b)) {
+		if (cleared && !link_add(&path[2][pte_index(cur, 2)], -(int)cleared)) {
 			prune_up(t, 1, path, cur, defer);
 			runs[n - 1].freed_tables = true;
 		}

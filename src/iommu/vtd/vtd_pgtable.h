@@ -16,6 +16,10 @@
  *  - A linked table page (other than the root) holds at least one present
  *    entry, except transiently after a failed map left an allocated table
  *    empty; the next unmap over it or a superpage map on top prunes it.
+ *  - The entry linking a table other than the root counts that table's
+ *    present entries in bits 52..61 (ignored by the hardware in non-leaf
+ *    entries; walks mask them off with the address): the writer knows a
+ *    table is empty without scanning it.
  *  - A table page unlinked from its parent goes on a deferred-free list and
  *    is freed only after a grace period (svf_reader_synchronize), which the
  *    unit runs when a wait completes. While deferred, entry 0 of the page
@@ -87,6 +91,7 @@ struct vtd_pt {
 	 */
 	uint64_t *l1_cache;
 	uint64_t l1_base;
+	uint64_t *l1_link; /* the entry linking l1_cache (its population count) */
 };
 
 /* Allocate the root table. 0 or -ENOMEM (SVF_FAULT_PT_ALLOC seam). */
