@@ -74,55 +74,25 @@ static int vm_copy(void *dst, const void *src, size_t len, int write)
 }
 
 #if !defined(__SANITIZE_ADDRESS__)
-/*
- * The calling thread's stack [stack_lo, stack_hi), learnt once per thread;
- * stack_hi 1: unknown (never matches). Initial-exec: every request reads
- * them, and the general model would call __tls_get_addr each time in the
- * shared library (the preload library is loaded at start, where static
- * TLS is there for it).
- */
-static _Thread_local uintptr_t stack_lo __attribute__((tls_model("initial-exec")));
-static _Thread_local uintptr_t stack_hi __attribute__((tls_model("initial-exec")));
+_Thread_local uintptr_t svf_stack_lo __attribute__((tls_model("initial-exec")));
+_Thread_local uintptr_t svf_stack_hi __attribute__((tls_model("initial-exec")));
 
-/* Once per thread, out of line: the per-request check stays a few compares. */
-static __attribute__((noinline, cold)) void learn_stack(void)
+void svf_uaccess_learn_stack(void)
 {
 	pthread_attr_t attr;
 	void *lo;
 	size_t size;
 
-	stack_hi = 1;
+	svf_stack_hi = 1;
 	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
 		if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
-			stack_lo = (uintptr_t)lo;
-			stack_hi = (uintptr_t)lo + size;
+			svf_stack_lo = (uintptr_t)lo;
+			svf_stack_hi = (uintptr_t)lo + size;
 		}
 		pthread_attr_destroy(&attr);
 	}
 }
 #endif
-
-/*
- * Whether [p, p + len) lies between the current frame and the top of this
- * thread's stack: memory that is mapped and writable for as long as this
- * call runs. Off under AddressSanitizer, whose checks a direct copy of a
- * caller's oversized struct would trip where the kernel copies silently.
- */
-static inline bool on_own_stack(const void *p, size_t len)
-{
-#if defined(__SANITIZE_ADDRESS__)
-	(void)p;
-	(void)len;
-	return false;
-#else
-	uintptr_t sp = (uintptr_t)__builtin_frame_address(0), a = (uintptr_t)p, hi;
-
-	if (__builtin_expect(!stack_hi, 0))
-		learn_stack();
-	hi = stack_hi;
-	return sp >= stack_lo && sp < hi && a >= sp && a < hi && len <= hi - a;
-#endif
-}
 
 /* As x86-64 Linux: the end (exclusive) must itself be a valid user address. */
 static inline bool access_ok(uint64_t addr, uint64_t size)
@@ -132,26 +102,26 @@ static inline bool access_ok(uint64_t addr, uint64_t size)
 	return !__builtin_add_overflow(addr, size, &end) && end < SVF_USER_ADDR_END;
 }
 
-int svf_copy_from_user(void *dst, const void *src, size_t len)
+int svf_copy_in(void *dst, const void *src, size_t len)
 {
 	if (!len)
 		return 0;
 	if (!src || !access_ok((uintptr_t)src, len))
 		return -EFAULT;
-	if (on_own_stack(src, len)) {
+	if (svf_on_own_stack(src, len)) {
 		memcpy(dst, src, len);
 		return 0;
 	}
 	return vm_copy(dst, src, len, 0);
 }
 
-int svf_copy_to_user(void *dst, const void *src, size_t len)
+int svf_copy_out(void *dst, const void *src, size_t len)
 {
 	if (!len)
 		return 0;
 	if (!dst || !access_ok((uintptr_t)dst, len))
 		return -EFAULT;
-	if (on_own_stack(dst, len)) {
+	if (svf_on_own_stack(dst, len)) {
 		memcpy(dst, src, len);
 		return 0;
 	}
