@@ -59,9 +59,10 @@ struct svf_pin_ops {
 	/*
 	 * Optional. An unpin of the page at phys follows soon (the regions of
 	 * one svf_unpin_runs call, a few ahead): start loading what it will
-	 * touch. Never fails, changes nothing.
+	 * touch; with slot, what finding that takes (called further ahead).
+	 * Never fails, changes nothing.
 	 */
-	void (*unpin_prefetch)(struct svf_pinner *p, uint64_t phys);
+	void (*unpin_prefetch)(struct svf_pinner *p, uint64_t phys, bool slot);
 	/*
 	 * Optional. After the last unpin of one svf_unpin_run/svf_unpin_runs
 	 * call: finish what unpin deferred (the process backend merges the
