@@ -32,6 +32,8 @@ uint64_t svf_tsan_fence_word;
 static unsigned reader_hwm;
 static uint64_t reader_owned;
 static pthread_once_t reader_once = PTHREAD_ONCE_INIT;
+/* 1 once reader_init has run (release): heavy fences skip pthread_once's call after. */
+static int reader_ready;
 static pthread_key_t reader_key;
 static bool reader_key_ok;
 
@@ -63,6 +65,7 @@ static void reader_init(void)
 	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
 		__atomic_store_n(&svf_asym_fences, 1, __ATOMIC_RELAXED);
 #endif
+	__atomic_store_n(&reader_ready, 1, __ATOMIC_RELEASE);
 }
 
 static void take_key(int value)
@@ -107,7 +110,8 @@ void svf_heavy_fence(void)
 {
 	svf_fence(__ATOMIC_SEQ_CST);
 #if !defined(__SANITIZE_THREAD__) && defined(SYS_membarrier)
-	pthread_once(&reader_once, reader_init);
+	if (!__atomic_load_n(&reader_ready, __ATOMIC_ACQUIRE))
+		pthread_once(&reader_once, reader_init);
 	if (__atomic_load_n(&svf_asym_fences, __ATOMIC_RELAXED)) {
 		uint64_t others = __atomic_load_n(&reader_owned, __ATOMIC_SEQ_CST);
 
