@@ -109,7 +109,7 @@ extern const struct svf_pin_ops svf_pin_synthetic_ops;
 struct svf_pinner {
 	const struct svf_pin_ops *ops;   /* immutable after create */
 	struct svf_pinner_config cfg;    /* immutable after create */
-	pthread_mutex_t lock;            /* serializes every op but phys_to_ptr */
+	uint32_t lock;                   /* serializes every op but phys_to_ptr (pin.c) */
 
 	/*
 	 * Counters: written only with lock held, read by anyone (relaxed
