@@ -9,10 +9,13 @@
  * back), at any alignment, and a report that fails part-way loses nothing.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "helpers.h"
+#include "sanitize.h"
+#include "uaccess.h"
 
 #define PG   4096ULL
 #define BASE 0x10000000ULL
@@ -154,6 +157,31 @@ static void test_stack_and_heap_structs(void **state)
 	assert_int_equal(svf_container_nr_mappings(f.c), 0);
 	th_close(&f);
 	munmap(mem, 2 * PG);
+}
+
+/* The stack shortcut as a callee sees it: only its callers' frames count. */
+static __attribute__((noinline)) bool callee_on_stack(const void *p, size_t len)
+{
+	return svf_on_own_stack(p, len);
+}
+
+/*
+ * The direct copy of a request on the caller's stack is off under
+ * AddressSanitizer, whichever compiler instruments the build (clang does
+ * not define GCC's macro); otherwise a caller's local qualifies, and never
+ * a range running past the top of the stack or a heap block.
+ */
+static void test_stack_shortcut(void **state)
+{
+	volatile uint64_t local[2] = { 1, 2 };
+	uint64_t *heap = malloc(sizeof(*heap));
+
+	(void)state;
+	assert_non_null(heap);
+	assert_int_equal(callee_on_stack((const void *)local, sizeof(local)), !SVF_ASAN);
+	assert_false(callee_on_stack((const void *)local, (size_t)1 << 40));
+	assert_false(callee_on_stack(heap, sizeof(*heap)));
+	free(heap);
 }
 
 /* GET_INFO into a buffer whose capability part is read-only: EFAULT, no crash. */
@@ -332,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_null_and_unreadable_args),
 		cmocka_unit_test(test_readonly_unmap_struct),
 		cmocka_unit_test(test_stack_and_heap_structs),
+		cmocka_unit_test(test_stack_shortcut),
 		cmocka_unit_test(test_info_caps_unwritable),
 		cmocka_unit_test(test_bitmap_bad_pointers),
 		cmocka_unit_test(test_bitmap_written_not_ored),

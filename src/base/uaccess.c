@@ -73,7 +73,7 @@ static int vm_copy(void *dst, const void *src, size_t len, int write)
 	return pipe_copy(dst, src, len);
 }
 
-#if !defined(__SANITIZE_ADDRESS__)
+#if !SVF_ASAN
 _Thread_local uintptr_t svf_stack_lo __attribute__((tls_model("initial-exec")));
 _Thread_local uintptr_t svf_stack_hi __attribute__((tls_model("initial-exec")));
 

@@ -31,6 +31,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sanitize.h"
+
 /* The highest user address of x86-64 with 4-level paging, plus one (TASK_SIZE_MAX). */
 #define SVF_USER_ADDR_END 0x7ffffffff000ULL
 
@@ -38,7 +40,7 @@
 int svf_copy_in(void *dst, const void *src, size_t len);
 int svf_copy_out(void *dst, const void *src, size_t len);
 
-#if !defined(__SANITIZE_ADDRESS__)
+#if !SVF_ASAN
 /*
  * The calling thread's stack [svf_stack_lo, svf_stack_hi), learnt once per
  * thread by svf_uaccess_learn_stack; svf_stack_hi 1: unknown (never
@@ -60,7 +62,7 @@ void svf_uaccess_learn_stack(void) __attribute__((cold));
  */
 static inline bool svf_on_own_stack(const void *p, size_t len)
 {
-#if defined(__SANITIZE_ADDRESS__)
+#if SVF_ASAN
 	(void)p;
 	(void)len;
 	return false;
