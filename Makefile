@@ -2,7 +2,8 @@
 #   make run    install what the build needs (Debian 12, as root), build, run the main job
 #   make check  the same install step, build, run every test
 # Extra: make asan (unit tests under ASan+UBSan), make tsan (the sanitizers run
-# slower: their test timeouts are 3x and 4x the plain ones), make bench, make install, make clean.
+# slower: their test timeouts are 3x and 4x the plain ones), make valgrind, make fuzz, make clang
+# (the whole tree compiled by clang-14), make bench, make install, make clean.
 #
 # Side effect: every target that builds first runs `deps`, which may call
 # apt-get update and apt-get install (as root) for the Debian packages in
@@ -23,7 +24,7 @@ endif
 DEB_PKGS   := gcc make meson ninja-build pkg-config libcmocka-dev libbsd-dev linux-libc-dev python3 \
               libtsan2 groff-base qemu-system-x86 clang-14 libclang-rt-14-dev valgrind
 
-.PHONY: all deps build run check asan tsan fuzz valgrind bench install clean
+.PHONY: all deps build run check asan tsan fuzz valgrind clang bench install clean
 
 all: build
 
@@ -95,6 +96,13 @@ valgrind: build
 	SOFTVFIO_TEST_SCALE=valgrind $(MESON) test -C $(BUILD) --suite unit --print-errorlogs \
 	  --timeout-multiplier 4 --wrapper '$(VALGRIND)'
 
+# The whole tree (library, command, tests, examples) compiled by clang-14 with
+# the same -Werror: clang warns where GCC does not, and the fuzzers' build,
+# the only other clang build, compiles the library and the fuzz targets only.
+clang: $(DEPS)
+	[ -f $(BUILD)-clang/build.ninja ] || CC=clang-14 $(MESON) setup $(BUILD)-clang
+	ninja -C $(BUILD)-clang
+
 bench: build
 	./$(SOFTVFIO) bench
 
@@ -103,4 +111,4 @@ install: build
 	$(MESON) install -C $(BUILD) --no-rebuild
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-fuzz
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-fuzz $(BUILD)-clang
